@@ -1,11 +1,21 @@
 """Test configuration shared by every package's tests (pytest's rootdir conftest).
 
-The strict promotion flags catch sloppy dtype or rank promotion inside the library:
-a layer that silently upcasts float16 to float32, or broadcasts a (3,) against a
-(3, 1), fails its own tests instead of a user's training run.
+- Two simulated CPU devices (unless `XLA_FLAGS` already says otherwise, as the
+  `multidevice` nox session does with eight), so sharding and pmap code paths run in
+  the default suite too. This must happen before JAX initialises its backend.
+- The strict promotion flags catch sloppy dtype or rank promotion inside the library:
+  a layer that silently upcasts float16 to float32, or broadcasts a (3,) against a
+  (3, 1), fails its own tests instead of a user's training run.
 """
 
-import jax
+import os
+
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    ).strip()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
