@@ -19,3 +19,14 @@ import jax  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _expected_backend() -> None:
+    """Under `EQX_EXPECT_BACKEND=gpu` (the nox `gpu` session), refuse to test on the CPU."""
+    expected = os.environ.get("EQX_EXPECT_BACKEND")
+    if expected is not None:
+        actual = jax.default_backend()
+        assert actual == expected, f"tests expected the {expected} backend, JAX is on {actual}"
