@@ -100,7 +100,7 @@ def _pytest(session: nox.Session, *args: str) -> None:
 
 
 @nox.session(python="3.11")
-@nox.parametrize("jax", JAX_VERSIONS, ids=JAX_VERSIONS)
+@nox.parametrize("jax", JAX_VERSIONS)
 def tests(session: nox.Session, jax: str) -> None:
     """The whole suite against one JAX version (the oldest at every dependency's floor)."""
     _install_workspace(session, f"jax=={jax}", f"jaxlib=={jax}", lowest=jax == OLDEST_JAX)
@@ -155,6 +155,9 @@ def multidevice(session: nox.Session) -> None:
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     session.run("python", "-c", "import jax; assert jax.device_count() == 8", env=env)
     _pytest(session, "-m", "multidevice", env=env)
+    example = ROOT / "examples" / "data_parallel.py"
+    if example.exists():
+        session.run("python", str(example), "--quick", env=env)
 
 
 @nox.session(python="3.11")
