@@ -206,10 +206,12 @@ def isolation(session: nox.Session) -> None:
 
 
 def _installed(session: nox.Session, venv: pathlib.Path) -> set[str]:
-    out = session.run(
-        "uv", "pip", "list", "-p", str(venv), "--format", "json", external=True, silent=True
-    )
-    return {entry["name"].lower().replace("_", "-") for entry in json.loads(str(out))}
+    """Normalised names of the distributions installed in `venv`."""
+    out = subprocess.run(
+        ["uv", "pip", "list", "-p", str(venv), "--format", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return {entry["name"].lower().replace("_", "-") for entry in json.loads(out)}
 
 
 @nox.session(python="3.11")
