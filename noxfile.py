@@ -74,7 +74,11 @@ def _dist_name(package: pathlib.Path) -> str:
 
 
 def _group(name: str) -> list[str]:
-    return [r for r in _pyproject(ROOT / "pyproject.toml")["dependency-groups"][name] if isinstance(r, str)]
+    return [
+        r
+        for r in _pyproject(ROOT / "pyproject.toml")["dependency-groups"][name]
+        if isinstance(r, str)
+    ]
 
 
 def _install_workspace(session: nox.Session, *extra: str, lowest: bool = False) -> None:
@@ -185,8 +189,17 @@ def isolation(session: nox.Session) -> None:
         venv = tmp / f"venv-{name}"
         session.run("uv", "venv", "-q", "-p", "3.11", str(venv), external=True)
         session.run(
-            "uv", "pip", "install", "-q", "-p", str(venv), "--no-sources", "--find-links", str(dist),
-            name, external=True,
+            "uv",
+            "pip",
+            "install",
+            "-q",
+            "-p",
+            str(venv),
+            "--no-sources",
+            "--find-links",
+            str(dist),
+            name,
+            external=True,
         )
         session.run("uv", "pip", "check", "-p", str(venv), external=True)
         installed = _installed(session, venv)
@@ -194,14 +207,24 @@ def isolation(session: nox.Session) -> None:
         if name == "eqx-tree":
             extra = installed - jax_only - {"eqx-tree", "wadler-lindig"}
             if extra:
-                session.error(f"eqx-tree installed more than jax (+ wadler-lindig): {sorted(extra)}")
+                session.error(
+                    f"eqx-tree installed more than jax (+ wadler-lindig): {sorted(extra)}"
+                )
         session.log(f"{name}: installs eqx packages {sorted(ours)}")
         python = str(venv / "bin" / "python")
         session.run(python, "-c", f"import {name.replace('-', '_')}", external=True)
         session.run("uv", "pip", "install", "-q", "-p", str(venv), *_group("test"), external=True)
         session.run(
-            python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-n", "2",
-            str(package / "tests"), external=True,
+            python,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "2",
+            str(package / "tests"),
+            external=True,
         )
 
 
@@ -209,7 +232,9 @@ def _installed(session: nox.Session, venv: pathlib.Path) -> set[str]:
     """Normalised names of the distributions installed in `venv`."""
     out = subprocess.run(
         ["uv", "pip", "list", "-p", str(venv), "--format", "json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return {entry["name"].lower().replace("_", "-") for entry in json.loads(out)}
 
@@ -224,7 +249,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy (strict) on every package's src and the typing fixtures; basedpyright on the fixtures."""
+    """mypy --strict on every package's src and tests/typing; basedpyright on tests/typing."""
     _install_workspace(session, *_group("typing"))
     for package in _packages():
         session.run("mypy", str(package / "src"))
@@ -237,7 +262,9 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation site; broken links and missing references fail."""
     _install_workspace(session, *_group("docs"))
-    session.run("mkdocs", "build", "--strict", "-d", str(pathlib.Path(session.create_tmp()) / "site"))
+    session.run(
+        "mkdocs", "build", "--strict", "-d", str(pathlib.Path(session.create_tmp()) / "site")
+    )
 
 
 @nox.session(python="3.11")

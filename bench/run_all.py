@@ -1,7 +1,7 @@
 """Run every `bench/bench_*.py` in turn (each is also runnable alone).
 
-    uv run python bench/run_all.py            # everything
-    uv run python bench/run_all.py tree jit   # only files whose name contains a word
+uv run python bench/run_all.py            # everything
+uv run python bench/run_all.py tree jit   # only files whose name contains a word
 """
 
 from __future__ import annotations

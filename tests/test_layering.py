@@ -29,7 +29,9 @@ def loaded_top_level_modules(import_name: str, extra_path: Sequence[str] = ()) -
     return set(json.loads(out.strip().splitlines()[-1]))
 
 
-def layering_violations(import_name: str, loaded: set[str], order: Sequence[str] = ORDER) -> list[str]:
+def layering_violations(
+    import_name: str, loaded: set[str], order: Sequence[str] = ORDER
+) -> list[str]:
     """The eqx packages in `loaded` that `import_name` may not load (those to its right)."""
     allowed = set(order[: order.index(import_name) + 1])
     return sorted(m for m in loaded if m in order and m not in allowed)
