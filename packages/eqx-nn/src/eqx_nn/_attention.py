@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ._dropout import Dropout
+from ._misc import at_least_float32
 
 __all__ = ["dot_product_attention", "dot_product_attention_weights"]
 
@@ -40,7 +41,7 @@ def dot_product_attention_weights(
                 f"got mask of shape {jnp.shape(mask)}."
             )
         logits = jnp.where(mask, logits, jnp.asarray(jnp.finfo(logits.dtype).min, logits.dtype))
-    softmax_dtype = jnp.promote_types(logits.dtype, jnp.float32)
+    softmax_dtype = at_least_float32(logits.dtype)
     weights = jax.nn.softmax(logits.astype(softmax_dtype), axis=-1)
     return weights.astype(logits.dtype)
 

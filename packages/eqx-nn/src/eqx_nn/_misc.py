@@ -64,3 +64,9 @@ def rank_error(layer: str, expected_shape: str, shape: tuple[int, ...], expected
             "`jax.vmap(layer)(x)` (or `eqx.filter_vmap`) over the leading axis."
         )
     return msg
+
+
+def at_least_float32(dtype: Any) -> Any:
+    """`result_type(dtype, float32)` under standard promotion: the dtype to compute in."""
+    with jax.numpy_dtype_promotion("standard"):
+        return jnp.result_type(dtype, jnp.float32)

@@ -14,14 +14,9 @@ import jax.numpy as jnp
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
 
-from ._misc import default_floating_dtype, sentinel
+from ._misc import at_least_float32, default_floating_dtype, sentinel
 
 __all__ = ["GroupNorm", "LayerNorm", "RMSNorm"]
-
-
-def _compute_dtype(dtype: Any) -> Any:
-    with jax.numpy_dtype_promotion("standard"):
-        return jnp.result_type(dtype, jnp.float32)
 
 
 def _normalise_shape(shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -114,7 +109,7 @@ class LayerNorm(Module):
         with jax.named_scope("eqx.nn.LayerNorm"):
             _check_shape("LayerNorm", self.shape, x)
             orig_dtype = x.dtype
-            dtype = _compute_dtype(orig_dtype)
+            dtype = at_least_float32(orig_dtype)
             x = x.astype(dtype)
             mean = jnp.mean(x, keepdims=True)
             variance = jnp.maximum(jnp.var(x, keepdims=True), 0)
@@ -172,7 +167,7 @@ class RMSNorm(Module):
         with jax.named_scope("eqx.nn.RMSNorm"):
             _check_shape("RMSNorm", self.shape, x)
             orig_dtype = x.dtype
-            dtype = _compute_dtype(orig_dtype)
+            dtype = at_least_float32(orig_dtype)
             x = x.astype(dtype)
             mean_square = jnp.mean(x * x)
             out = x * jax.lax.rsqrt(mean_square + jnp.asarray(self.eps, mean_square.dtype))
@@ -259,7 +254,7 @@ class GroupNorm(Module):
                     f"of the input ({channels}, axis 0 of shape {x.shape})."
                 )
             orig_dtype = x.dtype
-            dtype = _compute_dtype(orig_dtype)
+            dtype = at_least_float32(orig_dtype)
             y = x.astype(dtype).reshape(self.groups, -1)
             mean = jnp.mean(y, axis=1, keepdims=True)
             variance = jnp.maximum(jnp.var(y, axis=1, keepdims=True), 0)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from eqx_module import Module, field
 from eqx_tree import register_cache_clearer
 
-from ._misc import default_floating_dtype
+from ._misc import at_least_float32, default_floating_dtype
 
 __all__ = ["RotaryPositionalEmbedding"]
 
@@ -71,7 +71,7 @@ class RotaryPositionalEmbedding(Module):
         """The `(cos, sin)` tables, each `(end, embedding_size // 2)`, of the angles
         `t * theta^(-2j/embedding_size)` for positions `t < end`."""
         # Work in at least float32 (float64 tables are computed in float64).
-        work = jnp.promote_types(jnp.dtype(dtype), jnp.float32)
+        work = at_least_float32(dtype)
         if not jnp.issubdtype(work, jnp.floating):
             work = jnp.dtype(jnp.float32)
         with jax.numpy_dtype_promotion("standard"):

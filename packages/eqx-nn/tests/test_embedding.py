@@ -1,0 +1,70 @@
+import dataclasses
+import inspect
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from eqx_nn import Embedding
+
+KEY = jr.key(5)
+
+
+def test_embedding_signature_and_fields():
+    sig = inspect.signature(Embedding)
+    assert list(sig.parameters) == ["num_embeddings", "embedding_size", "weight", "dtype", "key"]
+    assert sig.parameters["key"].default is None
+    fields = dataclasses.fields(Embedding)
+    assert [(f.name, bool(f.metadata.get("static", False))) for f in fields] == [
+        ("num_embeddings", True), ("embedding_size", True), ("weight", False),
+    ]  # fmt: skip
+
+
+def test_embedding_init_is_standard_normal_from_key():
+    emb = Embedding(5, 3, key=KEY)
+    np.testing.assert_array_equal(emb.weight, jr.normal(KEY, (5, 3)))
+
+
+def test_embedding_looks_up_rows():
+    weight = jnp.arange(12.0).reshape(4, 3)
+    emb = Embedding(weight=weight)
+    assert (emb.num_embeddings, emb.embedding_size) == (4, 3)
+    np.testing.assert_array_equal(emb(jnp.array(2)), [6.0, 7.0, 8.0])
+    np.testing.assert_array_equal(jax.vmap(emb)(jnp.array([0, 3])), weight[jnp.array([0, 3])])
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"num_embeddings": 3, "embedding_size": 2}, {"num_embeddings": 3, "key": KEY}, {}]
+)
+def test_embedding_without_weight_needs_sizes_and_key(kwargs):
+    with pytest.raises(ValueError, match="Must provide"):
+        Embedding(**kwargs)
+
+
+def test_embedding_rejects_negative_sizes():
+    with pytest.raises(ValueError, match="num_embeddings.*-1"):
+        Embedding(-1, 2, key=KEY)
+    with pytest.raises(ValueError, match="embedding_size.*-2"):
+        Embedding(1, -2, key=KEY)
+
+
+def test_embedding_rejects_bad_weight():
+    with pytest.raises(ValueError, match=r"2-dimensional.*\(4,\)"):
+        Embedding(weight=jnp.ones(4))
+    with pytest.raises(ValueError, match=r"\(4, 3\).*\(5, 3\)"):
+        Embedding(5, weight=jnp.ones((4, 3)))
+
+
+def test_embedding_rejects_non_scalar_index_suggesting_vmap():
+    with pytest.raises(ValueError, match=r"scalar.*jax.vmap"):
+        Embedding(3, 2, key=KEY)(jnp.array([0, 1]))
+
+
+def test_embedding_dtype_and_transforms():
+    emb = Embedding(4, 2, dtype=jnp.bfloat16, key=KEY)
+    assert emb(jnp.array(1)).dtype == jnp.bfloat16
+    emb = Embedding(4, 2, key=KEY)
+    grad = jax.grad(lambda m: jnp.sum(m(jnp.array(1))))(emb)
+    np.testing.assert_array_equal(grad.weight, [[0, 0], [1, 1], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(jax.jit(emb)(jnp.array(3)), emb.weight[3])
