@@ -1,0 +1,52 @@
+"""Every layer's `__call__` runs in `jax.named_scope("eqx.nn.<ClassName>")` and takes `key=None`."""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import pytest
+from eqx_nn import (
+    MLP,
+    AdaptiveAvgPool1d,
+    Conv1d,
+    ConvTranspose1d,
+    Dropout,
+    Embedding,
+    GroupNorm,
+    GRUCell,
+    LayerNorm,
+    Linear,
+    LSTMCell,
+    MaxPool1d,
+    MultiheadAttention,
+    PReLU,
+    RMSNorm,
+    RotaryPositionalEmbedding,
+)
+
+KEY = jr.key(0)
+
+CASES = [
+    ("Linear", lambda: Linear(3, 2, key=KEY), lambda m, x: m(x, key=None), jnp.ones(3)),
+    ("MLP", lambda: MLP(3, 2, 4, 1, key=KEY), lambda m, x: m(x, key=None), jnp.ones(3)),
+    ("Conv", lambda: Conv1d(1, 1, 2, key=KEY), lambda m, x: m(x, key=None), jnp.ones((1, 4))),
+    ("ConvTranspose", lambda: ConvTranspose1d(1, 1, 2, key=KEY), lambda m, x: m(x, key=None), jnp.ones((1, 4))),
+    ("Pool", lambda: MaxPool1d(2), lambda m, x: m(x, key=None), jnp.ones((1, 4))),
+    ("AdaptivePool", lambda: AdaptiveAvgPool1d(2), lambda m, x: m(x, key=None), jnp.ones((1, 4))),
+    ("Dropout", lambda: Dropout(0.5), lambda m, x: m(x, key=KEY), jnp.ones(3)),
+    ("Embedding", lambda: Embedding(3, 2, key=KEY), lambda m, x: m(x.astype(jnp.int32)[0], key=None), jnp.ones(1)),
+    ("RotaryPositionalEmbedding", lambda: RotaryPositionalEmbedding(2), lambda m, x: m(x, key=None), jnp.ones((3, 2))),
+    ("MultiheadAttention", lambda: MultiheadAttention(1, 2, key=KEY), lambda m, x: m(x, x, x, key=None), jnp.ones((3, 2))),
+    ("GRUCell", lambda: GRUCell(2, 2, key=KEY), lambda m, x: m(x, x, key=None), jnp.ones(2)),
+    ("LSTMCell", lambda: LSTMCell(2, 2, key=KEY), lambda m, x: m(x, (x, x), key=None)[0], jnp.ones(2)),
+    ("PReLU", lambda: PReLU(), lambda m, x: m(x, key=None), jnp.ones(2)),
+    ("LayerNorm", lambda: LayerNorm(2), lambda m, x: m(x, key=None), jnp.ones(2)),
+    ("RMSNorm", lambda: RMSNorm(2), lambda m, x: m(x, key=None), jnp.ones(2)),
+    ("GroupNorm", lambda: GroupNorm(1, 2), lambda m, x: m(x, key=None), jnp.ones(2)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "make", "call", "x"), CASES, ids=[c[0] for c in CASES])
+def test_layer_call_runs_in_its_named_scope(name, make, call, x):
+    layer = make()
+    text = jax.jit(lambda x: call(layer, x)).lower(x).as_text(debug_info=True)
+    assert f"eqx.nn.{name}" in text
