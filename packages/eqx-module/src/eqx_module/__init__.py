@@ -1,3 +1,19 @@
-"""The eqx Module base class: frozen dataclasses that are PyTrees."""
+"""The eqx Module base class: frozen dataclasses that are PyTrees.
 
+`Module` subclasses are frozen-after-init dataclasses, PyTrees (children keyed by
+`GetAttrKey(field)`) and ABCs. `field` adds `converter=` and `static=` options;
+`AbstractVar`/`AbstractClassVar` declare abstract attributes; `Partial`, `Static` and
+`BoundMethod` are small Modules the transforms build on.
+"""
+
+from ._abstract import AbstractClassVar as AbstractClassVar
+from ._abstract import AbstractVar as AbstractVar
+from ._bound_method import BoundMethod as BoundMethod
+from ._field import field as field
+from ._field import static_field as static_field
+from ._module import Module as Module
+from ._partial import Partial as Partial
+from ._static import Static as Static
 from ._version import __version__ as __version__
+from ._wrapper import StrictConfig as StrictConfig
+from ._wrapper import module_update_wrapper as module_update_wrapper

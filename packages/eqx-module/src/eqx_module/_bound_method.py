@@ -1,0 +1,99 @@
+"""`BoundMethod` and the descriptor that creates it on method access (spec §3.1, §3.6).
+
+Every plain function in a Module class body is replaced by a `_MethodDescriptor`, a
+non-data descriptor: instance access builds a `BoundMethod` (a PyTree, so
+`jax.jit(lambda f: f())(model.method)` works), class access returns the function
+itself. Being a non-data descriptor, it costs nothing on field reads (no
+`__getattribute__` override), and a function stored in an instance field wins over it.
+Building the `BoundMethod` skips construction entirely: its `__dict__` is filled from a
+per-method template computed once.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+from ._field import field
+from ._flatten import WRAPPER_ATTRIBUTES
+from ._module import METHOD_TYPES, Module, refresh_checked_types, wrap_method_hook
+
+__all__ = ["BoundMethod"]
+
+_object_new = object.__new__
+
+
+class _MethodDescriptor:
+    """Binds a Module method as a `BoundMethod`; keeps the function's metadata visible.
+
+    `__doc__`, `__module__`, `__wrapped__` and friends mirror the function, so
+    `doctest.DocTestFinder` and `inspect` still find the method's docstring.
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.__func__ = func
+        self.__wrapped__ = func
+        self.__isabstractmethod__ = getattr(func, "__isabstractmethod__", False)
+        template: dict[str, Any] = {"__func__": func}
+        for name in WRAPPER_ATTRIBUTES:
+            try:
+                value = getattr(func, name)
+            except AttributeError:
+                continue
+            template[name] = value
+            object.__setattr__(self, name, value)
+        self._template = template
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.__func__
+        method = _object_new(BoundMethod)
+        d = method.__dict__
+        d.update(self._template)
+        d["__self__"] = instance
+        return method
+
+    def __repr__(self) -> str:
+        return f"<method descriptor {self.__func__!r}>"
+
+
+wrap_method_hook.append(_MethodDescriptor)
+
+
+class BoundMethod(Module):
+    """A method bound to a Module instance, as a PyTree (spec §3.6).
+
+    Fields: `__func__` (static: the plain function) and `__self__` (a child: the
+    instance). Calling it runs `__func__(__self__, *args, **kwargs)`. On creation it
+    copies the wrapper attributes (`__name__`, `__doc__`, ...) of `__func__`.
+
+    Example:
+        ```python
+        method = model.__call__ if False else model.predict   # a BoundMethod
+        jax.jit(lambda f, x: f(x))(method, x)
+        ```
+    """
+
+    __func__: Callable[..., Any] = field(static=True)
+    __self__: Any
+
+    def __post_init__(self) -> None:
+        for name in WRAPPER_ATTRIBUTES:
+            try:
+                value = getattr(self.__func__, name)
+            except AttributeError:
+                continue
+            setattr(self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> types.MethodType:
+        """The plain Python bound method."""
+        return types.MethodType(self.__func__, self.__self__)
+
+
+METHOD_TYPES.add(BoundMethod)
+refresh_checked_types()

@@ -1,0 +1,469 @@
+"""`Module`: a frozen-after-init dataclass that is a PyTree and an ABC (spec §3.1).
+
+Everything that depends only on the class is worked out once, when the class is
+created, and cached in a `_ClassInfo` on the class: the dynamic and static field names,
+the specialised flatten/unflatten functions, whether the `__init__` is custom, and
+which post-`__init__` steps (missing-field check, converters, warnings,
+`__check_init__`) the class needs at all. A plain Module with a generated `__init__`
+and no converters or checks pays for none of those loops.
+
+Field reads are ordinary attribute reads: there is no `__getattribute__` override.
+Methods are bound by a descriptor (`_bound_method._MethodDescriptor`), installed on
+the class for every plain function defined in (or later assigned to) the class.
+
+Speed (bench/bench_module.py, 2-core CPU, see docs/performance.md): flatten+unflatten
+runs through a Python callback, because JAX's C++ dataclass path cannot serve the
+spec's flatten semantics (see `_flatten.py`).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import inspect
+import types
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import jax.tree_util as jtu
+from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
+from typing_extensions import dataclass_transform
+
+from ._abstract import process_abstract_annotations, resolve_abstract
+from ._field import field, static_field
+from ._flatten import WRAPPER_ATTRIBUTES, build_flatten, build_flatten_with_keys, build_unflatten
+from ._transforms import TRANSFORM_TYPES, warn_if_transformed_callable
+
+__all__ = ["Module", "INITIALISING", "METHOD_TYPES", "wrap_method_hook"]
+
+# Ids of the instances whose `__init__` is running: only they accept field assignments.
+INITIALISING: set[int] = set()
+# Types whose instances may be bound methods of `self` (BoundMethod adds itself).
+METHOD_TYPES: set[type] = {types.MethodType}
+# Set by `_bound_method`: wraps a plain function into the method-binding descriptor.
+wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
+
+_CHECKED_TYPES: frozenset[type] = frozenset()
+_object_new = object.__new__
+
+
+def _checked_types() -> frozenset[type]:
+    return TRANSFORM_TYPES | frozenset(METHOD_TYPES)
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _ClassInfo:
+    """What a Module class needs at construction and flatten time, computed once."""
+
+    abstract_error: str | None
+    abstract_vars: frozenset[str]
+    field_names: tuple[str, ...]
+    settable: frozenset[str]
+    check_missing: bool
+    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
+    static_names: tuple[str, ...]
+    init_false_names: tuple[str, ...]
+    check_inits: tuple[Callable[[Any], None], ...]
+    has_custom_init: bool
+    check_init_arguments: bool
+    plain_new: bool
+    needs_post_init_steps: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        needs = bool(
+            self.check_missing
+            or self.converters
+            or self.static_names
+            or self.init_false_names
+            or self.check_inits
+        )
+        object.__setattr__(self, "needs_post_init_steps", needs)
+
+
+def _apply_dataclass(cls: type, init: bool) -> bool:
+    """Step 4 of class creation; returns whether the generated `__init__` is frozen-style.
+
+    We ask `dataclass` for `frozen=True` only for its generated `__init__`, which then
+    stores fields with `object.__setattr__` instead of going through our Python
+    `__setattr__` once per field (construction is ~2x faster). The `__setattr__` and
+    `__delattr__` it adds are removed again, so `Module.__setattr__` (which allows
+    assignments during `__init__`) stays in charge. A non-frozen plain-dataclass base
+    forbids `frozen=True`; such classes keep the ordinary generated `__init__`.
+    """
+    own = {name: cls.__dict__[name] for name in ("__setattr__", "__delattr__") if name in cls.__dict__}
+    for name in own:
+        type.__delattr__(cls, name)
+    try:
+        dataclasses.dataclass(eq=False, repr=False, frozen=True, init=init)(cls)
+        frozen = True
+    except TypeError as error:
+        if "frozen" not in str(error):
+            raise
+        dataclasses.dataclass(eq=False, repr=False, init=init)(cls)
+        frozen = False
+    for name in ("__setattr__", "__delattr__"):
+        if name in cls.__dict__:
+            type.__delattr__(cls, name)
+    for name, value in own.items():
+        type.__setattr__(cls, name, value)
+    return frozen
+
+
+def _has_custom_init(cls: type) -> bool:
+    if "__init__" in cls.__dict__:
+        return True
+    for klass in cls.__mro__[1:-1]:
+        info = klass.__dict__.get("_eqx_class_info")
+        if isinstance(info, _ClassInfo):
+            return info.has_custom_init
+        if "__init__" in klass.__dict__:
+            return True
+    return False
+
+
+def _inherited_init_doc(cls: type) -> str | None:
+    for klass in cls.__mro__[1:]:
+        if "__init__" in klass.__dict__:
+            doc: str | None = getattr(klass.__dict__["__init__"], "__doc__", None)
+            return doc
+    return None  # pragma: no cover - `object` always defines `__init__`
+
+
+def _converter_annotation(converter: Callable[[Any], Any]) -> Any:
+    try:
+        parameters = list(inspect.signature(converter).parameters.values())
+    except (TypeError, ValueError):
+        return Any
+    if not parameters or parameters[0].annotation is inspect.Parameter.empty:
+        return Any
+    return parameters[0].annotation
+
+
+def _abstract_error(cls: type, is_abstract: bool, abstract_class_vars: frozenset[str]) -> str | None:
+    if is_abstract:
+        return (
+            f"Cannot instantiate abstract class `{cls.__qualname__}`: it was declared "
+            "abstract (`is_abstract=True` or `strict=StrictConfig(force_abstact=True)`). "
+            "Instantiate a concrete subclass instead."
+        )
+    if abstract_class_vars:
+        names = ", ".join(sorted(abstract_class_vars))
+        return (
+            f"Can't instantiate abstract class `{cls.__qualname__}` with abstract class "
+            f"attributes {names}. Give them values (`name: ClassVar[type] = value`) in a "
+            "concrete subclass."
+        )
+    return None
+
+
+def _register_pytree(cls: type, dynamic: tuple[str, ...], static: tuple[str, ...]) -> None:
+    flatten = build_flatten(dynamic, static)
+    jtu.register_pytree_with_keys(
+        cls,
+        build_flatten_with_keys(dynamic, flatten),
+        build_unflatten(cls, dynamic, static),
+        flatten,
+    )
+
+
+def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
+    if not wrap_method_hook:
+        return  # while `_bound_method` itself is being imported
+    wrap = wrap_method_hook[0]
+    for name, value in list(cls.__dict__.items()):
+        if type(value) is types.FunctionType and not _is_dunder(name) and name not in field_names:
+            type.__setattr__(cls, name, wrap(value))
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, field, static_field))
+class _ModuleMeta(abc.ABCMeta):
+    """Metaclass of `Module`: runs the class-creation steps of spec §3.1 once per class."""
+
+    _eqx_class_info: _ClassInfo
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type, ...],
+        namespace: dict[str, Any],
+        /,
+        strict: bool | None = False,
+        is_abstract: bool = False,
+        **kwargs: Any,
+    ) -> _ModuleMeta:
+        qualname = namespace.get("__qualname__", name)
+        found = process_abstract_annotations(qualname, namespace)
+        abstract_vars, abstract_class_vars = resolve_abstract(found, namespace, bases)
+        has_own_doc = namespace.get("__doc__") is not None
+        cls = super().__new__(mcs, name, bases, namespace, **kwargs)
+        type.__setattr__(cls, "__abstractvars__", abstract_vars)
+        type.__setattr__(cls, "__abstractclassvars__", abstract_class_vars)
+
+        has_custom_init = _has_custom_init(cls)
+        if has_custom_init and hasattr(cls, "__post_init__"):
+            warnings.warn(
+                f"Class `{cls.__module__}.{cls.__qualname__}` has both an `__init__` method "
+                "and a `__post_init__` method. This means that the `__post_init__` method "
+                "will not be run! Move its checks into a `__check_init__` method, which "
+                "runs after any `__init__`, custom or generated.",
+                EqxWarning,
+                stacklevel=2,
+            )
+        init_doc = None if has_custom_init else _inherited_init_doc(cls)
+        frozen_init = _apply_dataclass(cls, init=not has_custom_init)
+        if not has_own_doc:
+            # dataclass() invents "Name(x: int)"; inherit the parent's docstring instead.
+            inherited = next((k.__doc__ for k in cls.__mro__[1:-1] if k.__doc__), None)
+            type.__setattr__(cls, "__doc__", inherited)
+
+        fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        if not has_custom_init:
+            init = cls.__dict__["__init__"]
+            init.__doc__ = init_doc
+            for f in fields:
+                if f.init and "converter" in f.metadata:
+                    init.__annotations__[f.name] = _converter_annotation(f.metadata["converter"])
+        signature = inspect.signature(cls.__init__)
+        type.__setattr__(
+            cls,
+            "__signature__",
+            signature.replace(parameters=list(signature.parameters.values())[1:]),
+        )
+
+        dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
+        static = tuple(f.name for f in fields if f.metadata.get("static", False))
+        field_names = tuple(f.name for f in fields)
+        info = _ClassInfo(
+            abstract_error=_abstract_error(cls, is_abstract or strict is None, abstract_class_vars),
+            abstract_vars=abstract_vars,
+            field_names=field_names,
+            settable=frozenset(field_names) | frozenset(WRAPPER_ATTRIBUTES),
+            check_missing=has_custom_init or any(not f.init for f in fields),
+            converters=tuple(
+                (f.name, f.metadata["converter"]) for f in fields if "converter" in f.metadata
+            ),
+            static_names=static,
+            init_false_names=tuple(f.name for f in fields if not f.init),
+            check_inits=tuple(
+                k.__dict__["__check_init__"]
+                for k in cls.__mro__
+                if "__check_init__" in k.__dict__
+            ),
+            has_custom_init=has_custom_init,
+            check_init_arguments=frozen_init and not has_custom_init,
+            plain_new=cls.__new__ is object.__new__,
+        )
+        type.__setattr__(cls, "_eqx_class_info", info)
+        _register_pytree(cls, dynamic, static)
+        _wrap_methods(cls, frozenset(field_names))
+        return cls
+
+    def __setattr__(cls, name: str, value: Any) -> None:
+        info = cls.__dict__.get("_eqx_class_info")
+        if (
+            info is not None
+            and wrap_method_hook
+            and type(value) is types.FunctionType
+            and not _is_dunder(name)
+            and name not in info.field_names
+        ):
+            value = wrap_method_hook[0](value)
+        super().__setattr__(name, value)
+
+    def register(cls, subclass: type) -> NoReturn:
+        """Always raises: Modules do not support virtual subclasses."""
+        raise ValueError(
+            f"Cannot register a virtual subclass of the Module `{cls.__qualname__}`: "
+            "`register` is not supported for Modules. Subclass it instead."
+        )
+
+    if not TYPE_CHECKING:
+
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            info = cls._eqx_class_info
+            if info.abstract_error is not None:
+                raise TypeError(info.abstract_error)
+            if info.plain_new:
+                self = _object_new(cls)  # raises Python's TypeError for abstract methods
+            else:
+                self = cls.__new__(cls, *args, **kwargs)
+            key = id(self)
+            INITIALISING.add(key)
+            try:
+                cls.__init__(self, *args, **kwargs)
+            finally:
+                INITIALISING.discard(key)
+            if info.abstract_vars:
+                names = ", ".join(sorted(info.abstract_vars))
+                raise TypeError(
+                    f"Can't instantiate abstract class `{cls.__qualname__}` with abstract "
+                    f"attributes {names}. Provide them in a concrete subclass, as a field, "
+                    "class attribute, property or method."
+                )
+            if info.check_init_arguments and not _CHECKED_TYPES.isdisjoint(
+                map(type, self.__dict__.values())
+            ):
+                _check_init_arguments(self)
+            if info.needs_post_init_steps:
+                _post_init_steps(self, info)
+            return self
+
+
+def _check_init_arguments(self: Any) -> None:
+    # The frozen-style generated `__init__` bypasses `__setattr__`: check its arguments here.
+    for name, value in list(self.__dict__.items()):
+        if type(value) in _CHECKED_TYPES:
+            _check_assignment(self, name, value, stacklevel=5)
+
+
+def _post_init_steps(self: Any, info: _ClassInfo) -> None:
+    """Steps 6-7 of construction: missing fields, converters, warnings, `__check_init__`."""
+    cls = type(self)
+    if info.check_missing:
+        d = self.__dict__
+        for name in info.field_names:
+            if name not in d:
+                try:
+                    getattr(self, name)
+                except AttributeError:
+                    raise TypeError(f"Field '{name}' was not initialized.") from None
+    for name, converter in info.converters:
+        object.__setattr__(self, name, converter(getattr(self, name)))
+    for name in info.static_names:
+        value = getattr(self, name)
+        if any(is_array(leaf) for leaf in jtu.tree_leaves(value)):
+            warnings.warn(
+                f"A JAX array is being set as static! Field `{name}` of "
+                f"`{cls.__qualname__}` is marked `static=True`, so its value lives in the "
+                "treedef, where arrays cannot be traced or differentiated and are compared "
+                "by identity. Remove `static=True`, or store a hashable non-array value.",
+                EqxWarning,
+                stacklevel=4,
+            )
+    for name in info.init_false_names:
+        value = getattr(self, name)
+        if any(is_inexact_array_like(leaf) for leaf in jtu.tree_leaves(value)):
+            warnings.warn(
+                f"Field `{name}` of `{cls.__qualname__}` is declared `field(init=False)` "
+                "and holds inexact arrays. Gradients will be taken with respect to this "
+                "field itself, rather than the `__init__` inputs it was computed from. If "
+                "that is not intended, compute it in a method or property instead.",
+                EqxWarning,
+                stacklevel=4,
+            )
+    for check_init in info.check_inits:
+        check_init(self)
+
+
+def _frozen_error(self: Any, name: str) -> dataclasses.FrozenInstanceError:
+    qualname = type(self).__qualname__
+    if id(self) in INITIALISING:
+        return dataclasses.FrozenInstanceError(
+            f"cannot assign to field '{name}': `{qualname}` has no field named `{name}`, "
+            f"so it cannot be set in `__init__`. Declare it in the class body "
+            f"(`{name}: <type>`), or use a local variable."
+        )
+    return dataclasses.FrozenInstanceError(
+        f"cannot assign to field '{name}' of `{qualname}`: Modules are immutable after "
+        f"`__init__`. Build a modified copy instead, for example "
+        f"`eqx.tree_at(lambda m: m.{name}, module, new_value)`."
+    )
+
+
+def _unhashable_error(self: Any, error: TypeError) -> TypeError:
+    leaves_with_paths = jtu.tree_flatten_with_path(self)[0]
+    for path, leaf in leaves_with_paths:
+        try:
+            hash(leaf)
+        except TypeError:
+            return TypeError(
+                f"Module `{type(self).__qualname__}` is unhashable: its leaf at "
+                f"`{jtu.keystr(path)}` (a {type(leaf).__qualname__}) is unhashable. "
+                "Modules hash their leaves; to pass a Module as a static argument, first "
+                "split the arrays out, e.g. `params, static = eqx.partition(model, "
+                "eqx.is_array)`."
+            )
+    return TypeError(
+        f"Module `{type(self).__qualname__}` is unhashable: a static field holds an "
+        f"unhashable value ({error}). Static values must be hashable."
+    )
+
+
+class Module(metaclass=_ModuleMeta):
+    """Base class for eqx models: a frozen dataclass that is a PyTree and an ABC.
+
+    Subclasses declare fields with annotations (and `field(...)` for options). Their
+    instances are PyTrees whose children are the non-static fields, keyed by
+    `GetAttrKey(name)`; static fields live in the treedef. After `__init__` the instance
+    is immutable: update it with `eqx.tree_at`. Methods accessed on an instance are
+    `BoundMethod`s, themselves PyTrees, so `jax.jit(model.method)` works.
+
+    Class keyword arguments: `is_abstract=True` forbids instantiation; `strict` is a
+    legacy option (`None` means abstract); others go to `__init_subclass__`.
+
+    Example:
+        ```python
+        class Linear(eqx_module.Module):
+            weight: jax.Array
+            bias: jax.Array
+            activation: Callable = eqx_module.field(static=True, default=jax.nn.relu)
+
+            def __call__(self, x):
+                return self.activation(self.weight @ x + self.bias)
+
+        layer = Linear(jnp.ones((2, 3)), jnp.zeros(2))
+        leaves = jax.tree_util.tree_leaves(layer)  # [weight, bias]
+        ```
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if id(self) in INITIALISING and name in type(self)._eqx_class_info.settable:
+            if type(value) in _CHECKED_TYPES:
+                _check_assignment(self, name, value)
+            self.__dict__[name] = value
+        elif name == "__orig_class__":  # set by `typing` for `A[int]()`
+            object.__setattr__(self, name, value)
+        else:
+            raise _frozen_error(self, name)
+
+    def __delattr__(self, name: str) -> None:
+        raise _frozen_error(self, name)
+
+    def __hash__(self) -> int:
+        leaves, treedef = jtu.tree_flatten(self)
+        try:
+            return hash((treedef, tuple(leaves)))
+        except TypeError as error:
+            raise _unhashable_error(self, error) from None
+
+    def __eq__(self, other: object) -> Any:
+        return tree_equal(self, other)
+
+    def __repr__(self) -> str:
+        return tree_pformat(self)
+
+
+def _check_assignment(self: Any, name: str, value: Any, stacklevel: int = 4) -> None:
+    if type(value) in METHOD_TYPES and value.__self__ is self:
+        raise ValueError(
+            f"Cannot assign methods in __init__: `{type(self).__qualname__}.{name}` was "
+            f"given a method of the same instance. That would make the Module contain "
+            "itself (a reference cycle, so it is no longer a tree). Use a `@property` "
+            "returning the method, or call the method where it is needed."
+        )
+    if type(value) in TRANSFORM_TYPES:
+        warn_if_transformed_callable(self, name, value, stacklevel=stacklevel)
+
+
+def refresh_checked_types() -> None:
+    """Recomputes the set of value types that `__setattr__` inspects during `__init__`."""
+    global _CHECKED_TYPES
+    _CHECKED_TYPES = _checked_types()
+
+
+refresh_checked_types()

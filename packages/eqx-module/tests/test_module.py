@@ -1,0 +1,707 @@
+"""Module class creation, construction, freezing and protocol (spec §3.1)."""
+
+
+import abc
+import dataclasses
+import doctest
+import inspect
+import pickle
+from collections.abc import Callable
+from typing import Any, ClassVar, Generic, TypeVar
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+import pytest
+from eqx_tree import EqxWarning, tree_at, tree_equal, tree_pformat
+
+import eqx_module
+from eqx_module import Module, field
+
+T = TypeVar("T")
+
+
+class Point(Module):
+    x: Any
+    y: Any
+
+
+class WithStatic(Module):
+    weight: Any
+    name: str = field(static=True, default="w")
+
+
+class GenericBox(Module, Generic[T]):
+    value: T
+
+
+# ---------------------------------------------------------------- class creation
+
+
+def test_module_subclass_is_a_dataclass_with_fields_in_order() -> None:
+    assert dataclasses.is_dataclass(Point)
+    assert [f.name for f in dataclasses.fields(Point)] == ["x", "y"]
+
+
+def test_parent_fields_come_first_and_defaults_work() -> None:
+    class Child(Point):
+        z: int = 3
+
+    c = Child(1, 2)
+    assert (c.x, c.y, c.z) == (1, 2, 3)
+    assert Child(1, 2, z=4).z == 4
+
+
+def test_default_factory_and_kw_only_fields() -> None:
+    class A(Module):
+        items: list = field(default_factory=list)
+        flag: bool = field(default=False, kw_only=True)
+
+    a = A()
+    assert a.items == [] and a.items is not A().items
+    assert A([1], flag=True).flag is True
+    with pytest.raises(TypeError):
+        A([1], True)  # type: ignore[misc]
+
+
+def test_init_var_is_passed_to_post_init_and_is_not_a_field() -> None:
+    class A(Module):
+        x: int
+        scale: dataclasses.InitVar[int]
+
+        def __post_init__(self, scale: int) -> None:
+            self.x = self.x * scale
+
+    assert A(2, 3).x == 6
+    assert [f.name for f in dataclasses.fields(A)] == ["x"]
+
+
+def test_signature_is_init_without_self() -> None:
+    class A(Module):
+        x: int
+        y: str = "a"
+
+    @dataclasses.dataclass
+    class Plain:
+        x: int
+        y: str = "a"
+
+    assert inspect.signature(A) == inspect.signature(Plain)
+    assert A.__signature__ == inspect.signature(Plain)
+
+
+def test_custom_init_is_inherited_unlike_plain_dataclasses() -> None:
+    class Parent(Module):
+        x: int
+
+        def __init__(self, value: int) -> None:
+            self.x = value * 10
+
+    class Child(Parent):
+        pass
+
+    assert Child(2).x == 20
+    assert list(inspect.signature(Child).parameters) == ["value"]
+
+
+def test_non_module_base_with_own_init_counts_as_custom_init() -> None:
+    class Mixin:
+        def __init__(self, value: int) -> None:
+            self.x = value + 1  # type: ignore[misc]
+
+    class A(Mixin, Module):
+        x: int
+
+    assert A(1).x == 2
+
+
+def test_generated_init_keeps_inherited_init_doc() -> None:
+    class Parent(Module):
+        x: int
+
+        def __init__(self, x: int) -> None:
+            """Parent init doc."""
+            self.x = x
+
+    class Middle(Module):
+        pass
+
+    Middle.__init__.__doc__ = "Middle doc"
+
+    class Child(Middle):
+        y: int
+
+    assert Child.__init__.__doc__ == "Middle doc"
+
+
+def test_custom_init_with_post_init_warns_at_class_creation() -> None:
+    with pytest.warns(EqxWarning, match=r"`__init__` method and a `__post_init__`") as record:
+
+        class A(Module):
+            x: int
+
+            def __init__(self) -> None:
+                self.x = 1
+
+            def __post_init__(self) -> None:
+                pass
+
+    message = str(record[0].message)
+    assert "A" in message and "__check_init__" in message
+    assert record[0].filename == __file__
+
+
+def test_converter_annotation_becomes_init_annotation() -> None:
+    def to_float(value: int) -> float:
+        return float(value)
+
+    def untyped(value):  # type: ignore[no-untyped-def]
+        return value
+
+    class A(Module):
+        a: float = field(converter=to_float)
+        b: float = field(converter=untyped)
+        c: str = field(converter=str)
+
+    parameters = inspect.signature(A).parameters
+    assert parameters["a"].annotation is int
+    assert parameters["b"].annotation is Any
+    assert parameters["c"].annotation is Any
+
+
+def test_class_docstring_is_inherited_not_invented_by_dataclass() -> None:
+    class A(Module):
+        """A's docs."""
+
+    class B(A):
+        x: int
+
+    assert B.__doc__ == "A's docs."
+    assert inspect.getdoc(B) == "A's docs."
+
+
+def test_init_subclass_keyword_arguments_are_forwarded() -> None:
+    seen: list[Any] = []
+
+    class Base(Module):
+        def __init_subclass__(cls, tag: str = "none", **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            seen.append(tag)
+
+    class A(Base, tag="hello"):
+        pass
+
+    assert seen == ["hello"]
+
+
+def test_slots_declaration_works() -> None:
+    class A(Module):
+        __slots__ = ()
+        x: int
+
+    assert A(1).x == 1
+    assert jtu.tree_leaves(A(1)) == [1]
+
+
+def test_generic_module_can_be_subscripted_and_instantiated() -> None:
+    box = GenericBox[int](3)
+    assert box.value == 3
+    assert box.__orig_class__ == GenericBox[int]
+    assert jtu.tree_leaves(box) == [3]
+
+
+# ------------------------------------------------------------------ abstractness
+
+
+def test_abstract_method_prevents_instantiation() -> None:
+    class A(Module):
+        @abc.abstractmethod
+        def f(self) -> int: ...
+
+    class B(A):
+        def f(self) -> int:
+            return 1
+
+    with pytest.raises(TypeError, match="abstract method"):
+        A()
+    assert B().f() == 1
+
+
+def test_is_abstract_class_cannot_be_instantiated_but_subclasses_can() -> None:
+    class A(Module, is_abstract=True):
+        x: int = 1
+
+    class B(A):
+        pass
+
+    with pytest.raises(TypeError, match="Cannot instantiate abstract"):
+        A()
+    assert B().x == 1
+
+
+def test_strict_none_means_abstract_and_booleans_are_ignored() -> None:
+    class A(Module, strict=None):
+        pass
+
+    class B(Module, strict=True):
+        pass
+
+    class C(Module, strict=eqx_module.StrictConfig(force_abstact=True)):
+        pass
+
+    with pytest.raises(TypeError, match="Cannot instantiate abstract"):
+        A()
+    with pytest.raises(TypeError, match="Cannot instantiate abstract"):
+        C()
+    assert isinstance(B(), B)
+
+
+def test_register_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="register"):
+        Point.register(int)
+
+
+def test_module_is_an_abc_instance_check() -> None:
+    assert isinstance(Point(1, 2), Module)
+    assert isinstance(Point, abc.ABCMeta)
+
+
+# ------------------------------------------------------------------ construction
+
+
+def test_assigning_a_non_field_in_init_raises_frozen_instance_error() -> None:
+    class A(Module):
+        x: int
+
+        def __init__(self) -> None:
+            self.x = 1
+            self.y = 2
+
+    with pytest.raises(dataclasses.FrozenInstanceError, match="'y'"):
+        A()
+    assert issubclass(dataclasses.FrozenInstanceError, AttributeError)
+
+
+def test_fields_and_wrapper_names_can_be_assigned_repeatedly_in_init() -> None:
+    class A(Module):
+        x: int
+
+        def __init__(self) -> None:
+            self.x = 1
+            self.x = 2
+            self.__doc__ = "instance doc"
+            self.__name__ = "named"
+
+    a = A()
+    assert a.x == 2
+    assert a.__doc__ == "instance doc"
+    assert a.__name__ == "named"
+
+
+def test_assigning_own_bound_method_in_init_raises() -> None:
+    class A(Module):
+        f: Callable
+
+        def __init__(self) -> None:
+            self.f = self.g
+
+        def g(self) -> int:
+            return 1
+
+    with pytest.raises(ValueError, match="Cannot assign methods in __init__"):
+        A()
+
+
+def test_methods_can_be_called_inside_init() -> None:
+    class A(Module):
+        x: int
+
+        def __init__(self) -> None:
+            self.x = self.compute()
+
+        def compute(self) -> int:
+            return 5
+
+    assert A().x == 5
+
+
+def test_missing_field_raises_exact_message() -> None:
+    class A(Module):
+        x: int
+        y: int
+
+        def __init__(self) -> None:
+            self.x = 1
+
+    with pytest.raises(TypeError, match=r"^Field 'y' was not initialized\.$"):
+        A()
+
+
+def test_class_level_defaults_and_properties_count_as_initialised() -> None:
+    class A(Module):
+        x: int = 4
+
+        def __init__(self) -> None:
+            pass
+
+    assert A().x == 4
+
+
+def test_converter_runs_once_after_post_init() -> None:
+    calls: list[Any] = []
+    seen_in_post_init: list[Any] = []
+
+    def convert(value: Any) -> Any:
+        calls.append(value)
+        return jnp.asarray(value)
+
+    class A(Module):
+        x: Any = field(converter=convert)
+
+        def __post_init__(self) -> None:
+            seen_in_post_init.append(self.x)
+
+    a = A(3)
+    assert calls == [3]
+    assert seen_in_post_init == [3]
+    assert isinstance(a.x, jax.Array) and a.x == 3
+
+
+def test_converter_runs_for_custom_init_too() -> None:
+    class A(Module):
+        x: Any = field(converter=lambda v: v * 2)
+
+        def __init__(self, v: int) -> None:
+            self.x = v
+
+    assert A(3).x == 6
+
+
+def test_converter_is_not_run_by_unflatten() -> None:
+    class A(Module):
+        x: Any = field(converter=lambda v: v + 1)
+
+    a = A(1)
+    leaves, treedef = jtu.tree_flatten(a)
+    assert jtu.tree_unflatten(treedef, leaves).x == 2
+
+
+def test_static_array_warns_naming_field() -> None:
+    class A(Module):
+        arr: Any = field(static=True)
+
+    with pytest.warns(EqxWarning, match=r"A JAX array is being set as static!.*arr"):
+        A(jnp.zeros(2))
+
+
+def test_init_false_field_holding_inexact_array_warns() -> None:
+    class A(Module):
+        x: Any
+        doubled: Any = field(init=False)
+
+        def __post_init__(self) -> None:
+            self.doubled = self.x * 2
+
+    with pytest.warns(EqxWarning, match="doubled.*[Gg]radients"):
+        A(jnp.array(1.0))
+    A(jnp.array(1))  # integer arrays are not differentiated: no warning
+
+
+def test_check_init_runs_for_every_class_in_mro_most_derived_first() -> None:
+    order: list[str] = []
+
+    class Base(Module):
+        x: int
+
+        def __check_init__(self) -> None:
+            order.append("base")
+
+    class Child(Base):
+        def __check_init__(self) -> None:
+            order.append("child")
+
+    class Grandchild(Child):
+        pass
+
+    Grandchild(1)
+    assert order == ["child", "base"]
+
+
+def test_check_init_sees_converted_values_and_its_error_propagates() -> None:
+    class A(Module):
+        x: Any = field(converter=abs)
+
+        def __check_init__(self) -> None:
+            if self.x > 5:
+                raise ValueError("x too big")
+
+    assert A(-3).x == 3
+    with pytest.raises(ValueError, match="x too big"):
+        A(-9)
+
+
+def test_assigning_in_check_init_raises() -> None:
+    class A(Module):
+        x: int
+
+        def __check_init__(self) -> None:
+            self.x = 2
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        A(1)
+
+
+def test_initialising_mark_is_removed_even_if_init_raises() -> None:
+    captured: list[Any] = []
+
+    class A(Module):
+        x: int
+
+        def __init__(self) -> None:
+            captured.append(self)
+            self.x = 1
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        A()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        captured[0].x = 2
+
+
+# ---------------------------------------------------------------------- frozen
+
+
+def test_setattr_after_init_raises_frozen_instance_error() -> None:
+    p = Point(1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
+        p.x = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.new_attr = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del p.x
+
+
+def test_tree_at_is_the_way_to_update() -> None:
+    p = Point(jnp.array(1.0), 2)
+    q = tree_at(lambda m: m.x, p, jnp.array(5.0))
+    assert q.x == 5.0 and q.y == 2 and p.x == 1.0
+
+
+# --------------------------------------------------------------------- protocol
+
+
+def test_eq_is_tree_equal() -> None:
+    assert Point(1, 2) == Point(1, 2)
+    assert (Point(1, 2) == Point(1, 3)) is False
+    result = Point(jnp.array(1.0), 2) == Point(jnp.array(1.0), 2)
+    assert isinstance(result, jax.Array) and bool(result)
+    assert (Point(1, 2) == WithStatic(1)) is False
+
+
+def test_repr_is_tree_pformat() -> None:
+    p = Point(jnp.zeros(3), 1)
+    assert repr(p) == tree_pformat(p)
+
+
+def test_hash_uses_flattened_form_so_list_fields_are_hashable() -> None:
+    class Model(Module):
+        layers: list
+        act: Callable = field(static=True, default=jax.nn.relu)
+
+    a = Model([1, 2, (3, "x")])
+    b = Model([1, 2, (3, "x")])
+    assert hash(a) == hash(b)
+    assert a == b
+    assert hash(a) != hash(Model([1, 2, (3, "y")]))
+
+
+def test_hash_of_unhashable_leaf_names_key_path() -> None:
+    class Model(Module):
+        layers: list
+
+    with pytest.raises(TypeError, match=r"\.layers\[1\]"):
+        hash(Model([1, jnp.zeros(2)]))
+
+
+def test_partitioned_static_half_works_as_jit_static_argument() -> None:
+    class Model(Module):
+        layers: list
+        act: Callable = field(static=True, default=jnp.tanh)
+
+    model = Model([jnp.ones(2), "config"])
+    params = jtu.tree_map(lambda x: x if isinstance(x, jax.Array) else None, model)
+    static = jtu.tree_map(lambda x: None if isinstance(x, jax.Array) else x, model)
+
+    @jax.jit
+    def run(p: Model, s: Model) -> jax.Array:
+        return s.act(p.layers[0]).sum()
+
+    run = jax.jit(lambda p, s: s.act(p.layers[0]).sum(), static_argnums=1)
+    np.testing.assert_allclose(run(params, static), 2 * np.tanh(1.0), rtol=1e-6)
+
+
+def test_module_instances_pickle_round_trip() -> None:
+    p = pickle.loads(pickle.dumps(Point(1, [2, 3])))
+    assert p == Point(1, [2, 3])
+
+
+# ----------------------------------------------------------------------- methods
+
+
+class Counter(Module):
+    step: Any
+
+    def add(self, x: Any) -> Any:
+        """Adds the step to `x`.
+
+        >>> Counter(1).add(2)
+        3
+        """
+        return x + self.step
+
+    @property
+    def doubled(self) -> Any:
+        """Twice the step.
+
+        >>> Counter(2).doubled
+        4
+        """
+        return 2 * self.step
+
+    @classmethod
+    def make(cls) -> "Counter":
+        """A default counter.
+
+        >>> Counter.make().step
+        1
+        """
+        return cls(1)
+
+    @staticmethod
+    def helper() -> int:
+        """A static helper.
+
+        >>> Counter.helper()
+        7
+        """
+        return 7
+
+
+def test_instance_method_access_returns_bound_method() -> None:
+    c = Counter(1)
+    assert isinstance(c.add, eqx_module.BoundMethod)
+    assert c.add(2) == 3
+    assert c.add.__self__ is c
+    assert c.add.__func__ is Counter.add
+
+
+def test_class_access_returns_the_function() -> None:
+    assert inspect.isfunction(Counter.add)
+    assert Counter.add(Counter(1), 2) == 3
+
+
+def test_function_assigned_to_class_later_is_bound_and_class_access_is_identity() -> None:
+    class A(Module):
+        x: int
+
+    def f2(self: A) -> int:
+        return self.x + 100
+
+    A.f = f2  # type: ignore[attr-defined]
+    assert A.f is f2  # type: ignore[attr-defined]
+    assert isinstance(A(1).f, eqx_module.BoundMethod)  # type: ignore[attr-defined]
+    assert A(1).f() == 101  # type: ignore[attr-defined]
+
+
+def test_properties_classmethods_staticmethods_and_dunders_are_not_bound() -> None:
+    c = Counter(3)
+    assert c.doubled == 6
+    assert Counter.make().step == 1
+    assert c.helper() == 7
+    assert not isinstance(c.__repr__, eqx_module.BoundMethod)
+
+
+def test_function_stored_in_field_is_not_bound() -> None:
+    class A(Module):
+        fn: Callable
+
+    a = A(jnp.sin)
+    assert a.fn is jnp.sin
+
+    def plain(x: Any) -> Any:
+        return x
+
+    assert A(plain).fn is plain
+
+
+def test_function_field_default_is_not_bound() -> None:
+    def plain(x: Any) -> Any:
+        return x
+
+    class A(Module):
+        fn: Callable = plain
+
+    assert A().fn is plain
+    assert A.fn is plain
+
+
+def test_bound_method_kept_as_class_attribute_works() -> None:
+    class A(Module):
+        x: int
+
+        def add(self, y: int) -> int:
+            return self.x + y
+
+    class B(Module):
+        add = A(3).add
+
+    assert B().add(1) == 4
+
+
+def test_bound_methods_compare_equal() -> None:
+    assert Counter(1).add == Counter(1).add
+    assert hash(Counter(1).add) == hash(Counter(1).add)
+
+
+def test_bound_method_is_a_pytree_under_jit_and_grad() -> None:
+    c = Counter(jnp.array(2.0))
+    out = jax.jit(lambda f: f(3.0))(c.add)
+    assert out == 5.0
+    grad = jax.grad(lambda m: m.add(3.0))(c)
+    assert isinstance(grad, Counter) and grad.step == 1.0
+
+
+def test_doctest_finds_method_docstrings() -> None:
+    finder = doctest.DocTestFinder()
+    import sys
+
+    names = {t.name.split(".")[-1] for t in finder.find(Counter, module=sys.modules[__name__])}
+    assert {"add", "doubled", "make", "helper"} <= names
+    runner = doctest.DocTestRunner()
+    for test in finder.find(Counter, module=sys.modules[__name__]):
+        runner.run(test)
+    assert runner.failures == 0
+
+
+# ------------------------------------------------------------- generic / misc
+
+
+def test_orig_class_is_the_only_settable_attribute_after_init() -> None:
+    box = GenericBox(1)
+    box.__orig_class__ = GenericBox[int]  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        box.__module__ = "other"
+
+
+def test_classvar_is_not_a_field() -> None:
+    class A(Module):
+        count: ClassVar[int] = 3
+        x: int
+
+    assert [f.name for f in dataclasses.fields(A)] == ["x"]
+    assert A(1).count == 3
+
+
+def test_tree_equal_of_two_different_module_types_is_false() -> None:
+    assert tree_equal(Point(1, 2), WithStatic(1)) is False
