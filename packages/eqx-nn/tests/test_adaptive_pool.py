@@ -1,11 +1,13 @@
 import dataclasses
 import inspect
+import itertools
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -22,14 +24,19 @@ def _bins(size, target):
     edges = [0]
     for i in range(target):
         edges.append(edges[-1] + q + (1 if i < r else 0))
-    return list(zip(edges[:-1], edges[1:]))
+    return list(itertools.pairwise(edges))
 
 
 def test_adaptive_pool_signature_and_fields():
-    assert list(inspect.signature(AdaptivePool).parameters) == ["target_shape", "num_spatial_dims", "operation"]
+    assert list(inspect.signature(AdaptivePool).parameters) == [
+        "target_shape",
+        "num_spatial_dims",
+        "operation",
+    ]
     fields = dataclasses.fields(AdaptivePool)
     assert [f.name for f in fields] == ["target_shape", "operation"]
-    assert fields[0].metadata.get("static") is True and not fields[1].metadata.get("static", False)
+    assert fields[0].metadata.get("static") is True
+    assert not fields[1].metadata.get("static", False)
     assert list(inspect.signature(AdaptiveMaxPool2d).parameters) == ["target_shape"]
 
 

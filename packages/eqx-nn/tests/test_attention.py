@@ -3,6 +3,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Dropout
 from eqx_nn._attention import dot_product_attention, dot_product_attention_weights
 
@@ -70,6 +71,12 @@ def test_low_precision_softmax_runs_in_float32_and_casts_back(dtype):
 
 def test_attention_under_jit_and_grad():
     q, k, v = _qkv()
-    np.testing.assert_allclose(jax.jit(dot_product_attention)(q, k, v), dot_product_attention(q, k, v), rtol=1e-6)
+    np.testing.assert_allclose(
+        jax.jit(dot_product_attention)(q, k, v), dot_product_attention(q, k, v), rtol=1e-6
+    )
     g = jax.grad(lambda v: jnp.sum(dot_product_attention(q, k, v)))(v)
-    np.testing.assert_allclose(g, np.broadcast_to(np.asarray(dot_product_attention_weights(q, k)).sum(0)[:, None], (4, 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        g,
+        np.broadcast_to(np.asarray(dot_product_attention_weights(q, k)).sum(0)[:, None], (4, 2)),
+        rtol=1e-5,
+    )

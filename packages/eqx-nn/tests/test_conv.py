@@ -1,3 +1,4 @@
+# ruff: noqa: B905
 import dataclasses
 import inspect
 import itertools
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Conv, Conv1d, Conv2d, Conv3d
 
 KEY = jr.key(2)
@@ -16,7 +18,7 @@ NP_MODE = {"ZEROS": "constant", "REFLECT": "reflect", "REPLICATE": "edge", "CIRC
 
 def _same_pads(sizes, kernel, stride, dilation, lower):
     pads = []
-    for n, k, s, d in zip(sizes, kernel, stride, dilation):
+    for n, k, s, d in zip(sizes, kernel, stride, dilation, strict=False):
         total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
         lo = total - total // 2 if lower else total // 2
         pads.append((lo, total - lo))
@@ -54,8 +56,16 @@ def test_conv_signature_matches_spec():
         "dilation", "groups", "use_bias", "padding_mode", "dtype", "key",
     ]  # fmt: skip
     params = inspect.signature(Conv2d).parameters
-    assert list(params)[:6] == ["in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation"]
-    assert params["stride"].default == (1, 1) and params["padding"].default == (0, 0)
+    assert list(params)[:6] == [
+        "in_channels",
+        "out_channels",
+        "kernel_size",
+        "stride",
+        "padding",
+        "dilation",
+    ]
+    assert params["stride"].default == (1, 1)
+    assert params["padding"].default == (0, 0)
     assert inspect.signature(Conv1d).parameters["padding"].default == 0
     assert inspect.signature(Conv3d).parameters["dilation"].default == (1, 1, 1)
 
@@ -76,7 +86,9 @@ def test_conv_init_shapes_keys_and_uniform_limit():
     assert conv.bias.shape == (6, 1, 1)
     lim = 1 / math.sqrt(2 * 3 * 2)
     wkey, bkey = jr.split(KEY)
-    np.testing.assert_array_equal(conv.weight, jr.uniform(wkey, (6, 2, 3, 2), minval=-lim, maxval=lim))
+    np.testing.assert_array_equal(
+        conv.weight, jr.uniform(wkey, (6, 2, 3, 2), minval=-lim, maxval=lim)
+    )
     np.testing.assert_array_equal(conv.bias, jr.uniform(bkey, (6, 1, 1), minval=-lim, maxval=lim))
 
 
@@ -94,7 +106,9 @@ def test_conv_init_shapes_keys_and_uniform_limit():
 def test_conv_normalises_padding(padding, expected):
     conv = Conv(2, 1, 1, 3, padding=padding, key=KEY)
     assert conv.padding == expected
-    assert conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.dilation == (1, 1)
+    assert conv.kernel_size == (3, 3)
+    assert conv.stride == (1, 1)
+    assert conv.dilation == (1, 1)
 
 
 def test_conv_normalises_padding_mode_case():
@@ -153,16 +167,28 @@ def test_conv1d_zeros_matches_naive_loop_and_lax(stride, padding, dilation, grou
     conv = Conv1d(4, 2, 3, stride, padding, dilation, groups, key=KEY)
     x = jr.normal(jr.key(9), (4, 9))
     if isinstance(padding, str):
-        pads = _same_pads((9,), (3,), (stride,), (dilation,), padding == "SAME_LOWER") if padding != "VALID" else [(0, 0)]
+        pads = (
+            _same_pads((9,), (3,), (stride,), (dilation,), padding == "SAME_LOWER")
+            if padding != "VALID"
+            else [(0, 0)]
+        )
         lax_padding = padding
     else:
         pads = list(conv.padding)
         lax_padding = conv.padding
     expected = naive_conv(x, conv.weight, conv.bias, (stride,), pads, (dilation,), groups)
     np.testing.assert_allclose(conv(x), expected, rtol=1e-5, atol=1e-5)
-    lax_out = jax.lax.conv_general_dilated(
-        x[None], conv.weight, (stride,), lax_padding, rhs_dilation=(dilation,), feature_group_count=groups
-    )[0] + conv.bias
+    lax_out = (
+        jax.lax.conv_general_dilated(
+            x[None],
+            conv.weight,
+            (stride,),
+            lax_padding,
+            rhs_dilation=(dilation,),
+            feature_group_count=groups,
+        )[0]
+        + conv.bias
+    )
     np.testing.assert_allclose(conv(x), lax_out, rtol=1e-6, atol=1e-6)
 
 

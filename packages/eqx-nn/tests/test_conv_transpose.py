@@ -1,3 +1,4 @@
+# ruff: noqa: E501
 import dataclasses
 import inspect
 import itertools
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Conv, ConvTranspose, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 
 KEY = jr.key(3)
@@ -27,7 +29,7 @@ def _spec_pads(n_in, k, s, d, a, padding):
 def naive_conv_transpose_1d(x, w, b, k, s, d, a, padding, groups):
     """Scatter definition: z[o, i*s - p_lo + d*(k-1-j)] += W[o, c, j] * x[c, i]."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
-    cin, n = x.shape
+    _cin, n = x.shape
     cout, cin_g, _ = w.shape
     p_lo, p_hi, a = _spec_pads(n, k, s, d, a, padding)
     length = (n - 1) * s - p_lo - p_hi + d * (k - 1) + a + 1
@@ -64,7 +66,8 @@ def test_conv_transpose_fields_put_output_padding_after_padding():
 
 def test_conv_transpose_1d_positional_order_is_output_padding_then_padding():
     layer = ConvTranspose1d(1, 1, 3, 2, 1, 0, key=KEY)
-    assert layer.output_padding == (1,) and layer.padding == ((0, 0),)
+    assert layer.output_padding == (1,)
+    assert layer.padding == ((0, 0),)
 
 
 def test_conv_transpose_init_matches_conv():
@@ -106,14 +109,19 @@ def test_conv_transpose_matches_lax_conv_transpose_for_explicit_padding():
     x = jr.normal(jr.key(1), (2, 4, 3))
     flipped = layer.weight  # cross-correlation with the stored weight, no flip
     pads = ((3 - 1 - 1, 3 - 1 - 0), (2 - 1 - 0, 2 - 1 - 1))
-    expected = jax.lax.conv_transpose(
-        x[None], flipped, (2, 1), pads, dimension_numbers=("NCHW", "OIHW", "NCHW")
-    )[0] + layer.bias
+    expected = (
+        jax.lax.conv_transpose(
+            x[None], flipped, (2, 1), pads, dimension_numbers=("NCHW", "OIHW", "NCHW")
+        )[0]
+        + layer.bias
+    )
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
 
 
 def _jacobian(f, shape):
-    return jax.jacobian(lambda v: f(v).reshape(-1))(jnp.zeros(shape)).reshape(-1, int(np.prod(shape)))
+    return jax.jacobian(lambda v: f(v).reshape(-1))(jnp.zeros(shape)).reshape(
+        -1, int(np.prod(shape))
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,10 +137,16 @@ def test_conv_transpose_is_the_jacobian_transpose_of_the_matching_conv(padding, 
     convt_len = ConvTranspose(1, 3, 2, k, stride, pad_arg, use_bias=False, key=KEY)
     a = n - convt_len(jnp.zeros((3, m))).shape[1]
     assert 0 <= a < stride
-    convt = ConvTranspose(1, 3, 2, k, stride, pad_arg, a, padding_mode=mode, use_bias=False, key=KEY)
+    convt = ConvTranspose(
+        1, 3, 2, k, stride, pad_arg, a, padding_mode=mode, use_bias=False, key=KEY
+    )
     # Transposition swaps the channel axes and flips the kernel (ConvTranspose does not flip).
     convt = jax.tree_util.tree_map(
-        lambda w: jnp.flip(jnp.swapaxes(conv.weight, 0, 1), -1) if getattr(w, "shape", None) == (2, 3, k) else w,
+        lambda w: (
+            jnp.flip(jnp.swapaxes(conv.weight, 0, 1), -1)
+            if getattr(w, "shape", None) == (2, 3, k)
+            else w
+        ),
         convt,
     )
     j_conv = _jacobian(conv, (2, n))
@@ -143,7 +157,9 @@ def test_conv_transpose_is_the_jacobian_transpose_of_the_matching_conv(padding, 
 def test_conv_transpose_all_ones_weights_give_transposed_jacobian_in_2d():
     conv = Conv(2, 2, 2, 3, 2, 1, use_bias=False, key=KEY)
     convt = ConvTranspose(2, 2, 2, 3, 2, 1, 1, use_bias=False, key=KEY)
-    ones = lambda tree: jax.tree_util.tree_map(lambda w: jnp.ones_like(w) if hasattr(w, "shape") else w, tree)  # noqa: E731
+    ones = lambda tree: jax.tree_util.tree_map(
+        lambda w: jnp.ones_like(w) if hasattr(w, "shape") else w, tree
+    )
     conv, convt = ones(conv), ones(convt)
     j_conv = _jacobian(conv, (2, 6, 6))
     j_convt = _jacobian(convt, (2, 3, 3))
@@ -182,7 +198,12 @@ def test_conv_transpose3d_output_size_formula():
     layer = ConvTranspose3d(1, 2, (2, 3, 1), stride=(2, 1, 3), output_padding=(1, 0, 2),
                             padding=((0, 1), (1, 1), (0, 0)), dilation=(1, 2, 1), key=KEY)  # fmt: skip
     # (n-1)s - p_lo - p_hi + d(k-1) + a + 1
-    assert layer(jnp.ones((1, 3, 4, 2))).shape == (2, 2 * 2 - 1 + 1 + 1 + 1, 3 - 2 + 4 + 1, 3 + 2 + 1)
+    assert layer(jnp.ones((1, 3, 4, 2))).shape == (
+        2,
+        2 * 2 - 1 + 1 + 1 + 1,
+        3 - 2 + 4 + 1,
+        3 + 2 + 1,
+    )
 
 
 def test_conv_transpose_works_under_jit_grad_and_vmap():

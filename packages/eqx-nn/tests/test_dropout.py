@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Dropout
 from eqx_tree import EqxDeprecationWarning
 
@@ -15,7 +16,8 @@ KEY = jr.key(4)
 def test_dropout_signature_and_fields():
     sig = inspect.signature(Dropout)
     assert list(sig.parameters) == ["p", "inference", "deterministic"]
-    assert sig.parameters["p"].default == 0.5 and sig.parameters["inference"].default is False
+    assert sig.parameters["p"].default == 0.5
+    assert sig.parameters["inference"].default is False
     fields = dataclasses.fields(Dropout)
     assert [f.name for f in fields] == ["p", "inference"]
     assert not any(f.metadata.get("static", False) for f in fields)
@@ -57,7 +59,8 @@ def test_dropout_without_key_in_training_raises():
 def test_dropout_deterministic_is_deprecated_alias_of_inference():
     with pytest.warns(EqxDeprecationWarning, match="deterministic"):
         layer = Dropout(0.5, deterministic=True)
-    assert layer.inference is True and layer.deterministic is True
+    assert layer.inference is True
+    assert layer.deterministic is True
     x = jnp.ones(2)
     with pytest.warns(EqxDeprecationWarning, match="deterministic"):
         assert Dropout(0.5)(x, deterministic=True) is x

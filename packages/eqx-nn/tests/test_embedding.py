@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Embedding
 
 KEY = jr.key(5)
@@ -43,9 +44,9 @@ def test_embedding_without_weight_needs_sizes_and_key(kwargs):
 
 
 def test_embedding_rejects_negative_sizes():
-    with pytest.raises(ValueError, match="num_embeddings.*-1"):
+    with pytest.raises(ValueError, match=r"num_embeddings.*-1"):
         Embedding(-1, 2, key=KEY)
-    with pytest.raises(ValueError, match="embedding_size.*-2"):
+    with pytest.raises(ValueError, match=r"embedding_size.*-2"):
         Embedding(1, -2, key=KEY)
 
 

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import Identity, Linear
 
 KEY = jr.key(0)
@@ -26,7 +27,13 @@ def test_linear_signature_matches_spec():
 def test_linear_fields_order_and_static():
     fields = dataclasses.fields(Linear)
     assert [f.name for f in fields] == ["weight", "bias", "in_features", "out_features", "use_bias"]
-    assert [bool(f.metadata.get("static", False)) for f in fields] == [False, False, True, True, True]
+    assert [bool(f.metadata.get("static", False)) for f in fields] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_linear_computes_weight_times_x_plus_bias():
@@ -46,8 +53,10 @@ def test_linear_init_splits_key_and_draws_uniform_within_one_over_sqrt_in():
 def test_linear_init_fills_the_uniform_range():
     layer = Linear(100, 100, key=KEY)
     w = np.asarray(layer.weight)
-    assert w.min() >= -0.1 and w.max() <= 0.1
-    assert w.min() < -0.09 and w.max() > 0.09
+    assert w.min() >= -0.1
+    assert w.max() <= 0.1
+    assert w.min() < -0.09
+    assert w.max() > 0.09
 
 
 def test_linear_without_bias_has_none_bias_and_no_offset():
@@ -58,7 +67,8 @@ def test_linear_without_bias_has_none_bias_and_no_offset():
 
 def test_linear_scalar_in_and_out_have_shape_unit_internally():
     layer = Linear("scalar", "scalar", key=KEY)
-    assert layer.weight.shape == (1, 1) and layer.bias.shape == (1,)
+    assert layer.weight.shape == (1, 1)
+    assert layer.bias.shape == (1,)
     out = layer(jnp.array(2.0))
     assert out.shape == ()
     np.testing.assert_allclose(out, layer.weight[0, 0] * 2 + layer.bias[0], rtol=1e-6)
@@ -118,7 +128,9 @@ def test_linear_works_under_jit_grad_and_vmap():
     layer = Linear(3, 2, key=KEY)
     xs = jnp.arange(12.0).reshape(4, 3)
     out = jax.jit(jax.vmap(layer))(xs)
-    np.testing.assert_allclose(out, np.asarray(xs) @ np.asarray(layer.weight).T + np.asarray(layer.bias), rtol=1e-5)
+    np.testing.assert_allclose(
+        out, np.asarray(xs) @ np.asarray(layer.weight).T + np.asarray(layer.bias), rtol=1e-5
+    )
     grad = jax.grad(lambda m: jnp.sum(m(xs[0])))(layer)
     np.testing.assert_allclose(grad.weight, jnp.broadcast_to(xs[0], (2, 3)))
     np.testing.assert_allclose(grad.bias, jnp.ones(2))

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_filter import combine, is_inexact_array, partition
 from eqx_nn import MLP, Linear, PReLU
 
@@ -53,18 +54,25 @@ def test_mlp_matches_hand_computation():
 def test_mlp_layers_use_keys_split_depth_plus_one():
     mlp = MLP(3, 2, width_size=4, depth=2, use_final_bias=False, key=KEY)
     keys = jr.split(KEY, 3)
-    expected = [Linear(3, 4, key=keys[0]), Linear(4, 4, key=keys[1]), Linear(4, 2, False, key=keys[2])]
+    expected = [
+        Linear(3, 4, key=keys[0]),
+        Linear(4, 4, key=keys[1]),
+        Linear(4, 2, False, key=keys[2]),
+    ]
     assert len(mlp.layers) == 3
     for got, want in zip(mlp.layers, expected, strict=True):
         np.testing.assert_array_equal(got.weight, want.weight)
-    assert mlp.layers[-1].bias is None and mlp.layers[0].bias is not None
+    assert mlp.layers[-1].bias is None
+    assert mlp.layers[0].bias is not None
 
 
 def test_mlp_depth_zero_is_one_linear_with_final_bias_flag():
     mlp = MLP(3, 2, width_size=4, depth=0, use_final_bias=False, key=KEY)
     assert len(mlp.layers) == 1
     assert mlp.layers[0].bias is None
-    np.testing.assert_array_equal(mlp.layers[0].weight, Linear(3, 2, key=jr.split(KEY, 1)[0]).weight)
+    np.testing.assert_array_equal(
+        mlp.layers[0].weight, Linear(3, 2, key=jr.split(KEY, 1)[0]).weight
+    )
 
 
 def test_mlp_final_activation_is_applied_to_output():

@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_filter import combine, is_inexact_array, partition
 from eqx_nn import Linear, MultiheadAttention
 from eqx_tree import EqxDeprecationWarning
@@ -20,6 +21,7 @@ def _softmax(z):
 
 def reference_mha(m, q, k, v, mask=None):
     """softmax(Q Kᵀ / √d) V per head, written out with NumPy."""
+
     def proj(layer, x):
         out = np.asarray(x) @ np.asarray(layer.weight).T
         return out if layer.bias is None else out + np.asarray(layer.bias)
@@ -53,19 +55,33 @@ def test_multihead_signature_and_fields():
     ]  # fmt: skip
     assert [bool(f.metadata.get("static", False)) for f in fields] == [False] * 5 + [True] * 11
     call = inspect.signature(MultiheadAttention.__call__).parameters
-    assert list(call) == ["self", "query", "key_", "value", "mask", "key", "inference", "deterministic", "process_heads"]
+    assert list(call) == [
+        "self",
+        "query",
+        "key_",
+        "value",
+        "mask",
+        "key",
+        "inference",
+        "deterministic",
+        "process_heads",
+    ]
 
 
 def test_multihead_init_sizes_and_key_split():
-    m = MultiheadAttention(2, 6, key_size=4, value_size=3, output_size=5, use_key_bias=True, key=KEY)
+    m = MultiheadAttention(
+        2, 6, key_size=4, value_size=3, output_size=5, use_key_bias=True, key=KEY
+    )
     assert (m.qk_size, m.vo_size) == (3, 3)
     q, k, v, o = jr.split(KEY, 4)
     np.testing.assert_array_equal(m.query_proj.weight, Linear(6, 6, False, key=q).weight)
     np.testing.assert_array_equal(m.key_proj.weight, Linear(4, 6, True, key=k).weight)
     np.testing.assert_array_equal(m.value_proj.weight, Linear(3, 6, False, key=v).weight)
     np.testing.assert_array_equal(m.output_proj.weight, Linear(6, 5, False, key=o).weight)
-    assert m.key_proj.bias is not None and m.query_proj.bias is None
-    assert m.dropout.p == 0.0 and m.dropout.inference is False
+    assert m.key_proj.bias is not None
+    assert m.query_proj.bias is None
+    assert m.dropout.p == 0.0
+    assert m.dropout.inference is False
 
 
 def test_multihead_matches_reference():
@@ -83,7 +99,9 @@ def test_multihead_masks(per_head):
     rng = np.random.default_rng(0)
     mask = rng.random((2, 3, 3) if per_head else (3, 3)) > 0.4
     mask[..., 0] = True
-    np.testing.assert_allclose(m(x, x, x, jnp.asarray(mask)), reference_mha(m, x, x, x, mask), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        m(x, x, x, jnp.asarray(mask)), reference_mha(m, x, x, x, mask), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_multihead_rejects_bad_mask_shape():
@@ -111,7 +129,9 @@ def test_process_heads_can_rewrite_heads_but_not_shapes():
     zero_q = m(x, x, x, process_heads=lambda q, k, v: (jnp.zeros_like(q), k, v))
     # With zero queries attention is uniform: every row is the mean of the values.
     # (the query projection has no bias, so a zero query input gives the same heads).
-    np.testing.assert_allclose(zero_q, reference_mha(m, np.zeros((3, 4)), x, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        zero_q, reference_mha(m, np.zeros((3, 4)), x, x), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(zero_q[0], zero_q[1], rtol=1e-5)
     with pytest.raises(ValueError, match="must not change the shape"):
         m(x, x, x, process_heads=lambda q, k, v: (q[:, :1], k, v))
@@ -125,14 +145,23 @@ def test_multihead_dropout_uses_key_and_inference():
     a = m(x, x, x, key=jr.key(0))
     b = m(x, x, x, key=jr.key(1))
     assert not np.allclose(a, b)
-    np.testing.assert_allclose(m(x, x, x, inference=True), reference_mha(m, x, x, x), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        m(x, x, x, inference=True), reference_mha(m, x, x, x), rtol=1e-5, atol=1e-5
+    )
     with pytest.warns(EqxDeprecationWarning, match="deterministic"):
         m(x, x, x, deterministic=True)
 
 
 def test_multihead_dtype_and_transforms():
     m = MultiheadAttention(2, 4, dtype=jnp.float16, key=KEY)
-    assert m(jnp.ones((2, 4), jnp.float16), jnp.ones((3, 4), jnp.float16), jnp.ones((3, 4), jnp.float16)).dtype == jnp.float16
+    assert (
+        m(
+            jnp.ones((2, 4), jnp.float16),
+            jnp.ones((3, 4), jnp.float16),
+            jnp.ones((3, 4), jnp.float16),
+        ).dtype
+        == jnp.float16
+    )
     m = MultiheadAttention(2, 4, key=KEY)
     xs = jr.normal(jr.key(4), (2, 3, 4))
     out = jax.jit(jax.vmap(lambda x: m(x, x, x)))(xs)

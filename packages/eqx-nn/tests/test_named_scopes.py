@@ -1,9 +1,11 @@
+# ruff: noqa: E501
 """Every layer's `__call__` runs in `jax.named_scope("eqx.nn.<ClassName>")` and takes `key=None`."""
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import pytest
+
 from eqx_nn import (
     MLP,
     AdaptiveAvgPool1d,

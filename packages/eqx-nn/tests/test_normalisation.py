@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import GroupNorm, LayerNorm, RMSNorm
 from eqx_tree import EqxDeprecationWarning
 
@@ -22,9 +23,28 @@ def test_norm_signatures_and_fields():
     assert list(inspect.signature(LayerNorm).parameters) == [
         "shape", "eps", "use_weight", "use_bias", "dtype", "elementwise_affine",
     ]  # fmt: skip
-    assert list(inspect.signature(RMSNorm).parameters) == ["shape", "eps", "use_weight", "use_bias", "dtype"]
-    assert list(inspect.signature(GroupNorm).parameters) == ["groups", "channels", "eps", "channelwise_affine", "dtype"]
-    expected = [("shape", True), ("eps", True), ("use_weight", True), ("use_bias", True), ("weight", False), ("bias", False)]
+    assert list(inspect.signature(RMSNorm).parameters) == [
+        "shape",
+        "eps",
+        "use_weight",
+        "use_bias",
+        "dtype",
+    ]
+    assert list(inspect.signature(GroupNorm).parameters) == [
+        "groups",
+        "channels",
+        "eps",
+        "channelwise_affine",
+        "dtype",
+    ]
+    expected = [
+        ("shape", True),
+        ("eps", True),
+        ("use_weight", True),
+        ("use_bias", True),
+        ("weight", False),
+        ("bias", False),
+    ]
     assert _fields(LayerNorm) == expected
     assert _fields(RMSNorm) == expected
     assert _fields(GroupNorm) == [
@@ -41,13 +61,17 @@ def test_layer_norm_matches_formula_with_affine():
     norm = LayerNorm((2, 3), eps=1e-3)
     assert norm.shape == (2, 3)
     norm = jax.tree_util.tree_map(lambda a: a * 0 + jnp.arange(6.0).reshape(2, 3), norm)
-    expected = (x - x.mean()) / np.sqrt(x.var() + 1e-3) * np.arange(6.0).reshape(2, 3) + np.arange(6.0).reshape(2, 3)
+    expected = (x - x.mean()) / np.sqrt(x.var() + 1e-3) * np.arange(6.0).reshape(2, 3) + np.arange(
+        6.0
+    ).reshape(2, 3)
     np.testing.assert_allclose(norm(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_layer_norm_int_shape_and_flags():
     norm = LayerNorm(4, use_weight=False, use_bias=False)
-    assert norm.shape == (4,) and norm.weight is None and norm.bias is None
+    assert norm.shape == (4,)
+    assert norm.weight is None
+    assert norm.bias is None
     np.testing.assert_array_equal(LayerNorm(3).weight, np.ones(3))
     np.testing.assert_array_equal(LayerNorm(3).bias, np.zeros(3))
 
@@ -55,7 +79,8 @@ def test_layer_norm_int_shape_and_flags():
 def test_layer_norm_elementwise_affine_is_deprecated_and_sets_both_flags():
     with pytest.warns(EqxDeprecationWarning, match="elementwise_affine"):
         norm = LayerNorm(3, elementwise_affine=False)
-    assert norm.use_weight is False and norm.use_bias is False
+    assert norm.use_weight is False
+    assert norm.use_bias is False
 
 
 @pytest.mark.parametrize("cls", [LayerNorm, RMSNorm])
@@ -67,7 +92,8 @@ def test_shape_mismatch_shows_both_shapes_and_suggests_vmap(cls):
 def test_rms_norm_matches_formula_and_has_bias_by_default():
     x = np.array([3.0, -4.0, 1.0])
     norm = RMSNorm(3)
-    assert norm.bias is not None and norm.use_bias is True
+    assert norm.bias is not None
+    assert norm.use_bias is True
     expected = x / np.sqrt(np.mean(x**2) + 1e-5)
     np.testing.assert_allclose(norm(jnp.asarray(x, jnp.float32)), expected, rtol=1e-5)
     norm = jax.tree_util.tree_map(lambda a: a + 2.0, norm)
@@ -88,7 +114,8 @@ def test_group_norm_matches_formula():
 
 def test_group_norm_without_affine_and_without_channels():
     norm = GroupNorm(2, channelwise_affine=False)
-    assert norm.weight is None and norm.channels is None
+    assert norm.weight is None
+    assert norm.channels is None
     out = norm(jnp.arange(8.0).reshape(4, 2))
     np.testing.assert_allclose(out[:2].mean(), 0.0, atol=1e-6)
 
@@ -120,7 +147,9 @@ def test_norms_return_state_unchanged_when_given(make):
 
 
 @pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
-@pytest.mark.parametrize("make", [lambda: LayerNorm(8), lambda: RMSNorm(8), lambda: GroupNorm(2, 8)])
+@pytest.mark.parametrize(
+    "make", [lambda: LayerNorm(8), lambda: RMSNorm(8), lambda: GroupNorm(2, 8)]
+)
 def test_norms_compute_in_float32_and_cast_back(dtype, make):
     x = jnp.linspace(-300.0, 300.0, 8)
     out = make()(x.astype(dtype))

@@ -1,3 +1,4 @@
+# ruff: noqa: B905
 import dataclasses
 import inspect
 import itertools
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, Pool
 
 
@@ -25,7 +27,7 @@ def naive_pool(x, kernel, stride, pads, reduce, fill):
 
 def _ceil_pads(sizes, kernel, stride, pads):
     out = []
-    for n, k, s, (lo, hi) in zip(sizes, kernel, stride, pads):
+    for n, k, s, (lo, hi) in zip(sizes, kernel, stride, pads, strict=False):
         out.append((lo, hi + s) if (n + lo + hi - k) % s else (lo, hi))
     return out
 
@@ -39,18 +41,33 @@ def test_pool_signature_and_fields():
         "init", "operation", "num_spatial_dims", "kernel_size", "stride", "padding", "use_ceil",
     ]  # fmt: skip
     assert [f.name for f in fields if not f.metadata.get("static", False)] == ["init", "operation"]
-    assert list(inspect.signature(MaxPool2d).parameters) == ["kernel_size", "stride", "padding", "use_ceil"]
+    assert list(inspect.signature(MaxPool2d).parameters) == [
+        "kernel_size",
+        "stride",
+        "padding",
+        "use_ceil",
+    ]
 
 
 def test_avg_and_max_pool_inits_and_operations():
     avg, mx = AvgPool1d(2), MaxPool1d(2)
-    assert avg.init == 0 and type(avg.init) is int and avg.operation is jax.lax.add
-    assert mx.init == -np.inf and type(mx.init) is float and mx.operation is jax.lax.max
+    assert avg.init == 0
+    assert type(avg.init) is int
+    assert avg.operation is jax.lax.add
+    assert mx.init == -np.inf
+    assert type(mx.init) is float
+    assert mx.operation is jax.lax.max
 
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "padding", "use_ceil"),
-    [(2, 1, 0, False), (3, 2, 1, False), (2, 2, ((1, 0),), False), (3, 2, 0, True), (2, 3, 1, True)],
+    [
+        (2, 1, 0, False),
+        (3, 2, 1, False),
+        (2, 2, ((1, 0),), False),
+        (3, 2, 0, True),
+        (2, 3, 1, True),
+    ],
 )
 def test_max_pool1d_matches_naive_loop(kernel, stride, padding, use_ceil):
     x = jr.normal(jr.key(0), (2, 8))
@@ -108,7 +125,7 @@ def test_pool_rejects_bad_arguments(kwargs, match):
 def test_pool_rejects_wrong_rank_with_value_error():
     with pytest.raises(ValueError, match=r"rank 3.*\(4, 4\)"):
         MaxPool2d(2)(jnp.ones((4, 4)))
-    with pytest.raises(ValueError, match="jax.vmap"):
+    with pytest.raises(ValueError, match=r"jax\.vmap"):
         MaxPool1d(2)(jnp.ones((2, 3, 4)))
 
 

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+
 from eqx_nn import GRUCell, LSTMCell
 
 KEY = jr.key(7)
@@ -21,7 +22,13 @@ def _fields(cls):
 
 
 def test_gru_signature_and_fields():
-    assert list(inspect.signature(GRUCell).parameters) == ["input_size", "hidden_size", "use_bias", "dtype", "key"]
+    assert list(inspect.signature(GRUCell).parameters) == [
+        "input_size",
+        "hidden_size",
+        "use_bias",
+        "dtype",
+        "key",
+    ]
     assert _fields(GRUCell) == [
         ("weight_ih", False), ("weight_hh", False), ("bias", False), ("bias_n", False),
         ("input_size", True), ("hidden_size", True), ("use_bias", True),
@@ -32,7 +39,7 @@ def test_gru_init_splits_key_in_four_uniform_one_over_sqrt_hidden():
     cell = GRUCell(3, 4, key=KEY)
     ih, hh, b, bn = jr.split(KEY, 4)
     lim = math.sqrt(1 / 4)
-    u = lambda k, s: jr.uniform(k, s, minval=-lim, maxval=lim)  # noqa: E731
+    u = lambda k, s: jr.uniform(k, s, minval=-lim, maxval=lim)
     np.testing.assert_array_equal(cell.weight_ih, u(ih, (12, 3)))
     np.testing.assert_array_equal(cell.weight_hh, u(hh, (12, 4)))
     np.testing.assert_array_equal(cell.bias, u(b, (12,)))
@@ -48,18 +55,30 @@ def test_gru_matches_equations():
     r = _sigmoid(gi[:4] + gh[:4])
     z = _sigmoid(gi[4:8] + gh[4:8])
     n = np.tanh(gi[8:] + r * (gh[8:] + np.asarray(cell.bias_n)))
-    np.testing.assert_allclose(cell(jnp.asarray(x, jnp.float32), jnp.asarray(h, jnp.float32)), n + z * (h - n), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        cell(jnp.asarray(x, jnp.float32), jnp.asarray(h, jnp.float32)),
+        n + z * (h - n),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_gru_without_bias():
     cell = GRUCell(2, 3, use_bias=False, key=KEY)
-    assert cell.bias is None and cell.bias_n is None
+    assert cell.bias is None
+    assert cell.bias_n is None
     out = cell(jnp.zeros(2), jnp.zeros(3))
     np.testing.assert_allclose(out, np.zeros(3))
 
 
 def test_lstm_signature_and_fields():
-    assert list(inspect.signature(LSTMCell).parameters) == ["input_size", "hidden_size", "use_bias", "dtype", "key"]
+    assert list(inspect.signature(LSTMCell).parameters) == [
+        "input_size",
+        "hidden_size",
+        "use_bias",
+        "dtype",
+        "key",
+    ]
     assert _fields(LSTMCell) == [
         ("weight_ih", False), ("weight_hh", False), ("bias", False),
         ("input_size", True), ("hidden_size", True), ("use_bias", True),
@@ -82,7 +101,7 @@ def test_lstm_matches_equations():
     i, f, g, o = _sigmoid(lin[:2]), _sigmoid(lin[2:4]), np.tanh(lin[4:6]), _sigmoid(lin[6:])
     c_new = f * c + i * g
     h_new = o * np.tanh(c_new)
-    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
     h_out, c_out = cell(f32(x), (f32(h), f32(c)))
     np.testing.assert_allclose(c_out, c_new, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(h_out, h_new, rtol=1e-5, atol=1e-6)
@@ -119,4 +138,5 @@ def test_gru_scan_jit_vmap_and_grad():
         h = cell(x, h)
     np.testing.assert_allclose(out[2], h, rtol=1e-5, atol=1e-6)
     grads = jax.grad(lambda c: jnp.sum(run(c, xs[0])))(cell)
-    assert grads.weight_hh.shape == (9, 3) and np.all(np.isfinite(grads.weight_hh))
+    assert grads.weight_hh.shape == (9, 3)
+    assert np.all(np.isfinite(grads.weight_hh))

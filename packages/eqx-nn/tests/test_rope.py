@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from eqx_nn import RotaryPositionalEmbedding
-from eqx_nn import _rope
+
+from eqx_nn import RotaryPositionalEmbedding, _rope
 from eqx_tree import clear_caches
 
 
@@ -29,7 +29,8 @@ def test_rope_fields_are_static_with_defaults():
     assert [f.name for f in fields] == ["embedding_size", "theta", "dtype"]
     assert all(f.metadata.get("static") for f in fields)
     rope = RotaryPositionalEmbedding(4)
-    assert rope.theta == 10000.0 and rope.dtype == jnp.float32
+    assert rope.theta == 10000.0
+    assert rope.dtype == jnp.float32
     assert jax.tree_util.tree_leaves(rope) == []
 
 
@@ -41,7 +42,9 @@ def test_rope_matches_definition():
 
 def test_rope_static_helpers():
     x = jnp.arange(4.0)[None]
-    np.testing.assert_array_equal(RotaryPositionalEmbedding.rotate_half(x), [[-2.0, -3.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(
+        RotaryPositionalEmbedding.rotate_half(x), [[-2.0, -3.0, 0.0, 1.0]]
+    )
     cos, sin = RotaryPositionalEmbedding.precompute_freqs_cis(4, 3, 10000.0, jnp.float32)
     assert cos.shape == sin.shape == (3, 2)
     angles = np.arange(3)[:, None] * 10000.0 ** (-np.arange(0, 4, 2) / 4)[None]

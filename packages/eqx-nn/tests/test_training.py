@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import optax
+
 from eqx_filter import combine, is_inexact_array, partition
 from eqx_module import Module
 from eqx_nn import MLP, Conv2d, GRUCell, LayerNorm, Linear, MaxPool2d

@@ -1,8 +1,8 @@
 """`PReLU`: a leaky ReLU with a learnt negative slope."""
 
-
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module
 
 __all__ = ["PReLU"]
@@ -29,8 +29,9 @@ class PReLU(Module):
 
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Apply the PReLU elementwise (standard promotion and rank broadcasting allowed)."""
-        with jax.named_scope("eqx.nn.PReLU"):
-            with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
-                return jnp.where(x >= 0, x, self.negative_slope * x)
-
-
+        with (
+            jax.named_scope("eqx.nn.PReLU"),
+            jax.numpy_dtype_promotion("standard"),
+            jax.numpy_rank_promotion("allow"),
+        ):
+            return jnp.where(x >= 0, x, self.negative_slope * x)

@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 
 __all__ = [
@@ -105,7 +106,9 @@ class AdaptivePool(Module):
                 raise ValueError(msg)
             for axis in range(1, n + 1):
                 moved = jnp.moveaxis(x, axis, -1)
-                pooled = _adaptive_pool_last_axis(moved, self.target_shape[axis - 1], self.operation)
+                pooled = _adaptive_pool_last_axis(
+                    moved, self.target_shape[axis - 1], self.operation
+                )
                 x = jnp.moveaxis(pooled, -1, axis)
             return x
 

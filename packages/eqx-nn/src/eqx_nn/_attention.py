@@ -15,9 +15,7 @@ from ._misc import at_least_float32
 __all__ = ["dot_product_attention", "dot_product_attention_weights"]
 
 
-def dot_product_attention_weights(
-    query: jax.Array, key: jax.Array, mask: Any = None
-) -> jax.Array:
+def dot_product_attention_weights(query: jax.Array, key: jax.Array, mask: Any = None) -> jax.Array:
     """Attention weights `softmax((query / sqrt(d)) @ key.T)` for one head.
 
     Arguments:

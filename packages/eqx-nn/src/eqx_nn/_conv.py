@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+
 from eqx_module import Module, field
 
 from ._conv_args import normalise_padding, normalise_padding_mode, normalise_tuple, same_pads

@@ -51,7 +51,9 @@ def _pair(value: Any, name: str, full: Any) -> tuple[int, int]:
     )
 
 
-def normalise_padding(padding: Any, n: int, name: str = "padding") -> str | tuple[tuple[int, int], ...]:
+def normalise_padding(
+    padding: Any, n: int, name: str = "padding"
+) -> str | tuple[tuple[int, int], ...]:
     """Normalise `padding` for `n` spatial dimensions.
 
     An int → `((p, p),) * n`; `n` ints → pairs; `n` pairs kept; a string

@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 
 from ._conv import check_conv_input, check_groups, init_conv_params

@@ -5,6 +5,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+
 from eqx_module import Module
 from eqx_tree import EqxDeprecationWarning
 
@@ -99,5 +100,3 @@ class Dropout(Module):
             mask = jr.bernoulli(key, q, jnp.shape(x))
             scale = q.astype(x.dtype) if isinstance(q, jax.Array) else q
             return jnp.where(mask, x / scale, jnp.zeros((), x.dtype))
-
-

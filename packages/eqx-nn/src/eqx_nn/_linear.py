@@ -5,6 +5,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+
 from eqx_module import Module, field
 
 from ._misc import default_floating_dtype, fan_in_limit, uniform_init

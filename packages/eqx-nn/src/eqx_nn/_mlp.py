@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 import jax
 import jax.random as jr
+
 from eqx_filter import combine, filter_vmap, partition
 from eqx_module import Module, field
 from eqx_tree import is_array
@@ -159,4 +160,3 @@ class MLP(Module):
             if self.out_size == "scalar":
                 return self.final_activation(x)  # type: ignore[no-any-return]
             return _apply_per_neuron(self.final_activation, x)
-

@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
 

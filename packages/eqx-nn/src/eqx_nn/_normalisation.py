@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 
 from ._misc import rank_error
@@ -133,9 +134,9 @@ class Pool(Module):
         with jax.named_scope("eqx.nn.Pool"):
             rank = self.num_spatial_dims + 1
             if x.ndim != rank:
-                expected = "(channels, " + ", ".join(
-                    f"dim{i}" for i in range(self.num_spatial_dims)
-                ) + ")"
+                expected = (
+                    "(channels, " + ", ".join(f"dim{i}" for i in range(self.num_spatial_dims)) + ")"
+                )
                 raise ValueError(rank_error(type(self).__name__, expected, x.shape, rank))
             padding = self._padding_for(x.shape[1:])
             return jax.lax.reduce_window(

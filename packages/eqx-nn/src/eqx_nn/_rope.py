@@ -4,6 +4,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 from eqx_tree import register_cache_clearer
 
