@@ -391,8 +391,9 @@ def test_static_array_warns_naming_field() -> None:
     class A(Module):
         arr: Any = field(static=True)
 
-    with pytest.warns(EqxWarning, match=r"A JAX array is being set as static!.*arr"):
+    with pytest.warns(EqxWarning, match=r"A JAX array is being set as static!.*arr") as record:
         A(jnp.zeros(2))
+    assert record[0].filename == __file__
 
 
 def test_init_false_field_holding_inexact_array_warns() -> None:
@@ -403,8 +404,9 @@ def test_init_false_field_holding_inexact_array_warns() -> None:
         def __post_init__(self) -> None:
             self.doubled = self.x * 2
 
-    with pytest.warns(EqxWarning, match="doubled.*[Gg]radients"):
+    with pytest.warns(EqxWarning, match="doubled.*[Gg]radients") as record:
         A(jnp.array(1.0))
+    assert record[0].filename == __file__
     A(jnp.array(1))  # integer arrays are not differentiated: no warning
 
 

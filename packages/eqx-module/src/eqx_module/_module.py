@@ -343,7 +343,7 @@ def _post_init_steps(self: Any, info: _ClassInfo) -> None:
                 "treedef, where arrays cannot be traced or differentiated and are compared "
                 "by identity. Remove `static=True`, or store a hashable non-array value.",
                 EqxWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
     for name in info.init_false_names:
         value = getattr(self, name)
@@ -354,7 +354,7 @@ def _post_init_steps(self: Any, info: _ClassInfo) -> None:
                 "field itself, rather than the `__init__` inputs it was computed from. If "
                 "that is not intended, compute it in a method or property instead.",
                 EqxWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
     for check_init in info.check_inits:
         check_init(self)

@@ -55,7 +55,7 @@ def warn_if_transformed_callable(owner: Any, name: str, value: Any, stacklevel: 
         owner: the Module being initialised (for the message).
         name: the attribute being assigned.
         value: the value being assigned; its type is in `TRANSFORM_TYPES`.
-        stacklevel: for `warnings.warn`, counted from this function's caller.
+        stacklevel: for `warnings.warn` (1 is this function).
     """
     wrapped = getattr(value, "__wrapped__", None)
     for _ in range(100):  # a chain this long is a cycle
@@ -70,7 +70,7 @@ def warn_if_transformed_callable(owner: Any, name: str, value: Any, stacklevel: 
                 "the wrapped Module as a PyTree, or apply the transform at call time "
                 "inside a method instead.",
                 EqxWarning,
-                stacklevel=stacklevel + 1,
+                stacklevel=stacklevel,
             )
             return
         wrapped = getattr(wrapped, "__wrapped__", None)

@@ -1,0 +1,206 @@
+"""Module flatten/unflatten semantics and treedef invariants (spec §3.1)."""
+
+import pickle
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import pytest
+
+from eqx_module import Module, field, module_update_wrapper
+
+
+class Pair(Module):
+    a: Any
+    b: Any
+
+
+class Mixed(Module):
+    w: Any
+    act: Any = field(static=True)
+    b: Any = None
+    tag: str = field(static=True, default="t")
+
+
+class Outer(Module):
+    inner: Pair
+    items: list
+
+
+def test_children_are_dynamic_fields_in_order_with_getattr_keys() -> None:
+    m = Mixed(jnp.ones(2), "relu", b=3)
+    leaves_with_paths, _ = jtu.tree_flatten_with_path(m)
+    assert [path for path, _ in leaves_with_paths] == [
+        (jtu.GetAttrKey("w"),),
+        (jtu.GetAttrKey("b"),),
+    ]
+    assert leaves_with_paths[1][1] == 3
+
+
+def test_flatten_matches_hand_built_expectation() -> None:
+    m = Outer(Pair(1, 2), [3, (4, 5)])
+    leaves, treedef = jtu.tree_flatten(m)
+    assert leaves == [1, 2, 3, 4, 5]
+    assert jtu.tree_unflatten(treedef, list("abcde")) == Outer(Pair("a", "b"), ["c", ("d", "e")])
+    paths = [jtu.keystr(p) for p, _ in jtu.tree_flatten_with_path(m)[0]]
+    assert paths == [".inner.a", ".inner.b", ".items[0]", ".items[1][0]", ".items[1][1]"]
+
+
+def test_static_fields_live_in_the_treedef() -> None:
+    one = jtu.tree_structure(Mixed(1, "relu"))
+    assert one == jtu.tree_structure(Mixed(2, "relu"))
+    assert one != jtu.tree_structure(Mixed(1, "gelu"))
+    assert jtu.tree_leaves(Mixed(1, "relu")) == [1]  # b=None has no leaves
+
+
+def test_flatten_one_level_with_tree_flatten_is_leaf() -> None:
+    m = Pair([1, 2], None)
+    children, treedef = jtu.tree_flatten(m, is_leaf=lambda x: x is not m)
+    assert children == [[1, 2], None]
+    assert jtu.tree_unflatten(treedef, children) == m
+
+
+def test_unflatten_runs_no_init_converter_or_check() -> None:
+    calls: list[str] = []
+
+    class A(Module):
+        x: Any = field(converter=lambda v: calls.append("convert") or v)
+
+        def __check_init__(self) -> None:
+            calls.append("check")
+
+    a = A(1)
+    calls.clear()
+    b = jtu.tree_unflatten(jtu.tree_structure(a), [2])
+    assert b.x == 2 and calls == []
+
+
+@pytest.mark.parametrize("leaf", [None, object(), "str"])
+def test_unflatten_accepts_any_leaves(leaf: Any) -> None:
+    treedef = jtu.tree_structure(Pair(1, 2))
+    p = jtu.tree_unflatten(treedef, [leaf, leaf])
+    assert p.a is leaf and p.b is leaf
+
+
+def test_unflatten_accepts_tracers() -> None:
+    def f(x: jax.Array) -> jax.Array:
+        p = jtu.tree_unflatten(jtu.tree_structure(Pair(1, 2)), [x, x])
+        return p.a + p.b
+
+    assert jax.jit(f)(jnp.array(1.0)) == 2.0
+
+
+def test_unflattened_module_is_frozen() -> None:
+    import dataclasses
+
+    p = jtu.tree_map(lambda x: x + 1, Pair(1, 2))
+    assert (p.a, p.b) == (2, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.a = 5
+
+
+def test_field_served_by_class_attribute_is_an_empty_placeholder_and_stays_unset() -> None:
+    class A(Module):
+        x: Any
+        y: Any = 10
+
+        def __init__(self, x: Any) -> None:
+            self.x = x
+
+    a = A(1)
+    assert "y" not in a.__dict__
+    leaves, treedef = jtu.tree_flatten(a)
+    assert leaves == [1]
+    b = jtu.tree_unflatten(treedef, [5])
+    assert b.x == 5 and b.y == 10 and "y" not in b.__dict__
+    assert jtu.tree_flatten_with_path(a)[0] == [((jtu.GetAttrKey("x"),), 1)]
+
+
+def test_static_field_overridden_by_class_level_list_gives_hashable_treedef() -> None:
+    class A(Module):
+        x: Any
+        opts: Any = field(static=True)
+
+        def __init__(self, x: Any) -> None:
+            self.x = x
+
+    class B(A):
+        opts: ClassVar[list] = [1, 2]
+
+    b = B(jnp.arange(3.0))
+    treedef = jtu.tree_structure(b)
+    hash(treedef)
+    out = jax.vmap(lambda m: m.x * 2)(B(jnp.ones((2, 3))))
+    assert out.shape == (2, 3)
+
+
+def test_vmap_and_scan_over_modules() -> None:
+    stacked = Pair(jnp.arange(3.0), jnp.ones(3))
+    out = jax.vmap(lambda p: Pair(p.a * 2, p.b))(stacked)
+    assert isinstance(out, Pair)
+    assert jnp.array_equal(out.a, jnp.array([0.0, 2.0, 4.0]))
+
+    def step(carry: Pair, x: jax.Array) -> tuple[Pair, jax.Array]:
+        return Pair(carry.a + x, carry.b), carry.a
+
+    final, ys = jax.lax.scan(step, Pair(jnp.array(0.0), 1), jnp.arange(4.0))
+    assert final.a == 6.0 and jnp.array_equal(ys, jnp.array([0.0, 0.0, 1.0, 3.0]))
+
+
+def test_treedef_pickle_round_trip_gives_equal_treedef() -> None:
+    m = Outer(Pair(1, 2), [Mixed(3, "relu")])
+    leaves, treedef = jtu.tree_flatten(m)
+    again = jtu.tree_structure(jtu.tree_unflatten(treedef, leaves))
+    restored = pickle.loads(pickle.dumps(again))
+    assert restored == treedef
+    assert jtu.tree_unflatten(restored, leaves) == m
+
+
+def test_treedef_with_absent_field_pickles() -> None:
+    class_ = ModuleWithDefaultNotSet
+    treedef = jtu.tree_structure(class_(1))
+    assert pickle.loads(pickle.dumps(treedef)) == treedef
+
+
+class ModuleWithDefaultNotSet(Module):
+    x: Any
+    y: Any = 2
+
+    def __init__(self, x: Any) -> None:
+        self.x = x
+
+
+class Wrapper(Module):
+    fn: Any
+
+    @property
+    def __wrapped__(self) -> Any:
+        return self.fn
+
+
+def documented(x: int) -> int:
+    """Documented function."""
+    return x
+
+
+def test_wrapper_attributes_travel_in_aux_data_and_treedef_stays_hashable() -> None:
+    w = module_update_wrapper(Wrapper(documented))
+    leaves, treedef = jtu.tree_flatten(w)
+    assert leaves == [documented]
+    hash(treedef)  # the `__annotations__` dict must not break this
+    again = jtu.tree_unflatten(treedef, leaves)
+    assert again.__name__ == "documented"
+    assert again.__doc__ == "Documented function."
+    assert again.__annotations__ == {"x": "int", "return": "int"} or again.__annotations__ == {
+        "x": int,
+        "return": int,
+    }
+    assert jtu.tree_structure(again) == treedef
+    assert pickle.loads(pickle.dumps(treedef)) == treedef
+
+
+def test_module_with_wrapper_attributes_crosses_jit() -> None:
+    w = module_update_wrapper(Wrapper(jnp.array(2.0)), documented)
+    out = jax.jit(lambda m: m)(w)
+    assert out.__name__ == "documented" and out.fn == 2.0

@@ -1,0 +1,50 @@
+"""The JAX-transformed-callable warning (spec §3.1, construction step 3)."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import pytest
+from eqx_tree import EqxWarning
+
+from eqx_module import Module, Partial
+
+
+class Holder(Module):
+    fn: Any
+
+
+class HolderCustomInit(Module):
+    fn: Any
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+
+def test_assigning_vmap_of_module_with_arrays_warns() -> None:
+    inner = Partial(jnp.multiply, jnp.ones(3))
+    with pytest.warns(EqxWarning, match="Possibly assigning a JAX-transformed callable") as rec:
+        HolderCustomInit(jax.vmap(inner))
+    assert rec[0].filename == __file__
+
+
+def test_generated_init_arguments_are_checked_too() -> None:
+    inner = Partial(jnp.multiply, jnp.ones(3))
+    with pytest.warns(EqxWarning, match="Possibly assigning a JAX-transformed callable") as rec:
+        Holder(jax.vmap(inner))
+    assert rec[0].filename == __file__
+
+
+@pytest.mark.parametrize("transform", [jax.jit, jax.grad, jax.vmap, jax.checkpoint])
+def test_transform_of_plain_function_does_not_warn(transform: Any) -> None:
+    def f(x: Any) -> Any:
+        return x
+
+    HolderCustomInit(transform(f))
+    Holder(transform(f))
+
+
+def test_jit_of_module_with_arrays_warns() -> None:
+    inner = Partial(jnp.multiply, jnp.ones(3))
+    with pytest.warns(EqxWarning, match="JAX-transformed callable"):
+        HolderCustomInit(jax.jit(inner))
