@@ -43,3 +43,15 @@ from ._rnn import LSTMCell as LSTMCell
 from ._rope import RotaryPositionalEmbedding as RotaryPositionalEmbedding
 
 # --- state, containers, wrappers, inference mode (issue 7) ---
+from ._batch_norm import BatchNorm as BatchNorm
+from ._inference import inference_mode as inference_mode
+from ._sequential import Lambda as Lambda
+from ._sequential import Sequential as Sequential
+from ._sequential import StatefulLayer as StatefulLayer
+from ._shared import Shared as Shared
+from ._spectral_norm import SpectralNorm as SpectralNorm
+from ._stateful import State as State
+from ._stateful import StateIndex as StateIndex
+from ._stateful import delete_init_state as delete_init_state
+from ._stateful import make_with_state as make_with_state
+from ._weight_norm import WeightNorm as WeightNorm
