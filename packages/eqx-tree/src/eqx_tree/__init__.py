@@ -9,3 +9,13 @@ from ._version import __version__ as __version__
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
 
 # --- self-describing checkpoints: tree_save / tree_load / flat dicts (issue 9) ---
+from ._checkpoint import tree_load as tree_load
+from ._checkpoint import tree_load_metadata as tree_load_metadata
+from ._checkpoint import tree_save as tree_save
+from ._checkpoint_report import CheckpointError as CheckpointError
+from ._checkpoint_report import CheckpointFormatError as CheckpointFormatError
+from ._checkpoint_report import CheckpointMismatchError as CheckpointMismatchError
+from ._checkpoint_report import LeafMismatch as LeafMismatch
+from ._checkpoint_report import LoadReport as LoadReport
+from ._flat_dict import tree_from_flat_dict as tree_from_flat_dict
+from ._flat_dict import tree_to_flat_dict as tree_to_flat_dict

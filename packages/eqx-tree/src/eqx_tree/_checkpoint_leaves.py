@@ -1,0 +1,194 @@
+"""Which leaves a checkpoint stores, how each is named, and how it comes back.
+
+Shared by `tree_save` / `tree_load` and `tree_to_flat_dict` / `tree_from_flat_dict`, so
+the two always agree on names and on what counts as a stored leaf.
+
+- **Stored leaves** are arrays (`jax.Array`, `np.ndarray`, `np.generic`) and Python
+  `bool` / `int` / `float` / `complex`. Everything else (functions, strings, objects) is
+  not stored; `like` supplies it on loading. `None` is an empty subtree, not a leaf.
+- **Names** join the key path with `sep`: `GetAttrKey("layers")`, `SequenceKey(0)`,
+  `GetAttrKey("weight")` → `"layers.0.weight"`. `DictKey` and `FlattenedIndexKey` give
+  `str(key)`. A dict key containing `sep` is rejected (not escaped): escaping would make
+  names that other tools' state dicts never use. Rename the key, or pick another `sep`
+  in `tree_to_flat_dict`. Two leaves with the same name (say dict keys `1` and `"1"`)
+  are rejected too.
+- **Python scalars** are stored as 0-d `bool` / `int64` / `float64` / `complex128`
+  arrays and load back as `like`'s Python type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+__all__ = [
+    "LeafSpec",
+    "NamedLeaf",
+    "key_name",
+    "leaf_spec",
+    "named_leaves",
+    "restore_leaf",
+    "to_numpy",
+]
+
+_PYTHON_SCALAR_DTYPES: dict[type, np.dtype[Any]] = {
+    bool: np.dtype(np.bool_),
+    int: np.dtype(np.int64),
+    float: np.dtype(np.float64),
+    complex: np.dtype(np.complex128),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LeafSpec:
+    """What one leaf is: `kind` is `"array"`, `"bool"`, `"int"`, `"float"` or `"complex"`."""
+
+    kind: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+    def describe(self) -> str:
+        if self.kind == "array":
+            return f"{self.dtype}{list(self.shape)}"
+        return f"Python {self.kind}"
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedLeaf:
+    """A stored leaf: its index among all leaves, key path, `keystr` form, name and value."""
+
+    index: int
+    path: tuple[Any, ...]
+    keystr: str
+    name: str
+    leaf: Any
+
+
+def _python_scalar_type(leaf: object) -> type | None:
+    # bool before int: `True` is an int too.
+    for kind in (bool, int, float, complex):
+        if isinstance(leaf, kind):
+            return kind
+    return None
+
+
+def leaf_spec(leaf: object) -> LeafSpec | None:
+    """The spec of a stored leaf (or a `ShapeDtypeStruct`), or `None` if not stored."""
+    if isinstance(leaf, jax.Array | np.ndarray | np.generic | jax.ShapeDtypeStruct):
+        return LeafSpec("array", tuple(leaf.shape), np.dtype(leaf.dtype))
+    scalar_type = _python_scalar_type(leaf)
+    if scalar_type is not None:
+        return LeafSpec(scalar_type.__name__, (), _PYTHON_SCALAR_DTYPES[scalar_type])
+    return None
+
+
+def key_name(key: object) -> str:
+    """The name part of one path entry: the attribute, index or dict key as text."""
+    if isinstance(key, jax.tree_util.GetAttrKey):
+        return key.name
+    if isinstance(key, jax.tree_util.SequenceKey):
+        return str(key.idx)
+    if isinstance(key, jax.tree_util.DictKey):
+        return str(key.key)
+    if isinstance(key, jax.tree_util.FlattenedIndexKey):
+        return str(key.key)
+    return str(key)
+
+
+def named_leaves(pytree: Any, sep: str = ".") -> list[NamedLeaf]:
+    """Every stored leaf of `pytree` (and every `ShapeDtypeStruct`), named, in flatten order.
+
+    Raises:
+        ValueError: a dict key contains `sep`, two leaves get the same name, or `sep`
+            is empty.
+    """
+    if not sep:
+        raise ValueError("sep must be a non-empty string, for example '.' or '/'")
+    result: list[NamedLeaf] = []
+    seen: dict[str, str] = {}
+    leaves_with_paths = jax.tree_util.tree_flatten_with_path(pytree)[0]
+    for index, (path, leaf) in enumerate(leaves_with_paths):
+        if leaf_spec(leaf) is None:
+            continue
+        keystr = jax.tree_util.keystr(path)
+        parts = [key_name(key) for key in path]
+        for key, part in zip(path, parts, strict=True):
+            if sep in part:
+                raise ValueError(
+                    f"the key {part!r} in the path {keystr} contains the separator {sep!r}, "
+                    "so its name would be ambiguous; rename the key, or (for "
+                    "tree_to_flat_dict) pass a different sep"
+                    + (" such as '/'" if sep == "." else "")
+                    + f" (key {key!r})"
+                )
+        name = sep.join(parts)
+        if name in seen:
+            raise ValueError(
+                f"the leaves at {seen[name]} and {keystr} would both be named {name!r}; "
+                "rename one of the keys so every stored leaf has a distinct name"
+            )
+        seen[name] = keystr
+        result.append(NamedLeaf(index=index, path=path, keystr=keystr, name=name, leaf=leaf))
+    return result
+
+
+def to_numpy(named: NamedLeaf) -> np.ndarray[Any, Any]:
+    """A stored leaf as a host NumPy array (Python scalars as 0-d arrays of their kind).
+
+    Raises:
+        TypeError: the leaf is abstract (`ShapeDtypeStruct`), a tracer, or of object
+            dtype.
+        ValueError: a Python `int` outside the int64 range.
+    """
+    leaf = named.leaf
+    if isinstance(leaf, jax.ShapeDtypeStruct):
+        raise TypeError(
+            f"the leaf at {named.keystr} is a ShapeDtypeStruct, which has no values to "
+            "save; save a tree of concrete arrays (ShapeDtypeStructs belong in `like`)"
+        )
+    scalar_type = _python_scalar_type(leaf)
+    if scalar_type is not None:
+        try:
+            return np.asarray(leaf, dtype=_PYTHON_SCALAR_DTYPES[scalar_type])
+        except OverflowError:
+            raise ValueError(
+                f"the Python int at {named.keystr} is {leaf}, outside the int64 range a "
+                "checkpoint can store; store it as a string in metadata instead"
+            ) from None
+    try:
+        array = np.asarray(leaf)
+    except jax.errors.TracerArrayConversionError:
+        raise TypeError(
+            f"the leaf at {named.keystr} is a traced value; save outside of jit, grad or "
+            "vmap, on concrete arrays"
+        ) from None
+    if array.dtype == np.dtype(object):
+        raise TypeError(
+            f"the leaf at {named.keystr} is an object array, which cannot be stored without "
+            "pickle; convert it to a numeric dtype"
+        )
+    return array
+
+
+def restore_leaf(like_leaf: object, value: Any) -> Any:
+    """Turn a loaded value into the same kind of leaf as `like_leaf`.
+
+    A `jax.Array` or `ShapeDtypeStruct` gives a JAX array placed with its sharding (if
+    any), a NumPy array a NumPy array, a NumPy scalar a NumPy scalar, and a Python
+    scalar the same Python type.
+    """
+    if isinstance(like_leaf, jax.Array | jax.ShapeDtypeStruct):
+        sharding = getattr(like_leaf, "sharding", None)
+        if sharding is None:
+            return jax.device_put(value)
+        return jax.device_put(value, sharding)
+    if isinstance(like_leaf, np.ndarray):
+        return np.asarray(value)
+    if isinstance(like_leaf, np.generic):
+        return np.asarray(value)[()]
+    scalar_type = _python_scalar_type(like_leaf)
+    assert scalar_type is not None, like_leaf
+    return scalar_type(np.asarray(value).item())
