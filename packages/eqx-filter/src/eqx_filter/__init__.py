@@ -3,8 +3,36 @@
 `eqx_filter` builds on `eqx_tree` and `eqx_module`.
 """
 
-from ._version import __version__ as __version__
-
 # --- filtering and filtered transformations (issue 4) ---
+from eqx_tree import is_array as is_array
+from eqx_tree import is_array_like as is_array_like
+from eqx_tree import is_inexact_array as is_inexact_array
+from eqx_tree import is_inexact_array_like as is_inexact_array_like
+
+from ._ad import filter_hessian as filter_hessian
+from ._ad import filter_jacfwd as filter_jacfwd
+from ._ad import filter_jacrev as filter_jacrev
+from ._ad import filter_jvp as filter_jvp
+from ._ad import filter_vjp as filter_vjp
+from ._axis_spec import if_array as if_array
+from ._callback import filter_pure_callback as filter_pure_callback
+from ._checkpoint import filter_checkpoint as filter_checkpoint
+from ._closure_convert import filter_closure_convert as filter_closure_convert
+from ._custom_jvp import filter_custom_jvp as filter_custom_jvp
+from ._custom_vjp import filter_custom_vjp as filter_custom_vjp
+from ._eval_shape import filter_eval_shape as filter_eval_shape
+from ._filters import combine as combine
+from ._filters import filter as filter
+from ._filters import partition as partition
+from ._grad import filter_grad as filter_grad
+from ._grad import filter_value_and_grad as filter_value_and_grad
+from ._jit import Compiled as Compiled
+from ._jit import Lowered as Lowered
+from ._jit import filter_jit as filter_jit
+from ._make_jaxpr import filter_make_jaxpr as filter_make_jaxpr
+from ._pmap import filter_pmap as filter_pmap
+from ._shard import filter_shard as filter_shard
+from ._version import __version__ as __version__
+from ._vmap import filter_vmap as filter_vmap
 
 # --- runtime errors, Enumeration (issue 5); `debug` is the submodule eqx_filter.debug ---

@@ -1,0 +1,65 @@
+"""The few places where `eqx_filter` depends on JAX details that vary between versions.
+
+Checked against JAX 0.4.38 and 0.10.2. Nothing here imports `jax._src`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+__all__ = ["CALLBACK_LOGGER_NAMES", "aval_weak_type", "eval_jaxpr", "pure_callback", "tracer_type"]
+
+# JAX logs "jax.pure_callback failed" (with the traceback) from these loggers before it
+# re-raises a callback's exception. `filter_jit` silences them while it waits on a call
+# whose trace staged an `error_if` check, since that error is reported as an
+# `EqxRuntimeError` instead. Same logger names in 0.4.38 and 0.10.2.
+CALLBACK_LOGGER_NAMES: tuple[str, ...] = ("jax._src.callback",)
+
+tracer_type: type = jax.core.Tracer
+
+
+def aval_weak_type(x: Any) -> bool:
+    """Whether the (possibly traced) array `x` is weakly typed."""
+    weak = getattr(x, "weak_type", None)
+    if weak is None:
+        aval = getattr(x, "aval", None)
+        weak = getattr(aval, "weak_type", False)
+    return bool(weak)
+
+
+def eval_jaxpr(jaxpr: Any, consts: Any, *args: Any) -> list[Any]:
+    """Evaluate an open jaxpr (`jax.core.eval_jaxpr`; public in 0.4.38 and 0.10.2)."""
+    result: list[Any] = jax.core.eval_jaxpr(jaxpr, consts, *args)
+    return result
+
+
+def pure_callback(
+    callback: Any, result_shape_dtypes: Any, arg: Any, vectorized: bool | None, **options: Any
+) -> Any:
+    """`jax.pure_callback`, mapping the legacy `vectorized` flag where JAX dropped it.
+
+    JAX 0.4.38 accepts `vectorized` (deprecated in favour of `vmap_method`); newer JAX
+    removed it, and passes unknown keywords on to the callback. There,
+    `vectorized=True` becomes `vmap_method="legacy_vectorized"` and `False` becomes
+    `"sequential"` (unless `vmap_method` was given).
+    """
+    if vectorized is not None:
+        if _PURE_CALLBACK_HAS_VECTORIZED:
+            options["vectorized"] = vectorized
+        elif "vmap_method" not in options:
+            options["vmap_method"] = "legacy_vectorized" if vectorized else "sequential"
+    return jax.pure_callback(callback, result_shape_dtypes, arg, **options)
+
+
+def _has_vectorized() -> bool:
+    import inspect
+
+    try:
+        return "vectorized" in inspect.signature(jax.pure_callback).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+_PURE_CALLBACK_HAS_VECTORIZED = _has_vectorized()

@@ -1,0 +1,160 @@
+"""`filter_custom_jvp`: `jax.custom_jvp` for functions of arbitrary PyTrees.
+
+A call splits `(args, kwargs)` into array leaves (passed through `jax.custom_jvp`) and
+everything else (closed over). Tangents reach the rule as `None` for symbolic zeros:
+non-arrays, non-inexact arrays and unperturbed arrays. Keyword arguments are never
+differentiated.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+
+from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
+
+__all__ = ["filter_custom_jvp"]
+
+_SymbolicZero = jax.custom_derivatives.SymbolicZero
+
+
+def _is_symbolic_zero(x: Any) -> bool:
+    return isinstance(x, _SymbolicZero)
+
+
+class filter_custom_jvp:
+    """Define a custom JVP rule for a function of arbitrary PyTrees.
+
+    ```python
+    @eqx_filter.filter_custom_jvp
+    def f(x, y, *, mode="a"):
+        return x * y
+
+    @f.def_jvp
+    def f_jvp(primals, tangents, *, mode="a"):
+        x, y = primals
+        tx, ty = tangents  # None for symbolic zeros
+        out = f(x, y, mode=mode)
+        t_out = (0 if tx is None else tx * y) + (0 if ty is None else x * ty)
+        return out, t_out
+    ```
+
+    **Arguments:** `fn`, called as `fn(*args, **kwargs)`; its outputs must be JAX types.
+
+    **Methods:** `def_jvp(rule)` with `rule(primals: tuple, tangents: tuple, **kwargs) ->
+    (out, t_out)`, a `None` output tangent meaning zero; `defjvp(rule)` (legacy,
+    materialised zeros, deprecated); `defjvps` raises `NotImplementedError`.
+
+    **Raises (at call):** `RuntimeError` if no rule was defined; `ValueError`
+    «Received keyword tangent» if a keyword argument is perturbed.
+    """
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.jvp: Callable[..., Any] | None = None
+        functools.update_wrapper(self, fn)
+
+    def def_jvp(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
+        """Register `jvp(primals, tangents, **kwargs) -> (out, t_out)`; returns `jvp`."""
+        self.jvp = jvp
+        return jvp
+
+    def defjvp(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
+        """Legacy: like `def_jvp`, but zero tangents of inexact arrays are materialised."""
+        warnings.warn(
+            "`filter_custom_jvp.defjvp` is deprecated: use `def_jvp`, whose rule receives "
+            "`None` for symbolic-zero tangents instead of materialised zeros.",
+            EqxDeprecationWarning,
+            stacklevel=2,
+        )
+
+        def materialising_rule(primals: Any, tangents: Any, **kwargs: Any) -> Any:
+            tangents = jtu.tree_map(
+                lambda p, t: jnp.zeros_like(p) if t is None and is_inexact_array(p) else t,
+                primals,
+                tangents,
+                is_leaf=lambda x: x is None,
+            )
+            return jvp(primals, tangents, **kwargs)
+
+        self.jvp = materialising_rule
+        return jvp
+
+    def defjvps(self, *tangent_rules: Any) -> None:
+        """Not supported: use `def_jvp`."""
+        raise NotImplementedError("filter_custom_jvp().defjvps is not supported; use def_jvp.")
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        rule = self.jvp
+        if rule is None:
+            raise RuntimeError(
+                f"filter_custom_jvp: no JVP rule defined for `{_name(self.fn)}`; call "
+                "`.def_jvp(rule)` before calling it."
+            )
+        fn = self.fn
+        leaves, treedef = jtu.tree_flatten((args, kwargs))
+        dynamic_positions = [i for i, x in enumerate(leaves) if is_array(x)]
+        n_args_leaves = len(jtu.tree_leaves(args))
+
+        def rebuild(dynamic: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+            full = list(leaves)
+            for i, value in zip(dynamic_positions, dynamic, strict=True):
+                full[i] = value
+            rebuilt: tuple[tuple[Any, ...], dict[str, Any]] = jtu.tree_unflatten(treedef, full)
+            return rebuilt
+
+        def primal_fn(*dynamic: Any) -> Any:
+            call_args, call_kwargs = rebuild(dynamic)
+            return fn(*call_args, **call_kwargs)
+
+        def jvp_rule(primals: Any, tangents: Any) -> Any:
+            call_args, call_kwargs = rebuild(primals)
+            tangent_leaves: list[Any] = [None] * len(leaves)
+            for i, primal, tangent in zip(dynamic_positions, primals, tangents, strict=True):
+                if _is_symbolic_zero(tangent) or not is_inexact_array(primal):
+                    continue
+                if i >= n_args_leaves:
+                    raise ValueError(
+                        "Received keyword tangent: keyword arguments to a "
+                        "`filter_custom_jvp` function are never differentiated, but one of "
+                        "them was perturbed. Pass it positionally instead."
+                    )
+                tangent_leaves[i] = tangent
+            tangent_args, _ = jtu.tree_unflatten(treedef, tangent_leaves)
+            out, t_out = rule(call_args, tangent_args, **call_kwargs)
+            if t_out is None:
+                return out, jtu.tree_map(zero_tangent, out)
+            t_out = jtu.tree_map(
+                lambda o, t: zero_tangent(o) if t is None else t,
+                out,
+                t_out,
+                is_leaf=lambda x: x is None,
+            )
+            return out, t_out
+
+        custom = jax.custom_jvp(primal_fn)
+        custom.defjvp(jvp_rule, symbolic_zeros=True)
+        return custom(*[leaves[i] for i in dynamic_positions])
+
+
+def zero_tangent(primal: Any) -> Any:
+    """A zero tangent for `primal` (`float0` for integer and boolean arrays)."""
+    if is_inexact_array(primal):
+        return jnp.zeros_like(primal)
+    return np.zeros(np.shape(primal), dtype=jax.dtypes.float0)
+
+
+def _name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)

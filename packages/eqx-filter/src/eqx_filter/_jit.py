@@ -1,0 +1,150 @@
+"""`filter_jit`: `jax.jit` where array leaves are traced and every other leaf is static.
+
+The dispatch path and the compile cache live in `_jit_cache.py`; this file holds the
+public wrapper Module, argument checking and ahead-of-time lowering.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from eqx_module import Module, field, module_update_wrapper
+
+from ._jit_cache import JitConfig, dispatch, get_config, plan_call, prepare, trace_signatures
+from ._sentinel import sentinel
+from ._wrapper import TransformWrapper
+
+__all__ = ["Compiled", "Lowered", "filter_jit", "trace_signatures"]
+
+DONATE_MODES = ("all", "all-except-first", "warn", "warn-except-first", "none")
+
+_RESERVED_JITKWARGS = {
+    "static_argnums": "array leaves are traced and every other leaf is static already",
+    "static_argnames": "array leaves are traced and every other leaf is static already",
+    "donate_argnums": "use `donate='all'` or `donate='all-except-first'` instead",
+    "donate_argnames": "use `donate='all'` or `donate='all-except-first'` instead",
+    "in_shardings": "it is not supported yet; use `filter_shard` on the inputs instead",
+    "out_shardings": "it is not supported yet; use `filter_shard` on the outputs instead",
+}
+_LEGACY_JITKWARGS = ("default", "fn", "args", "kwargs", "out")
+
+
+def check_jitkwargs(jitkwargs: dict[str, Any]) -> None:
+    for name in jitkwargs:
+        if name in _RESERVED_JITKWARGS:
+            raise ValueError(f"filter_jit does not accept `{name}`: {_RESERVED_JITKWARGS[name]}.")
+        if name in _LEGACY_JITKWARGS:
+            raise ValueError(
+                f"filter_jit no longer accepts `{name}` (a pre-0.10 filter keyword): "
+                "array leaves are traced and every other leaf is static. Remove it."
+            )
+
+
+def check_donate(donate: str, valid: tuple[str, ...] = DONATE_MODES) -> None:
+    if donate not in valid:
+        raise ValueError(
+            f"`donate` must be one of {', '.join(repr(v) for v in valid)}; got {donate!r}."
+        )
+
+
+class _JitWrapper(TransformWrapper):
+    _fun: Callable[..., Any]
+    _config: JitConfig = field(static=True)
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        return self._fun
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        return dispatch(self._fun, self._config, args, kwargs)
+
+    def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
+        """Trace and lower for these arguments, without compiling: a `Lowered`."""
+        entry, dynamic = prepare(self._fun, self._config, args, kwargs)
+        lowered = entry.jitted.lower(*dynamic)
+        return Lowered(lowered, entry, self._fun, self._config)
+
+
+class Lowered(Module):
+    """The result of `filter_jit(f).lower(*args, **kwargs)`: lowered, not yet compiled."""
+
+    lowered: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _fun: Callable[..., Any]
+    _config: JitConfig = field(static=True)
+
+    def as_text(self, *args: Any, **kwargs: Any) -> str:
+        """The lowered program as text (StableHLO by default); see `jax.stages.Lowered`."""
+        text: str = self.lowered.as_text(*args, **kwargs)
+        return text
+
+    def compile(self, compiler_options: dict[str, Any] | None = None) -> Compiled:
+        """Compile; bad `compiler_options` raise JAX's `JaxRuntimeError`."""
+        if compiler_options is None:
+            compiled = self.lowered.compile()
+        else:
+            compiled = self.lowered.compile(compiler_options)
+        return Compiled(compiled, self._entry, self._fun, self._config)
+
+
+class Compiled(Module):
+    """A compiled `filter_jit` function, called like the original.
+
+    The static (non-array) arguments are those used at lowering.
+    """
+
+    compiled: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _fun: Callable[..., Any]
+    _config: JitConfig = field(static=True)
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        plan, leaves, _ = plan_call(self._fun, self._config, args, kwargs)
+        entry = self._entry
+        if plan is not entry.plan:
+            raise ValueError(
+                "This compiled function was called with arguments whose structure (PyTree "
+                "structure, or which leaves are arrays) differs from the call it was "
+                "lowered for. Lower it again for these arguments."
+            )
+        out = self.compiled(*plan.dynamic_of(leaves))
+        if entry.has_checks:
+            jax.block_until_ready(out)
+        return entry.out_info.rebuild(out)
+
+
+def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -> Any:
+    """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
+
+    **Arguments:**
+
+    - `fun`: the function (or any callable, such as a Module) to compile. Omit it to
+      use `filter_jit(donate=...)` as a decorator.
+    - `donate`: `"none"` (default), `"all"` (every array, including `fun`'s),
+      `"all-except-first"` (not the first positional argument), or `"warn"` /
+      `"warn-except-first"`, which are the same but let JAX warn about donated buffers
+      that could not be used.
+    - `**jitkwargs`: passed to `jax.jit`.
+
+    **Returns:** a Module wrapping `fun`, called like `fun`, with `.lower(...)`.
+
+    **Raises:** `ValueError` for an unknown `donate`, or for `static_argnums`,
+    `static_argnames`, `donate_argnums`, `in_shardings`, `out_shardings` or the pre-0.10
+    keywords in `jitkwargs`.
+
+    ```python
+    @eqx_filter.filter_jit
+    def loss(model, x, activation="relu"):
+        ...
+    ```
+    """
+    if fun is sentinel:
+        return functools.partial(filter_jit, donate=donate, **jitkwargs)
+    check_donate(donate)
+    check_jitkwargs(jitkwargs)
+    config = get_config(donate, jitkwargs)
+    return module_update_wrapper(_JitWrapper(fun, config))

@@ -1,0 +1,646 @@
+"""The `filter_jit` dispatch path and its compile cache.
+
+A call goes through four cheap steps (DESIGN §5):
+
+1. one C++ flatten of `(args, kwargs)` (and of `fun`, when `fun` is not a plain
+   function);
+2. `tuple(map(type, leaves))` — whether a leaf is an array depends only on its type,
+   so a *plan* cached per `(treedef, leaf types)` already knows which positions are
+   arrays (dynamic) and which are static;
+3. one dictionary lookup of the static leaves in that plan, giving an *entry*;
+4. the entry's `jax.jit` of a function of the flat array leaves, whose static skeleton
+   the entry captured. `jax.jit` itself keys on the arrays' shapes, dtypes, weak types
+   and shardings, in C++.
+
+The caches hang off the wrapped function (held weakly when it is a plain function),
+never off the wrapper Module, so `filter_jit(g)(x)` in a loop traces once.
+"""
+
+from __future__ import annotations
+
+import collections
+import inspect
+import logging
+import operator
+import threading
+import types
+import warnings
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import jax
+import jax.tree_util as jtu
+
+from eqx_tree import is_array, register_cache_clearer
+
+from . import _runtime_error
+from ._compat import CALLBACK_LOGGER_NAMES, aval_weak_type
+from ._tracing_hooks import record_checks
+
+__all__ = ["JitConfig", "dispatch", "get_config", "plan_call", "prepare", "trace_signatures"]
+
+_HISTORY_LENGTH = 32
+_DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
+
+
+class JitConfig:
+    """The static options of one `filter_jit`: donation mode and `jax.jit` keywords.
+
+    Configs are interned (equal options give the same object), so they hash by
+    identity and key the caches cheaply.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "donate",
+        "function_caches",
+        "general_cache",
+        "jitkwargs",
+        "silence_donation",
+    )
+
+    def __init__(self, donate: str, jitkwargs: dict[str, Any]) -> None:
+        self.donate = donate
+        self.jitkwargs = jitkwargs
+        self.silence_donation = donate in ("all", "all-except-first")
+        # id(fun) -> (weakref to fun, its cache), for plain functions.
+        self.function_caches: dict[int, tuple[Callable[[], Any], _FunctionCache]] = {}
+        # One cache for every other callable; its structure is part of the treedef.
+        self.general_cache = _FunctionCache(None)
+
+    def __repr__(self) -> str:
+        return f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r})"
+
+
+_configs: dict[Any, JitConfig] = {}
+_configs_lock = threading.Lock()
+
+
+def get_config(donate: str, jitkwargs: dict[str, Any]) -> JitConfig:
+    """The interned config for these options (a fresh one if they are unhashable)."""
+    try:
+        key: Any = (donate, tuple(sorted(jitkwargs.items())))
+        hash(key)
+    except TypeError:
+        return JitConfig(donate, dict(jitkwargs))
+    config = _configs.get(key)
+    if config is None:
+        with _configs_lock:
+            config = _configs.setdefault(key, JitConfig(donate, dict(jitkwargs)))
+    return config
+
+
+# ---------------------------------------------------------------------------------------
+# Binding arguments.
+
+
+class _Binder:
+    """`inspect.signature(fun)`, computed once, with a fast check for positional calls."""
+
+    __slots__ = ("max_positional", "min_positional", "signature")
+
+    def __init__(self, fun: Callable[..., Any]) -> None:
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(fun)
+        except (TypeError, ValueError):  # builtins without a signature
+            self.signature = None
+            self.min_positional = 0
+            self.max_positional = -1
+            return
+        params = list(self.signature.parameters.values())
+        kinds = inspect.Parameter
+        positional = [
+            p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+        ]
+        required_kwonly = any(
+            p.kind is kinds.KEYWORD_ONLY and p.default is kinds.empty for p in params
+        )
+        has_varargs = any(p.kind is kinds.VAR_POSITIONAL for p in params)
+        self.min_positional = sum(p.default is kinds.empty for p in positional)
+        self.max_positional = 1 << 30 if has_varargs else len(positional)
+        if required_kwonly:  # a call without kwargs can never be valid: always bind
+            self.max_positional = -1
+
+    def bind(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        if self.signature is None:
+            return args, kwargs
+        bound = self.signature.bind(*args, **kwargs)
+        return bound.args, bound.kwargs
+
+
+def _bind_general(
+    fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    key = _binder_key(fun)
+    binder = _general_binders.get(key) if key is not None else None
+    if binder is None:
+        binder = _Binder(fun)
+        if key is not None:
+            _general_binders[key] = binder
+    return binder.bind(args, kwargs)
+
+
+def _binder_key(fun: Any) -> Any:
+    """What determines `inspect.signature(fun)` for a non-function callable, if cheap."""
+    func = getattr(fun, "__func__", None)
+    if func is not None and hasattr(fun, "__self__") and type(func) is types.FunctionType:
+        return ("method", func)
+    cls = type(fun)
+    if getattr(cls, "__wrapped__", None) is not None or hasattr(fun, "__signature__"):
+        return None  # the signature follows `__wrapped__`, which is per instance
+    call = inspect.getattr_static(cls, "__call__", None)
+    if isinstance(call, types.FunctionType):
+        return cls
+    return None
+
+
+_general_binders: dict[Any, _Binder] = {}
+
+
+# ---------------------------------------------------------------------------------------
+# The cache: function -> plan (treedef, leaf types) -> entry (static leaves).
+
+
+class _FunctionCache:
+    __slots__ = ("__weakref__", "binder", "lock", "plans")
+
+    def __init__(self, fun: Callable[..., Any] | None) -> None:
+        self.binder = _Binder(fun) if fun is not None else None
+        self.plans: dict[tuple[Any, tuple[type, ...]], _Plan] = {}
+        self.lock = threading.Lock()
+
+
+def _getter(positions: tuple[int, ...]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    if not positions:
+        return lambda leaves: ()
+    if len(positions) == 1:
+        (i,) = positions
+        return lambda leaves: (leaves[i],)
+    return operator.itemgetter(*positions)  # type: ignore[return-value]
+
+
+class _Plan:
+    """Which leaf positions are arrays, for one treedef and one tuple of leaf types."""
+
+    __slots__ = (
+        "donate_argnums",
+        "dynamic_of",
+        "dynamic_positions",
+        "entries",
+        "has_fun",
+        "n_leaves",
+        "static_of",
+        "static_positions",
+        "treedef",
+    )
+
+    def __init__(
+        self,
+        treedef: Any,
+        leaves: list[Any],
+        has_fun: bool,
+        config: JitConfig,
+        first_arg_leaves: range,
+    ) -> None:
+        self.treedef = treedef
+        self.has_fun = has_fun
+        self.n_leaves = len(leaves)
+        dynamic = tuple(i for i, x in enumerate(leaves) if is_array(x))
+        static = tuple(i for i, x in enumerate(leaves) if not is_array(x))
+        self.dynamic_positions = dynamic
+        self.static_positions = static
+        self.dynamic_of = _getter(dynamic)
+        self.static_of = _getter(static)
+        self.entries: dict[tuple[Any, ...], _Entry] = {}
+        if config.donate in ("all", "warn"):
+            self.donate_argnums: tuple[int, ...] = tuple(range(len(dynamic)))
+        elif config.donate in ("all-except-first", "warn-except-first"):
+            self.donate_argnums = tuple(
+                k for k, i in enumerate(dynamic) if i not in first_arg_leaves
+            )
+        else:
+            self.donate_argnums = ()
+
+
+class _OutInfo:
+    """How to rebuild a trace's output from the arrays `jax.jit` returns."""
+
+    __slots__ = ("all_dynamic", "dynamic_positions", "skeleton", "static", "treedef")
+
+    def __init__(self, out: Any) -> None:
+        leaves, self.treedef = jtu.tree_flatten(out)
+        self.dynamic_positions = tuple(i for i, x in enumerate(leaves) if is_array(x))
+        self.all_dynamic = len(self.dynamic_positions) == len(leaves)
+        self.static = tuple(x for x in leaves if not is_array(x))
+        self.skeleton = [None if is_array(x) else x for x in leaves]
+
+    def same_as(self, other: _OutInfo) -> bool:
+        if self.all_dynamic and other.all_dynamic:
+            return True
+        if self.treedef != other.treedef or self.dynamic_positions != other.dynamic_positions:
+            return False
+        return all(_static_equal(a, b) for a, b in zip(self.static, other.static, strict=True))
+
+    def rebuild(self, dynamic: Any) -> Any:
+        if self.all_dynamic:
+            return dynamic
+        leaves = list(self.skeleton)
+        for position, value in zip(self.dynamic_positions, dynamic, strict=True):
+            leaves[position] = value
+        return jtu.tree_unflatten(self.treedef, leaves)
+
+
+def _static_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class _Entry:
+    """One static configuration: a `jax.jit` of the flat array leaves."""
+
+    __slots__ = (
+        "__weakref__",
+        "by_aval",
+        "completed",
+        "has_checks",
+        "jitted",
+        "out_info",
+        "plan",
+        "static",
+        "unstable",
+    )
+
+    def __init__(
+        self,
+        plan: _Plan,
+        static: tuple[Any, ...],
+        fun_ref: Callable[[], Any] | None,
+        config: JitConfig,
+        name: str,
+    ) -> None:
+        self.plan = plan
+        self.static = static
+        self.has_checks = False
+        self.completed = False
+        self.unstable = False
+        self.out_info: _OutInfo | None = None
+        self.by_aval: dict[tuple[Any, ...], _Entry] | None = None
+        self.jitted = _make_jitted(self, fun_ref, config, name)
+
+
+def _make_jitted(
+    entry: _Entry, fun_ref: Callable[[], Any] | None, config: JitConfig, name: str
+) -> Any:
+    plan = entry.plan
+    treedef = plan.treedef
+    skeleton: list[Any] = [None] * plan.n_leaves
+    for position, value in zip(plan.static_positions, entry.static, strict=True):
+        skeleton[position] = value
+    dynamic_positions = plan.dynamic_positions
+    entry_ref = weakref.ref(entry)
+
+    def flat_fun(*dynamic: Any) -> Any:
+        leaves = list(skeleton)
+        for position, value in zip(dynamic_positions, dynamic, strict=True):
+            leaves[position] = value
+        tree = jtu.tree_unflatten(treedef, leaves)
+        if fun_ref is None:
+            fun, args, kwargs = tree
+        else:
+            fun = fun_ref()
+            if fun is None:  # pragma: no cover - the cache dies with the function
+                raise RuntimeError("filter_jit: the wrapped function no longer exists.")
+            args, kwargs = tree
+        _record_signature(fun, args, kwargs)
+        with record_checks() as record:
+            out = fun(*args, **kwargs)
+        live_entry = entry_ref()
+        info = _OutInfo(out)
+        if live_entry is not None:
+            if record.count > 0:
+                live_entry.has_checks = True
+            previous = live_entry.out_info
+            if previous is not None and not previous.same_as(info):
+                live_entry.unstable = True
+            live_entry.out_info = info
+        if info.all_dynamic:
+            return out
+        out_leaves = jtu.tree_leaves(out)
+        return [out_leaves[i] for i in info.dynamic_positions]
+
+    flat_fun.__name__ = name
+    flat_fun.__qualname__ = name
+    return jax.jit(flat_fun, donate_argnums=plan.donate_argnums, **config.jitkwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# Retrace history (§8.1 hook): written on cache misses (traces) only.
+
+
+_histories: weakref.WeakKeyDictionary[Any, collections.deque[Any]] = weakref.WeakKeyDictionary()
+_strong_histories: dict[Any, collections.deque[Any]] = {}
+
+
+def _history_key(fun: Any) -> Any:
+    func = getattr(fun, "__func__", None)
+    if func is not None and hasattr(fun, "__self__"):
+        return func
+    if isinstance(fun, types.FunctionType):
+        return fun
+    wrapped = getattr(type(fun), "__wrapped__", None)
+    if isinstance(wrapped, property):  # an eqx wrapper Module: follow it
+        return _history_key(fun.__wrapped__)
+    if isinstance(fun, jtu.Partial):
+        return _history_key(fun.func)
+    if jtu.treedef_is_leaf(jtu.tree_structure(fun)):
+        return fun
+    return type(fun)
+
+
+def _history_for(fun: Any, create: bool) -> collections.deque[Any] | None:
+    key = _history_key(fun)
+    try:
+        history = _histories.get(key)
+        if history is None and create:
+            history = _histories.setdefault(key, collections.deque(maxlen=_HISTORY_LENGTH))
+        return history
+    except TypeError:  # not weakly referenceable, or unhashable
+        try:
+            history = _strong_histories.get(key)
+            if history is None and create:
+                history = _strong_histories.setdefault(
+                    key, collections.deque(maxlen=_HISTORY_LENGTH)
+                )
+            return history
+        except TypeError:
+            return None
+
+
+def _abstract(x: Any) -> Any:
+    if is_array(x):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=aval_weak_type(x))
+    return x
+
+
+def _record_signature(fun: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    history = _history_for(fun, create=True)
+    if history is not None:
+        history.append(jtu.tree_map(_abstract, (fun, args, kwargs)))
+
+
+def trace_signatures(fn: Any) -> list[Any]:
+    """The signatures of the last (up to 32) traces of `fn` under `filter_jit`.
+
+    **Arguments:** `fn`, a `filter_jit` wrapper or the function it wraps.
+
+    **Returns:** a list, oldest first, of `(fun, args, kwargs)` tuples: the call bound to
+    `fun`'s signature, with every array leaf replaced by a `jax.ShapeDtypeStruct`
+    (shape, dtype, weak type) and every other leaf as it was. One is recorded per trace
+    (cache miss); cache hits record nothing.
+    """
+    history = _history_for(fn, create=False)
+    return [] if history is None else list(history)
+
+
+# ---------------------------------------------------------------------------------------
+# Dispatch.
+
+
+def _function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCache:
+    hit = config.function_caches.get(id(fun))
+    if hit is not None and hit[0]() is fun:
+        return hit[1]
+    cache = _FunctionCache(fun)
+    caches = config.function_caches
+    key = id(fun)
+    try:
+        ref: Callable[[], Any] = weakref.ref(fun, lambda _, key=key: caches.pop(key, None))  # type: ignore[misc]
+    except TypeError:
+
+        def ref() -> Any:
+            return fun
+
+    caches[key] = (ref, cache)
+    return cache
+
+
+def _leaf_path(tree: Any, index: int, has_fun: bool) -> str:
+    names = ("fun", "args", "kwargs") if has_fun else ("args", "kwargs")
+    path, _ = jtu.tree_flatten_with_path(tree)[0][index]
+    head, *rest = path
+    return names[head.idx] + jtu.keystr(tuple(rest))
+
+
+def _unhashable_error(tree: Any, plan: _Plan, error: Exception) -> TypeError:
+    for index in plan.static_positions:
+        leaf = jtu.tree_leaves(tree)[index]
+        try:
+            hash(leaf)
+        except TypeError:
+            where = _leaf_path(tree, index, plan.has_fun)
+            return TypeError(
+                f"filter_jit: the non-array argument at `{where}` (of type "
+                f"{type(leaf).__name__}) is unhashable. Non-array leaves are static: they "
+                "are hashed to look up the compiled function. Make it hashable (a tuple "
+                "instead of a list, a frozen dataclass), or turn it into a JAX array."
+            )
+    return TypeError(f"filter_jit: the static part of the arguments is unhashable: {error}")
+
+
+def _unhashable_treedef_error(tree: Any, error: Exception, has_fun: bool) -> TypeError:
+    names = ("fun", "args", "kwargs") if has_fun else ("args", "kwargs")
+    culprit = None
+    for path, node in _nodes_with_path(tree, ()):
+        try:
+            hash(jtu.tree_structure(node))
+        except TypeError:
+            culprit = path
+    if culprit:
+        where = names[culprit[0].idx] + jtu.keystr(tuple(culprit[1:]))
+        return TypeError(
+            f"filter_jit: the static (non-array) data of the node at `{where}` is "
+            f"unhashable ({error}). Static fields are hashed to look up the compiled "
+            "function: make them hashable (tuples instead of lists)."
+        )
+    return TypeError(f"filter_jit: the static part of the arguments is unhashable: {error}")
+
+
+def _nodes_with_path(tree: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every node of `tree`, parents first, with its key path."""
+    yield path, tree
+    children, _ = jtu.tree_flatten_with_path(tree, is_leaf=lambda x: x is not tree)
+    if len(children) == 1 and children[0][1] is tree:
+        return
+    for child_path, child in children:
+        yield from _nodes_with_path(child, path + tuple(child_path))
+
+
+def plan_call(
+    fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Plan, list[Any], Any]:
+    """Bind and flatten a call; return its plan, its leaves and the flattened tree."""
+    if type(fun) is types.FunctionType:
+        cache = _function_cache(fun, config)
+        binder = cache.binder
+        assert binder is not None
+        if kwargs or not (binder.min_positional <= len(args) <= binder.max_positional):
+            args, kwargs = binder.bind(args, kwargs)
+        tree: Any = (args, kwargs)
+        has_fun = False
+    else:
+        cache = config.general_cache
+        if kwargs:
+            args, kwargs = _bind_general(fun, args, kwargs)
+        tree = (fun, args, kwargs)
+        has_fun = True
+    leaves, treedef = jtu.tree_flatten(tree)
+    key = (treedef, tuple(map(type, leaves)))
+    try:
+        plan = cache.plans.get(key)
+    except TypeError as e:
+        raise _unhashable_treedef_error(tree, e, has_fun) from None
+    if plan is None:
+        first = _first_arg_leaves(fun, args, has_fun)
+        with cache.lock:
+            plan = cache.plans.setdefault(key, _Plan(treedef, leaves, has_fun, config, first))
+    return plan, leaves, tree
+
+
+def prepare(
+    fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[_Entry, tuple[Any, ...]]:
+    """Find (or create) the cache entry for this call, and the call's array leaves."""
+    plan, leaves, tree = plan_call(fun, config, args, kwargs)
+    static = plan.static_of(leaves)
+    try:
+        entry = plan.entries.get(static)
+    except TypeError as e:
+        raise _unhashable_error(tree, plan, e) from None
+    if entry is None:
+        fun_ref = None if plan.has_fun else _function_ref(fun, config)
+        name = getattr(fun, "__name__", None) or type(fun).__name__
+        new_entry = _Entry(plan, static, fun_ref, config, name)
+        with _entries_lock:
+            entry = plan.entries.setdefault(static, new_entry)
+    return entry, plan.dynamic_of(leaves)
+
+
+_entries_lock = threading.Lock()
+
+
+def _function_ref(fun: Callable[..., Any], config: JitConfig) -> Callable[[], Any]:
+    return config.function_caches[id(fun)][0]
+
+
+def _first_arg_leaves(fun: Any, args: tuple[Any, ...], has_fun: bool) -> range:
+    """The leaf positions of the first positional argument (exempt from some donation)."""
+    if not args:
+        return range(0)
+    start = len(jtu.tree_leaves(fun)) if has_fun else 0
+    return range(start, start + len(jtu.tree_leaves(args[0])))
+
+
+def _aval_key(dynamic: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        (x.shape, x.dtype, aval_weak_type(x), getattr(x, "sharding", None)) for x in dynamic
+    )
+
+
+def resolve_unstable(
+    entry: _Entry, fun: Any, config: JitConfig, dynamic: tuple[Any, ...]
+) -> _Entry:
+    """For entries whose static outputs depend on shapes: one sub-entry per aval."""
+    if entry.by_aval is None:
+        entry.by_aval = {}
+    key = _aval_key(dynamic)
+    sub = entry.by_aval.get(key)
+    if sub is None:
+        has_fun = entry.plan.has_fun
+        fun_ref = None if has_fun else _function_ref(fun, config)
+        name = getattr(fun, "__name__", None) or type(fun).__name__
+        sub = entry.by_aval.setdefault(key, _Entry(entry.plan, entry.static, fun_ref, config, name))
+    return sub
+
+
+class _DropCallbackLog(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "callback failed" not in record.getMessage()
+
+
+_drop_callback_log = _DropCallbackLog()
+
+
+def _guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
+    """A call that may fail at run time with an `error_if`: wait for it and translate."""
+    loggers = [logging.getLogger(name) for name in CALLBACK_LOGGER_NAMES]
+    for logger in loggers:
+        logger.addFilter(_drop_callback_log)
+    try:
+        out = entry.jitted(*dynamic)
+        if entry.has_checks:
+            jax.block_until_ready(out)
+    except Exception as e:
+        if entry.has_checks:
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+        raise
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_drop_callback_log)
+    entry.completed = True
+    return out
+
+
+def dispatch(
+    fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Call `fun(*args, **kwargs)` through the `filter_jit` cache."""
+    entry, dynamic = prepare(fun, config, args, kwargs)
+    if entry.unstable:
+        entry = resolve_unstable(entry, fun, config, dynamic)
+    if config.silence_donation and entry.plan.donate_argnums:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+            out = _call(entry, dynamic)
+    else:
+        out = _call(entry, dynamic)
+    info = entry.out_info
+    assert info is not None
+    if info.all_dynamic:
+        return out
+    return info.rebuild(out)
+
+
+def _call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
+    if entry.has_checks or not entry.completed:
+        return _guarded_call(entry, dynamic)
+    try:
+        return entry.jitted(*dynamic)
+    except Exception as e:
+        if entry.has_checks:  # a new trace of this entry staged a check
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+        raise
+
+
+def _clear_caches() -> None:
+    for config in list(_configs.values()):
+        config.function_caches.clear()
+        config.general_cache.plans.clear()
+    _general_binders.clear()
+    _histories.clear()
+    _strong_histories.clear()
+
+
+register_cache_clearer(_clear_caches)

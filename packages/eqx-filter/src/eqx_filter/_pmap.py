@@ -1,0 +1,264 @@
+"""`filter_pmap` (legacy): `jax.pmap` over the array leaves of arbitrary PyTrees.
+
+Like `filter_vmap`, but over devices. `jax.pmap` needs the output axes before it
+traces, and they must be checked against the output ranks, so a cache miss traces
+twice: once abstractly (`jax.eval_shape` of the `vmap`ped function) to learn the
+output's structure and ranks, then the `pmap` trace itself. A cache hit traces zero
+times: the `jax.pmap` object is cached per structure and static leaves.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from eqx_module import field, module_update_wrapper
+from eqx_tree import EqxDeprecationWarning, register_cache_clearer
+
+from ._axis_spec import if_array, resolve_in_axes_dict
+from ._sentinel import sentinel
+from ._vmap import OutputSkeleton, keyword_error, rebuild, split_inputs, split_outputs
+from ._wrapper import TransformWrapper
+
+__all__ = ["filter_pmap"]
+
+PMAP_DONATE_MODES = ("all", "warn", "none")
+_DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
+
+
+class _PmapEntry:
+    __slots__ = ("pmapped", "skeletons")
+
+    def __init__(self, pmapped: Any, skeletons: list[OutputSkeleton]) -> None:
+        self.pmapped = pmapped
+        self.skeletons = skeletons
+
+
+_cache: dict[Any, _PmapEntry] = {}
+_cache_lock = threading.Lock()
+
+
+@register_cache_clearer
+def _clear_pmap_cache() -> None:
+    _cache.clear()
+
+
+def _check_out_axes(array_axes: list[int | None], abstract: list[Any]) -> None:
+    for axis, struct in zip(array_axes, abstract, strict=True):
+        if axis is None:
+            continue
+        rank = len(struct.shape) - 1  # without the mapped axis
+        if not -(rank + 1) <= axis <= rank:
+            raise ValueError(
+                f"filter_pmap: an output of shape {tuple(struct.shape[1:])} (per device) "
+                f"has `out_axes` {axis}, outside its rank {rank}; out axes must be ints "
+                f"in [{-(rank + 1)}, {rank}], or None."
+            )
+
+
+class _PmapWrapper(TransformWrapper):
+    _fun: Callable[..., Any]
+    _in_axes: Any
+    _out_axes: Any
+    _axis_name: Any = field(static=True)
+    _axis_size: int | None = field(static=True)
+    _donate: str = field(static=True)
+    _pmapkwargs: tuple[tuple[str, Any], ...] = field(static=True)
+
+    @property
+    def __wrapped__(self) -> Callable[..., Any]:
+        return self._fun
+
+    def _prepare(self, args: tuple[Any, ...]) -> tuple[_PmapEntry, list[Any]]:
+        fun = self._fun
+        # `fun` is an argument too (a Module's arrays are broadcast inputs).
+        call_args = (fun, *args)
+        in_axes = self._in_axes
+        if isinstance(in_axes, dict):
+            in_axes = resolve_in_axes_dict(fun, in_axes, args, if_array(0))
+        if not isinstance(in_axes, tuple) or len(in_axes) != len(args):
+            in_axes = _broadcast_prefix(in_axes, args)
+        leaves, treedef, positions, axes = split_inputs(
+            lambda *a: None, (None, *in_axes), call_args, "filter_pmap"
+        )
+        dynamic_set = set(positions)
+        static = tuple(x for i, x in enumerate(leaves) if i not in dynamic_set)
+        key = (
+            treedef,
+            static,
+            tuple(axes),
+            _hashable(self._out_axes),
+            self._axis_name,
+            self._axis_size,
+            self._donate,
+            self._pmapkwargs,
+        )
+        try:
+            entry = _cache.get(key)
+        except TypeError:
+            raise TypeError(
+                "filter_pmap: a non-array argument (or a static field) is unhashable; "
+                "non-array leaves are static and are hashed to look up the compiled "
+                "function. Make them hashable, or turn them into JAX arrays."
+            ) from None
+        dynamic = [leaves[i] for i in positions]
+        if entry is None:
+            entry = self._make_entry(leaves, treedef, positions, axes, dynamic)
+            with _cache_lock:
+                entry = _cache.setdefault(key, entry)
+        return entry, dynamic
+
+    def _make_entry(
+        self,
+        leaves: list[Any],
+        treedef: Any,
+        positions: list[int],
+        axes: list[int | None],
+        dynamic: list[Any],
+    ) -> _PmapEntry:
+        out_axes_spec = self._out_axes
+        skeletons: list[OutputSkeleton] = []
+        out_axes_box: list[int | None] = []
+
+        def flat_fun(*values: Any) -> list[Any]:
+            fun, *call_args = rebuild(leaves, treedef, positions, values)
+            out = fun(*call_args)
+            arrays, array_axes, skeleton = split_outputs(out, out_axes_spec)
+            out_axes_box[:] = array_axes
+            skeletons.append(skeleton)
+            return arrays
+
+        # Trace 1: abstractly, to learn the outputs and check their axes.
+        abstract = jax.eval_shape(
+            jax.vmap(
+                flat_fun,
+                in_axes=tuple(axes),
+                out_axes=0,
+                axis_name=self._axis_name,
+                axis_size=self._axis_size,
+            ),
+            *dynamic,
+        )
+        array_axes = list(out_axes_box)
+        _check_out_axes(array_axes, abstract)
+        donate_argnums: tuple[int, ...] = ()
+        if self._donate == "all" or self._donate == "warn":
+            donate_argnums = tuple(range(len(axes)))  # every array input
+        kwargs = dict(self._pmapkwargs)
+        if self._axis_size is not None:
+            kwargs["axis_size"] = self._axis_size
+        pmapped = jax.pmap(
+            flat_fun,
+            axis_name=self._axis_name,
+            in_axes=tuple(axes),
+            out_axes=list(array_axes),
+            donate_argnums=donate_argnums,
+            **kwargs,
+        )
+        return _PmapEntry(pmapped, skeletons)
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise keyword_error("filter_pmap")
+        entry, dynamic = self._prepare(args)
+        if self._donate == "all":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+                arrays = entry.pmapped(*dynamic)
+        else:
+            arrays = entry.pmapped(*dynamic)
+        return entry.skeletons[-1].fill(arrays)
+
+    def lower(self, /, *args: Any, **kwargs: Any) -> Any:
+        """`jax.pmap(...).lower` for these arguments (a `jax.stages.Lowered`)."""
+        if kwargs:
+            raise keyword_error("filter_pmap")
+        entry, dynamic = self._prepare(args)
+        return entry.pmapped.lower(*dynamic)
+
+
+def _hashable(x: Any) -> Any:
+    try:
+        hash(x)
+    except TypeError:
+        return ("unhashable", id(x))
+    return x
+
+
+def _broadcast_prefix(in_axes: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A non-tuple spec applies to every positional argument."""
+    if isinstance(in_axes, tuple):
+        return in_axes
+    return tuple(in_axes for _ in args)
+
+
+def filter_pmap(
+    fun: Any = sentinel,
+    *,
+    in_axes: Any = if_array(0),
+    out_axes: Any = if_array(0),
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    donate: str = "none",
+    **pmapkwargs: Any,
+) -> Any:
+    """`jax.pmap` for functions of arbitrary PyTrees (legacy; prefer sharding).
+
+    **Arguments:** as for `filter_vmap`, plus `donate`: `"none"` (default), `"all"`
+    (donate every array input; JAX's unusable-donation warning is silenced) or
+    `"warn"` (the same, warning shown). `"arrays"` is a deprecated spelling of `"all"`.
+
+    **Returns:** a Module wrapping `fun`, with `.lower(*args)`.
+
+    **Raises:** `ValueError` for an unknown `donate`, for `static_broadcasted_argnums`
+    or `donate_argnums` in `pmapkwargs`, or (at call) for out axes outside the output's
+    rank; `RuntimeError` for keyword arguments at call time.
+
+    ```python
+    y = eqx_filter.filter_pmap(lambda x: x * 2)(jnp.arange(jax.device_count()))
+    ```
+    """
+    if fun is sentinel:
+        return functools.partial(
+            filter_pmap,
+            in_axes=in_axes,
+            out_axes=out_axes,
+            axis_name=axis_name,
+            axis_size=axis_size,
+            donate=donate,
+            **pmapkwargs,
+        )
+    if donate == "arrays":
+        warnings.warn(
+            "`filter_pmap(donate='arrays')` is deprecated; use `donate='all'`.",
+            EqxDeprecationWarning,
+            stacklevel=2,
+        )
+        donate = "all"
+    if donate not in PMAP_DONATE_MODES:
+        raise ValueError(
+            "`donate` must be one of "
+            f"{', '.join(repr(m) for m in PMAP_DONATE_MODES)}; got {donate!r}."
+        )
+    for name in ("static_broadcasted_argnums", "donate_argnums"):
+        if name in pmapkwargs:
+            raise ValueError(
+                f"filter_pmap does not accept `{name}`: non-array leaves are static "
+                "already, and donation is set with `donate=`."
+            )
+    return module_update_wrapper(
+        _PmapWrapper(
+            fun,
+            in_axes,
+            out_axes,
+            axis_name,
+            axis_size,
+            donate,
+            tuple(sorted(pmapkwargs.items())),
+        )
+    )
