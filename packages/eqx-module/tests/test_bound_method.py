@@ -46,7 +46,8 @@ def test_wrapped_is_the_plain_bound_method() -> None:
     s = Scale(2)
     wrapped = s.apply.__wrapped__
     assert isinstance(wrapped, types.MethodType)
-    assert wrapped.__self__ is s and wrapped(4) == 8
+    assert wrapped.__self__ is s
+    assert wrapped(4) == 8
 
 
 def test_bound_method_under_jit_equals_plain_function() -> None:

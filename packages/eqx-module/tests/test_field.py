@@ -3,9 +3,9 @@
 import dataclasses
 
 import pytest
-from eqx_tree import EqxDeprecationWarning
 
 from eqx_module import Module, field, static_field
+from eqx_tree import EqxDeprecationWarning
 
 
 def test_field_keeps_user_metadata_verbatim() -> None:

@@ -73,14 +73,16 @@ def test_unflatten_runs_no_init_converter_or_check() -> None:
     a = A(1)
     calls.clear()
     b = jtu.tree_unflatten(jtu.tree_structure(a), [2])
-    assert b.x == 2 and calls == []
+    assert b.x == 2
+    assert calls == []
 
 
 @pytest.mark.parametrize("leaf", [None, object(), "str"])
 def test_unflatten_accepts_any_leaves(leaf: Any) -> None:
     treedef = jtu.tree_structure(Pair(1, 2))
     p = jtu.tree_unflatten(treedef, [leaf, leaf])
-    assert p.a is leaf and p.b is leaf
+    assert p.a is leaf
+    assert p.b is leaf
 
 
 def test_unflatten_accepts_tracers() -> None:
@@ -113,7 +115,9 @@ def test_field_served_by_class_attribute_is_an_empty_placeholder_and_stays_unset
     leaves, treedef = jtu.tree_flatten(a)
     assert leaves == [1]
     b = jtu.tree_unflatten(treedef, [5])
-    assert b.x == 5 and b.y == 10 and "y" not in b.__dict__
+    assert b.x == 5
+    assert b.y == 10
+    assert "y" not in b.__dict__
     assert jtu.tree_flatten_with_path(a)[0] == [((jtu.GetAttrKey("x"),), 1)]
 
 
@@ -145,7 +149,8 @@ def test_vmap_and_scan_over_modules() -> None:
         return Pair(carry.a + x, carry.b), carry.a
 
     final, ys = jax.lax.scan(step, Pair(jnp.array(0.0), 1), jnp.arange(4.0))
-    assert final.a == 6.0 and jnp.array_equal(ys, jnp.array([0.0, 0.0, 1.0, 3.0]))
+    assert final.a == 6.0
+    assert jnp.array_equal(ys, jnp.array([0.0, 0.0, 1.0, 3.0]))
 
 
 def test_treedef_pickle_round_trip_gives_equal_treedef() -> None:
@@ -203,4 +208,5 @@ def test_wrapper_attributes_travel_in_aux_data_and_treedef_stays_hashable() -> N
 def test_module_with_wrapper_attributes_crosses_jit() -> None:
     w = module_update_wrapper(Wrapper(jnp.array(2.0)), documented)
     out = jax.jit(lambda m: m)(w)
-    assert out.__name__ == "documented" and out.fn == 2.0
+    assert out.__name__ == "documented"
+    assert out.fn == 2.0

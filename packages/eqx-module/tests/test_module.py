@@ -1,6 +1,5 @@
 """Module class creation, construction, freezing and protocol (spec §3.1)."""
 
-
 import abc
 import dataclasses
 import doctest
@@ -14,10 +13,10 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 import pytest
-from eqx_tree import EqxWarning, tree_at, tree_equal, tree_pformat
 
 import eqx_module
 from eqx_module import Module, field
+from eqx_tree import EqxWarning, tree_at, tree_equal, tree_pformat
 
 T = TypeVar("T")
 
@@ -59,7 +58,8 @@ def test_default_factory_and_kw_only_fields() -> None:
         flag: bool = field(default=False, kw_only=True)
 
     a = A()
-    assert a.items == [] and a.items is not A().items
+    assert a.items == []
+    assert a.items is not A().items
     assert A([1], flag=True).flag is True
     with pytest.raises(TypeError):
         A([1], True)  # type: ignore[misc]
@@ -148,7 +148,8 @@ def test_custom_init_with_post_init_warns_at_class_creation() -> None:
                 pass
 
     message = str(record[0].message)
-    assert "A" in message and "__check_init__" in message
+    assert "A" in message
+    assert "__check_init__" in message
     assert record[0].filename == __file__
 
 
@@ -365,7 +366,8 @@ def test_converter_runs_once_after_post_init() -> None:
     a = A(3)
     assert calls == [3]
     assert seen_in_post_init == [3]
-    assert isinstance(a.x, jax.Array) and a.x == 3
+    assert isinstance(a.x, jax.Array)
+    assert a.x == 3
 
 
 def test_converter_runs_for_custom_init_too() -> None:
@@ -487,7 +489,9 @@ def test_setattr_after_init_raises_frozen_instance_error() -> None:
 def test_tree_at_is_the_way_to_update() -> None:
     p = Point(jnp.array(1.0), 2)
     q = tree_at(lambda m: m.x, p, jnp.array(5.0))
-    assert q.x == 5.0 and q.y == 2 and p.x == 1.0
+    assert q.x == 5.0
+    assert q.y == 2
+    assert p.x == 1.0
 
 
 # --------------------------------------------------------------------- protocol
@@ -497,7 +501,8 @@ def test_eq_is_tree_equal() -> None:
     assert Point(1, 2) == Point(1, 2)
     assert (Point(1, 2) == Point(1, 3)) is False
     result = Point(jnp.array(1.0), 2) == Point(jnp.array(1.0), 2)
-    assert isinstance(result, jax.Array) and bool(result)
+    assert isinstance(result, jax.Array)
+    assert bool(result)
     assert (Point(1, 2) == WithStatic(1)) is False
 
 
@@ -534,10 +539,6 @@ def test_partitioned_static_half_works_as_jit_static_argument() -> None:
     model = Model([jnp.ones(2), "config"])
     params = jtu.tree_map(lambda x: x if isinstance(x, jax.Array) else None, model)
     static = jtu.tree_map(lambda x: None if isinstance(x, jax.Array) else x, model)
-
-    @jax.jit
-    def run(p: Model, s: Model) -> jax.Array:
-        return s.act(p.layers[0]).sum()
 
     run = jax.jit(lambda p, s: s.act(p.layers[0]).sum(), static_argnums=1)
     np.testing.assert_allclose(run(params, static), 2 * np.tanh(1.0), rtol=1e-6)
@@ -671,7 +672,8 @@ def test_bound_method_is_a_pytree_under_jit_and_grad() -> None:
     out = jax.jit(lambda f: f(3.0))(c.add)
     assert out == 5.0
     grad = jax.grad(lambda m: m.add(3.0))(c)
-    assert isinstance(grad, Counter) and grad.step == 1.0
+    assert isinstance(grad, Counter)
+    assert grad.step == 1.0
 
 
 def test_doctest_finds_method_docstrings() -> None:

@@ -19,7 +19,9 @@ def test_partial_call_order_is_args_call_args_call_kwargs_keywords() -> None:
 
 def test_partial_fields() -> None:
     p = Partial(f, 1, e=5)
-    assert p.func is f and p.args == (1,) and p.keywords == {"e": 5}
+    assert p.func is f
+    assert p.args == (1,)
+    assert p.keywords == {"e": 5}
 
 
 def test_partial_arguments_are_leaves() -> None:

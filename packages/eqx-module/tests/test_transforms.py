@@ -5,9 +5,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import pytest
-from eqx_tree import EqxWarning
 
 from eqx_module import Module, Partial
+from eqx_tree import EqxWarning
 
 
 class Holder(Module):

@@ -45,7 +45,8 @@ def test_copies_wrapper_attributes_from_wrapped_onto_a_clone() -> None:
 
 def test_explicit_wrapped_argument_is_used() -> None:
     clone = module_update_wrapper(Wrapper(target), other)
-    assert clone.__name__ == "other" and clone.fn is target
+    assert clone.__name__ == "other"
+    assert clone.fn is target
 
 
 def test_dict_and_wrapped_are_not_copied() -> None:
@@ -62,7 +63,8 @@ def test_attributes_survive_flatten_and_unflatten() -> None:
     clone = module_update_wrapper(Wrapper(target))
     leaves, treedef = jtu.tree_flatten(clone)
     again = jtu.tree_unflatten(treedef, leaves)
-    assert again.__name__ == "target" and again.__doc__ == "Target docs."
+    assert again.__name__ == "target"
+    assert again.__doc__ == "Target docs."
 
 
 def test_requires_wrapped_property() -> None:

@@ -6,8 +6,7 @@ an `AbstractClassVar[T]` by a `ClassVar[...]` annotation or a class attribute. T
 annotations create no dataclass field: the metaclass strips them before dataclass
 processing (`process_abstract_annotations`), so they never shift `__init__` parameters.
 
-Type checkers see `AbstractVar[T]` as `ClassVar[T]`-like read access to a `T` that is
-not an `__init__` parameter, and `AbstractClassVar[T]` as `ClassVar[T]`.
+Type checkers see `AbstractVar[T]` as `T` and `AbstractClassVar[T]` as `ClassVar[T]`.
 """
 
 from __future__ import annotations
@@ -22,8 +21,14 @@ _T = TypeVar("_T")
 __all__ = ["AbstractClassVar", "AbstractVar", "AbstractAnnotations", "process_abstract_annotations"]
 
 if TYPE_CHECKING:
+    # Checkers see `AbstractVar[T]` as `T` and `AbstractClassVar[T]` as `ClassVar[T]`.
+    # (A `ClassVar` view of `AbstractVar` would keep it out of `__init__`, but both mypy
+    # and pyright then reject the usual way of satisfying it, a field `x: int` in a
+    # subclass, as "instance variable overrides class variable".)
+    from typing import Annotated, TypeAlias
     from typing import ClassVar as AbstractClassVar
-    from typing import ClassVar as AbstractVar
+
+    AbstractVar: TypeAlias = Annotated[_T, "AbstractVar"]
 else:
 
     class AbstractVar(Generic[_T]):
@@ -94,9 +99,7 @@ def _is_classvar(annotation: Any) -> bool:
     return False
 
 
-def process_abstract_annotations(
-    qualname: str, namespace: dict[str, Any]
-) -> AbstractAnnotations:
+def process_abstract_annotations(qualname: str, namespace: dict[str, Any]) -> AbstractAnnotations:
     """Strips `AbstractVar`/`AbstractClassVar` annotations out of a class namespace.
 
     Arguments:
@@ -124,14 +127,14 @@ def process_abstract_annotations(
                 "or write the annotation unquoted."
             )
         if annotation is AbstractVar or annotation is AbstractClassVar:
-            kind = annotation.__name__
+            kind = "AbstractVar" if annotation is AbstractVar else "AbstractClassVar"
             raise TypeError(
                 f"Field `{name}` of `{qualname}` is annotated with an unsubscripted `{kind}`. "
                 f"Give the type of the attribute: `{name}: {kind}[int]`."
             )
         origin = typing.get_origin(annotation)
         if origin is AbstractVar or origin is AbstractClassVar:
-            kind = origin.__name__
+            kind = "AbstractVar" if origin is AbstractVar else "AbstractClassVar"
             if len(typing.get_args(annotation)) != 1:  # pragma: no cover - Generic checks first
                 raise TypeError(f"`{kind}` takes exactly one argument; got {annotation!r}.")
             if name in namespace:

@@ -149,7 +149,7 @@ def build_flatten_with_keys(
 def _slow_unflatten(
     cls: type, dynamic: Sequence[str], static: Sequence[str], aux: Any, children: Any
 ) -> Any:
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     d = obj.__dict__
     for name, value in zip(dynamic, children, strict=True):
         if value is not MISSING:
@@ -174,11 +174,11 @@ def build_unflatten(
     def unflatten(aux: Any, children: Any) -> Any:
         # A tuple aux comes only from a flatten that found every field present.
         if type(aux) is tuple:
-            obj = object.__new__(cls)
+            obj: Any = object.__new__(cls)
             d = obj.__dict__
-            d.update(zip(dynamic, children))
+            d.update(zip(dynamic, children, strict=False))
             if aux:
-                d.update(zip(static, aux))
+                d.update(zip(static, aux, strict=False))
             return obj
         return _slow_unflatten(cls, dynamic, static, aux, children)
 

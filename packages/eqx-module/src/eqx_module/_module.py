@@ -27,8 +27,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import jax.tree_util as jtu
-from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
 from typing_extensions import dataclass_transform
+
+from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
 
 from ._abstract import process_abstract_annotations, resolve_abstract
 from ._field import field, static_field
@@ -95,7 +96,9 @@ def _apply_dataclass(cls: type, init: bool) -> bool:
     assignments during `__init__`) stays in charge. A non-frozen plain-dataclass base
     forbids `frozen=True`; such classes keep the ordinary generated `__init__`.
     """
-    own = {name: cls.__dict__[name] for name in ("__setattr__", "__delattr__") if name in cls.__dict__}
+    own = {
+        name: cls.__dict__[name] for name in ("__setattr__", "__delattr__") if name in cls.__dict__
+    }
     for name in own:
         type.__delattr__(cls, name)
     try:
@@ -144,7 +147,9 @@ def _converter_annotation(converter: Callable[[Any], Any]) -> Any:
     return parameters[0].annotation
 
 
-def _abstract_error(cls: type, is_abstract: bool, abstract_class_vars: frozenset[str]) -> str | None:
+def _abstract_error(
+    cls: type, is_abstract: bool, abstract_class_vars: frozenset[str]
+) -> str | None:
     if is_abstract:
         return (
             f"Cannot instantiate abstract class `{cls.__qualname__}`: it was declared "
@@ -180,7 +185,9 @@ def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
             type.__setattr__(cls, name, wrap(value))
 
 
-@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, field, static_field))
+# No `frozen_default=True`: mypy and pyright would then reject every `self.x = ...`
+# inside a custom `__init__`, which is how most Modules are written.
+@dataclass_transform(field_specifiers=(dataclasses.field, field, static_field))
 class _ModuleMeta(abc.ABCMeta):
     """Metaclass of `Module`: runs the class-creation steps of spec §3.1 once per class."""
 
@@ -228,7 +235,7 @@ class _ModuleMeta(abc.ABCMeta):
             for f in fields:
                 if f.init and "converter" in f.metadata:
                     init.__annotations__[f.name] = _converter_annotation(f.metadata["converter"])
-        signature = inspect.signature(cls.__init__)
+        signature = inspect.signature(cls.__init__)  # type: ignore[misc]
         type.__setattr__(
             cls,
             "__signature__",
@@ -250,13 +257,11 @@ class _ModuleMeta(abc.ABCMeta):
             static_names=static,
             init_false_names=tuple(f.name for f in fields if not f.init),
             check_inits=tuple(
-                k.__dict__["__check_init__"]
-                for k in cls.__mro__
-                if "__check_init__" in k.__dict__
+                k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
             has_custom_init=has_custom_init,
             check_init_arguments=frozen_init and not has_custom_init,
-            plain_new=cls.__new__ is object.__new__,
+            plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
         )
         type.__setattr__(cls, "_eqx_class_info", info)
         _register_pytree(cls, dynamic, static)

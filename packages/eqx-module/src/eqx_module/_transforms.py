@@ -14,6 +14,7 @@ from typing import Any
 
 import jax
 import jax.tree_util as jtu
+
 from eqx_tree import EqxWarning, is_array_like
 
 __all__ = ["TRANSFORM_TYPES", "warn_if_transformed_callable"]

@@ -50,7 +50,7 @@ def module_update_wrapper(wrapper: _M, wrapped: Any = None) -> _M:
             "`@property def __wrapped__(self): return self.<wrapped field>`."
         )
     if wrapped is None:
-        wrapped = wrapper.__wrapped__
+        wrapped = wrapper.__wrapped__  # type: ignore[attr-defined]
     children, treedef = jtu.tree_flatten(wrapper, is_leaf=lambda x: x is not wrapper)
     clone: _M = jtu.tree_unflatten(treedef, children)
     d = clone.__dict__
@@ -63,7 +63,7 @@ def module_update_wrapper(wrapper: _M, wrapped: Any = None) -> _M:
     return clone
 
 
-def StrictConfig(force_abstact: bool = False, **kwargs: Any) -> Literal[False] | None:  # noqa: N802
+def StrictConfig(force_abstact: bool = False, **kwargs: Any) -> Literal[False] | None:
     """Legacy class option: `class A(Module, strict=StrictConfig(...))`.
 
     Arguments:
