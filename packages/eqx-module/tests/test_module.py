@@ -205,6 +205,39 @@ def test_slots_declaration_works() -> None:
     assert jtu.tree_leaves(A(1)) == [1]
 
 
+def test_field_stored_in_slots_flattens_and_unflattens() -> None:
+    class A(Module):
+        __slots__ = ("x",)
+        x: int
+        y: int
+
+    a = A(1, 2)
+    leaves, treedef = jtu.tree_flatten(a)
+    assert leaves == [1, 2]
+    b = jtu.tree_unflatten(treedef, [5, 6])
+    assert (b.x, b.y) == (5, 6)
+
+
+def test_frozen_plain_dataclass_base_contributes_fields() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Base:
+        z: int = 0
+
+    class A(Module, Base):
+        w: int = 1
+
+    a = A(z=3)
+    assert (a.z, a.w) == (3, 1)
+    assert jtu.tree_leaves(a) == [3, 1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.z = 4
+
+
+def test_dataclasses_replace_builds_a_new_module() -> None:
+    p = dataclasses.replace(Point(1, 2), y=5)
+    assert (p.x, p.y) == (1, 5)
+
+
 def test_generic_module_can_be_subscripted_and_instantiated() -> None:
     box = GenericBox[int](3)
     assert box.value == 3

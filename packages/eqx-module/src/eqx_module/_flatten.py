@@ -95,12 +95,30 @@ class _SlowAux:
         return (_SlowAux, (self.wrappers, self.statics))
 
 
+def _read_slot(obj: Any, name: str) -> Any:
+    try:
+        return object.__getattribute__(obj, name)
+    except AttributeError:
+        return MISSING
+
+
 def _slow_flatten(
-    obj: Any, dynamic: Sequence[str], static: Sequence[str]
+    obj: Any,
+    dynamic: Sequence[str],
+    static: Sequence[str],
+    slotted: frozenset[str] = frozenset(),
 ) -> tuple[tuple[Any, ...], Any]:
-    d = obj.__dict__
-    children = tuple(d.get(name, MISSING) for name in dynamic)
-    statics = tuple(d.get(name, MISSING) for name in static)
+    d = getattr(obj, "__dict__", {})
+    if slotted:
+        children = tuple(
+            _read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in dynamic
+        )
+        statics = tuple(
+            _read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in static
+        )
+    else:
+        children = tuple(d.get(name, MISSING) for name in dynamic)
+        statics = tuple(d.get(name, MISSING) for name in static)
     wrappers = tuple((name, d[name]) for name in WRAPPER_ATTRIBUTES if name in d)
     if wrappers or any(value is MISSING for value in children + statics):
         return children, _SlowAux(wrappers, statics)
@@ -108,13 +126,16 @@ def _slow_flatten(
 
 
 def build_flatten(
-    dynamic: tuple[str, ...], static: tuple[str, ...]
+    dynamic: tuple[str, ...], static: tuple[str, ...], slotted: frozenset[str] = frozenset()
 ) -> Callable[[Any], tuple[tuple[Any, ...], Any]]:
     """Builds the keyless flatten function for a class with these field names.
 
     Generated source, because a tuple display of `d["name"]` reads is the fastest
-    pure-Python flatten there is, and `jax.jit` calls it on every dispatch.
+    pure-Python flatten there is, and `jax.jit` calls it on every dispatch. Classes
+    with fields stored in `__slots__` (`slotted`) use the general path.
     """
+    if slotted:
+        return lambda obj: _slow_flatten(obj, dynamic, static, slotted)
     children = "".join(f"d[{name!r}], " for name in dynamic)
     statics = "".join(f"d[{name!r}], " for name in static)
     source = (
@@ -147,29 +168,43 @@ def build_flatten_with_keys(
 
 
 def _slow_unflatten(
-    cls: type, dynamic: Sequence[str], static: Sequence[str], aux: Any, children: Any
+    cls: type,
+    dynamic: Sequence[str],
+    static: Sequence[str],
+    aux: Any,
+    children: Any,
+    slotted: frozenset[str] = frozenset(),
 ) -> Any:
     obj: Any = object.__new__(cls)
     d = obj.__dict__
-    for name, value in zip(dynamic, children, strict=True):
-        if value is not MISSING:
-            d[name] = value
     statics = aux.statics if type(aux) is _SlowAux else aux
-    for name, value in zip(static, statics, strict=True):
-        if value is not MISSING:
-            d[name] = value
+    for names, values in ((dynamic, children), (static, statics)):
+        for name, value in zip(names, values, strict=True):
+            if value is MISSING:
+                continue
+            if name in slotted:
+                object.__setattr__(obj, name, value)
+            else:
+                d[name] = value
     if type(aux) is _SlowAux:
         d.update(aux.wrappers)
     return obj
 
 
 def build_unflatten(
-    cls: type, dynamic: tuple[str, ...], static: tuple[str, ...]
+    cls: type,
+    dynamic: tuple[str, ...],
+    static: tuple[str, ...],
+    slotted: frozenset[str] = frozenset(),
 ) -> Callable[[Any, Any], Any]:
     """Builds the unflatten function: `object.__new__` plus direct `__dict__` writes.
 
     No `__init__`, converter, check or warning runs, and any leaves are accepted.
     """
+    if slotted:
+        return lambda aux, children: _slow_unflatten(
+            cls, dynamic, static, aux, children, slotted
+        )
 
     def unflatten(aux: Any, children: Any) -> Any:
         # A tuple aux comes only from a flatten that found every field present.

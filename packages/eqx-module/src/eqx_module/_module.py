@@ -86,15 +86,15 @@ class _ClassInfo:
         object.__setattr__(self, "needs_post_init_steps", needs)
 
 
-def _apply_dataclass(cls: type, init: bool) -> bool:
-    """Step 4 of class creation; returns whether the generated `__init__` is frozen-style.
+def _apply_dataclass(cls: type, init: bool) -> None:
+    """Step 4 of class creation: `dataclass(eq=False, repr=False, init=init)`.
 
     We ask `dataclass` for `frozen=True` only for its generated `__init__`, which then
     stores fields with `object.__setattr__` instead of going through our Python
     `__setattr__` once per field (construction is ~2x faster). The `__setattr__` and
     `__delattr__` it adds are removed again, so `Module.__setattr__` (which allows
-    assignments during `__init__`) stays in charge. A non-frozen plain-dataclass base
-    forbids `frozen=True`; such classes keep the ordinary generated `__init__`.
+    assignments during `__init__`) stays in charge. As `dataclass` forbids mixing frozen
+    and non-frozen dataclasses, a non-frozen plain-dataclass base is rejected.
     """
     own = {
         name: cls.__dict__[name] for name in ("__setattr__", "__delattr__") if name in cls.__dict__
@@ -103,18 +103,18 @@ def _apply_dataclass(cls: type, init: bool) -> bool:
         type.__delattr__(cls, name)
     try:
         dataclasses.dataclass(eq=False, repr=False, frozen=True, init=init)(cls)
-        frozen = True
     except TypeError as error:
         if "frozen" not in str(error):
             raise
-        dataclasses.dataclass(eq=False, repr=False, init=init)(cls)
-        frozen = False
+        raise TypeError(
+            f"`{cls.__qualname__}` cannot inherit from a non-frozen dataclass: Modules are "
+            "frozen dataclasses. Make that base `@dataclass(frozen=True)` or a Module."
+        ) from error
     for name in ("__setattr__", "__delattr__"):
         if name in cls.__dict__:
             type.__delattr__(cls, name)
     for name, value in own.items():
         type.__setattr__(cls, name, value)
-    return frozen
 
 
 def _has_custom_init(cls: type) -> bool:
@@ -167,11 +167,16 @@ def _abstract_error(
 
 
 def _register_pytree(cls: type, dynamic: tuple[str, ...], static: tuple[str, ...]) -> None:
-    flatten = build_flatten(dynamic, static)
+    slotted = frozenset(
+        name
+        for name in dynamic + static
+        if isinstance(inspect.getattr_static(cls, name, None), types.MemberDescriptorType)
+    )
+    flatten = build_flatten(dynamic, static, slotted)
     jtu.register_pytree_with_keys(
         cls,
         build_flatten_with_keys(dynamic, flatten),
-        build_unflatten(cls, dynamic, static),
+        build_unflatten(cls, dynamic, static, slotted),
         flatten,
     )
 
@@ -222,7 +227,7 @@ class _ModuleMeta(abc.ABCMeta):
                 stacklevel=2,
             )
         init_doc = None if has_custom_init else _inherited_init_doc(cls)
-        frozen_init = _apply_dataclass(cls, init=not has_custom_init)
+        _apply_dataclass(cls, init=not has_custom_init)
         if not has_own_doc:
             # dataclass() invents "Name(x: int)"; inherit the parent's docstring instead.
             inherited = next((k.__doc__ for k in cls.__mro__[1:-1] if k.__doc__), None)
@@ -260,7 +265,7 @@ class _ModuleMeta(abc.ABCMeta):
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
             has_custom_init=has_custom_init,
-            check_init_arguments=frozen_init and not has_custom_init,
+            check_init_arguments=not has_custom_init,
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
         )
         type.__setattr__(cls, "_eqx_class_info", info)
@@ -430,7 +435,7 @@ class Module(metaclass=_ModuleMeta):
         if id(self) in INITIALISING and name in type(self)._eqx_class_info.settable:
             if type(value) in _CHECKED_TYPES:
                 _check_assignment(self, name, value)
-            self.__dict__[name] = value
+            object.__setattr__(self, name, value)
         elif name == "__orig_class__":  # set by `typing` for `A[int]()`
             object.__setattr__(self, name, value)
         else:
