@@ -7,6 +7,16 @@ builds on it, and it imports none of them.
 from ._version import __version__ as __version__
 
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
+from ._caches import clear_caches as clear_caches
+from ._caches import register_cache_clearer as register_cache_clearer
+from ._equal import tree_equal as tree_equal
+from ._errors import TreePathError as TreePathError
+from ._predicates import is_array as is_array
+from ._predicates import is_array_like as is_array_like
+from ._predicates import is_inexact_array as is_inexact_array
+from ._predicates import is_inexact_array_like as is_inexact_array_like
+from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
+from ._warnings import EqxWarning as EqxWarning
 
 # --- self-describing checkpoints: tree_save / tree_load / flat dicts (issue 9) ---
 from ._checkpoint import tree_load as tree_load
