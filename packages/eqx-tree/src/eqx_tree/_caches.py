@@ -43,7 +43,7 @@ def clear_caches() -> None:
     for clearer in list(_clearers):
         try:
             clearer()
-        except Exception as error:  # noqa: BLE001 - re-raised below, after the others ran
+        except Exception as error:  # re-raised below, after the others ran
             if first_error is None:
                 first_error = error
     if first_error is not None:

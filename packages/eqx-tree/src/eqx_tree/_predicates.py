@@ -40,10 +40,8 @@ def is_array(element: Any) -> bool:
 
 def is_array_like(element: Any) -> bool:
     """`is_array`, plus Python `bool`/`int`/`float`/`complex` and objects with `__jax_array__`."""
-    return (
-        isinstance(element, _ARRAY_TYPES)
-        or isinstance(element, _PYTHON_SCALARS)
-        or hasattr(element, "__jax_array__")
+    return isinstance(element, (*_ARRAY_TYPES, *_PYTHON_SCALARS)) or hasattr(
+        element, "__jax_array__"
     )
 
 
@@ -69,7 +67,7 @@ def is_inexact_array_like(element: Any) -> bool:
     if hasattr(element, "__jax_array__"):
         try:
             element = element.__jax_array__()
-        except Exception:  # noqa: BLE001 - a predicate never raises
+        except Exception:  # a predicate never raises
             return False
     if isinstance(element, bool):
         return False
