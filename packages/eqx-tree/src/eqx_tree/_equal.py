@@ -62,7 +62,7 @@ def tree_equal(
     result: bool | jax.Array = True
     for other in pytrees[1:]:
         other_leaves, other_treedef = jax.tree_util.tree_flatten(other)
-        if other_treedef != treedef:
+        if other_treedef != treedef:  # type: ignore[operator]  # PyTreeDef stubs lack __ne__
             return False
         for a, b in zip(leaves, other_leaves, strict=True):
             if typematch and type(a) is not type(b):

@@ -55,7 +55,7 @@ def is_inexact_array(element: Any) -> bool:
     A Python `float` gives `False` (it is static under the filtered transformations).
     """
     if isinstance(element, _ARRAY_TYPES) and not isinstance(element, _PYTHON_SCALARS):
-        return _is_inexact_dtype(element.dtype)
+        return _is_inexact_dtype(getattr(element, "dtype", None))
     if isinstance(element, LITERAL_ARRAY_TYPES):
         dtype = getattr(element, "dtype", None)
         return dtype is not None and _is_inexact_dtype(dtype)
