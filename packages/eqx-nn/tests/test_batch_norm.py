@@ -3,15 +3,16 @@
 import dataclasses
 from typing import Any
 
-import eqx_filter
-import eqx_nn
-import eqx_tree
 import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import eqx_filter
+import eqx_nn
+import eqx_tree
 
 # A batch of 4 inputs of shape (C=2, 3): batch statistics are per channel over
 # the batch axis and the trailing axis.
@@ -22,7 +23,7 @@ MOM = 0.9
 
 def _batch_stats(x: Any) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, np.float64)
-    axes = (0,) + tuple(range(2, x.ndim))
+    axes = (0, *tuple(range(2, x.ndim)))
     return x.mean(axes), x.var(axes)
 
 
@@ -32,9 +33,7 @@ def _normalise(x: Any, mean: Any, var: Any) -> np.ndarray:
 
 
 def _make(mode: str, **kwargs: Any) -> tuple[eqx_nn.BatchNorm, eqx_nn.State]:
-    return eqx_nn.make_with_state(eqx_nn.BatchNorm)(
-        2, "batch", momentum=MOM, mode=mode, **kwargs
-    )
+    return eqx_nn.make_with_state(eqx_nn.BatchNorm)(2, "batch", momentum=MOM, mode=mode, **kwargs)
 
 
 def _run(bn: eqx_nn.BatchNorm, state: eqx_nn.State, x: Any = X, **kwargs: Any) -> Any:
@@ -71,7 +70,8 @@ def test_legacy_mode_warns_and_acts_as_ema() -> None:
         legacy, legacy_state = eqx_nn.make_with_state(eqx_nn.BatchNorm)(2, "batch", momentum=MOM)
     ema, ema_state = _make("ema")
     assert legacy.mode == "ema"
-    assert legacy.batch_counter is None and legacy.ema_state_index is not None
+    assert legacy.batch_counter is None
+    assert legacy.ema_state_index is not None
     out_legacy, _ = _run(legacy, legacy_state)
     out_ema, _ = _run(ema, ema_state)
     assert np.array_equal(out_legacy, out_ema)
@@ -84,16 +84,21 @@ def test_unknown_mode_raises() -> None:
 
 def test_state_layout_per_mode() -> None:
     ema, ema_state = _make("ema")
-    assert ema.batch_counter is None and ema.batch_state_index is None
-    assert ema.ema_first_time_index is not None and ema.ema_state_index is not None
+    assert ema.batch_counter is None
+    assert ema.batch_state_index is None
+    assert ema.ema_first_time_index is not None
+    assert ema.ema_state_index is not None
     assert bool(ema_state.get(ema.ema_first_time_index))
     assert [a.shape for a in ema_state.get(ema.ema_state_index)] == [(2,), (2,)]
     batch, batch_state = _make("batch")
-    assert batch.ema_first_time_index is None and batch.ema_state_index is None
-    assert batch.batch_counter is not None and batch.batch_state_index is not None
+    assert batch.ema_first_time_index is None
+    assert batch.ema_state_index is None
+    assert batch.batch_counter is not None
+    assert batch.batch_state_index is not None
     assert int(batch_state.get(batch.batch_counter)) == 0
     mean, var = batch_state.get(batch.batch_state_index)
-    assert np.array_equal(mean, np.zeros(2)) and np.array_equal(var, np.ones(2))
+    assert np.array_equal(mean, np.zeros(2))
+    assert np.array_equal(var, np.ones(2))
 
 
 @pytest.mark.parametrize("mode", ["ema", "batch"])
@@ -106,11 +111,13 @@ def test_training_normalises_with_batch_statistics_on_first_call(mode: str) -> N
 
 def test_ema_training_mixes_running_statistics_after_first_call_and_stores_them() -> None:
     bn, state = _make("ema")
-    assert bn.ema_state_index is not None and bn.ema_first_time_index is not None
+    assert bn.ema_state_index is not None
+    assert bn.ema_first_time_index is not None
     _, state = _run(bn, state)
     mean1, var1 = _batch_stats(X)
     stored = state.get(bn.ema_state_index)
-    assert np.allclose(stored[0], mean1) and np.allclose(stored[1], var1)
+    assert np.allclose(stored[0], mean1)
+    assert np.allclose(stored[1], var1)
     assert not bool(state.get(bn.ema_first_time_index))
 
     x2 = X[::-1] * 2 - 1
@@ -120,7 +127,8 @@ def test_ema_training_mixes_running_statistics_after_first_call_and_stores_them(
     mixed_var = (1 - MOM) * var2 + MOM * var1
     assert np.allclose(out2, _normalise(x2, mixed_mean, mixed_var), atol=1e-5)
     stored = state.get(bn.ema_state_index)
-    assert np.allclose(stored[0], mixed_mean) and np.allclose(stored[1], mixed_var)
+    assert np.allclose(stored[0], mixed_mean)
+    assert np.allclose(stored[1], mixed_var)
 
 
 def test_ema_inference_uses_stored_statistics_and_leaves_state_unchanged() -> None:
@@ -136,7 +144,8 @@ def test_ema_inference_uses_stored_statistics_and_leaves_state_unchanged() -> No
 
 def test_batch_training_increments_counter_and_updates_hidden_with_momentum() -> None:
     bn, state = _make("batch")
-    assert bn.batch_counter is not None and bn.batch_state_index is not None
+    assert bn.batch_counter is not None
+    assert bn.batch_state_index is not None
     _, state = _run(bn, state)
     mean1, var1 = _batch_stats(X)
     assert int(state.get(bn.batch_counter)) == 1
@@ -177,15 +186,16 @@ def test_affine_parameters_scale_and_shift_per_channel() -> None:
     )
     out, _ = _run(bn, state)
     mean, var = _batch_stats(X)
-    expected = _normalise(X, mean, var) * np.array([2.0, -1.0])[:, None] + np.array(
-        [0.5, 3.0]
-    )[:, None]
+    expected = (
+        _normalise(X, mean, var) * np.array([2.0, -1.0])[:, None] + np.array([0.5, 3.0])[:, None]
+    )
     assert np.allclose(out, expected, atol=1e-5)
 
 
 def test_no_channelwise_affine_has_no_weight_or_bias() -> None:
     bn, state = _make("batch", channelwise_affine=False)
-    assert bn.weight is None and bn.bias is None
+    assert bn.weight is None
+    assert bn.bias is None
     out, _ = _run(bn, state)
     mean, var = _batch_stats(X)
     assert np.allclose(out, _normalise(X, mean, var), atol=1e-5)
@@ -233,7 +243,7 @@ def test_axis_name_sequence_averages_over_nested_axes() -> None:
 
 def test_gradients_flow_through_batch_statistics() -> None:
     bn, state = _make("batch")
-    weights = jnp.array([1.0, -2.0, 0.5])
+    weights = jnp.array([[[1.0, -2.0, 0.5]]])
 
     def loss(x: jax.Array) -> jax.Array:
         out, _ = _run(bn, state, x)
@@ -258,12 +268,11 @@ def test_works_under_filter_jit() -> None:
 def test_pmap_over_devices_averages_across_them() -> None:
     n = jax.local_device_count()
     x = jr.normal(jr.key(1), (n, 3, 2, 4))
-    bn, state = _make("ema")
-    inner = jax.vmap(bn, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
-    states = jax.tree_util.tree_map(lambda a: jnp.stack([a] * n), state)
-    bn_devices = eqx_nn.make_with_state(eqx_nn.BatchNorm)(
+    bn_devices, state = eqx_nn.make_with_state(eqx_nn.BatchNorm)(
         2, ("device", "batch"), momentum=MOM, mode="ema"
-    )[0]
+    )
+    # pmap maps every input: give each device its own copy of the state.
+    states = jax.tree_util.tree_map(lambda a: jnp.stack([a] * n), state)
     inner = jax.vmap(bn_devices, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
     out, new_states = jax.pmap(inner, axis_name="device")(x, states)
     flat = x.reshape(n * 3, 2, 4)

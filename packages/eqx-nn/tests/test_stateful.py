@@ -3,14 +3,15 @@
 import io
 import re
 
-import eqx_filter
-import eqx_nn
-import eqx_tree
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 import pytest
+
+import eqx_filter
+import eqx_nn
+import eqx_tree
 from eqx_module import Module, field
 
 
@@ -95,14 +96,14 @@ def test_state_set_accepts_array_likes_and_converts_them() -> None:
 def test_state_get_rejects_non_state_index_keys() -> None:
     a, _ = _two_indices()
     state = eqx_nn.State(a)
-    with pytest.raises(ValueError, match="Can only use `eqx.nn.StateIndex`s as state keys"):
+    with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s as state keys"):
         state.get(a.marker)  # type: ignore[arg-type]
 
 
 def test_state_set_rejects_non_state_index_keys() -> None:
     a, _ = _two_indices()
     state = eqx_nn.State(a)
-    with pytest.raises(ValueError, match="Can only use `eqx.nn.StateIndex`s as state keys"):
+    with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s as state keys"):
         state.set("a", jnp.zeros(2))  # type: ignore[arg-type]
 
 
@@ -225,7 +226,8 @@ def test_state_pytree_children_are_values_in_order_and_aux_is_markers() -> None:
     state = eqx_nn.State((a, b))
     leaves, treedef = jtu.tree_flatten(state)
     assert len(leaves) == 2
-    assert np.array_equal(leaves[0], np.zeros(2)) and int(leaves[1]) == 1
+    assert np.array_equal(leaves[0], np.zeros(2))
+    assert int(leaves[1]) == 1
     node_data = treedef.node_data()
     assert node_data is not None
     assert node_data[0] is eqx_nn.State
@@ -240,7 +242,7 @@ def test_state_unflattens_from_arbitrary_leaves() -> None:
 
 
 def test_state_repr_shows_markers_and_values() -> None:
-    model, state = eqx_nn.make_with_state(Counter)()
+    _model, state = eqx_nn.make_with_state(Counter)()
     assert repr(state) == "State(Counter.index=weak_i32[])" or repr(state) == (
         "State(Counter.index=i32[])"
     )
@@ -328,7 +330,7 @@ def test_make_with_state_works_with_filter_vmap() -> None:
     models, states = make(keys)
     assert models.linear.weight.shape == (3, 3, 3)
     assert models.norm1.ema_state_index is not None
-    mean, var = states.get(models.norm1.ema_state_index)
+    mean, _var = states.get(models.norm1.ema_state_index)
     assert mean.shape == (3, 3)
 
 
@@ -338,9 +340,9 @@ def test_model_and_state_round_trip_through_serialisation() -> None:
     x = jax.random.normal(jax.random.key(1), (5, 3))
 
     def step(xs: jax.Array, st: eqx_nn.State) -> tuple[jax.Array, eqx_nn.State]:
-        return jax.vmap(
-            model.norm1, axis_name="batch", in_axes=(0, None), out_axes=(0, None)
-        )(xs, st)
+        return jax.vmap(model.norm1, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(
+            xs, st
+        )
 
     _, state = step(x, state)
     state = state.set(model.counter.index, jnp.array(3))

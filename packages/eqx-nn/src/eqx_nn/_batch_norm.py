@@ -1,7 +1,7 @@
 """`BatchNorm`: batch normalisation with running statistics kept in a `State`."""
 
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Literal
 
 import jax
@@ -24,9 +24,13 @@ def _compute_dtype(dtype: Any) -> Any:
         return jnp.result_type(dtype, jnp.float32)
 
 
+# `jax.lax.pmean` is unannotated in some supported JAX versions.
+_lax_pmean: Callable[[jax.Array, Any], jax.Array] = jax.lax.pmean
+
+
 def _pmean(x: jax.Array, axis_name: Any) -> jax.Array:
     try:
-        return jax.lax.pmean(x, axis_name)
+        return _lax_pmean(x, axis_name)
     except NameError as e:
         raise NameError(
             f"{e}. `BatchNorm` averages its statistics over the batch axis named "

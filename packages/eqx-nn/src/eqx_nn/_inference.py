@@ -3,6 +3,7 @@
 from typing import Any, TypeVar
 
 import jax.tree_util as jtu
+
 from eqx_tree import tree_at
 
 __all__ = ["inference_mode"]

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+
 from eqx_filter import filter_eval_shape
 from eqx_module import Module
 from eqx_tree import tree_at, tree_equal, tree_pformat
@@ -64,9 +65,7 @@ class Shared(Module):
     where: Callable[[Any], Any]
     get: Callable[[Any], Any]
 
-    def __init__(
-        self, pytree: Any, where: Callable[[Any], Any], get: Callable[[Any], Any]
-    ) -> None:
+    def __init__(self, pytree: Any, where: Callable[[Any], Any], get: Callable[[Any], Any]) -> None:
         source = filter_eval_shape(get, pytree)
         destination = filter_eval_shape(where, pytree)
         if tree_equal(source, destination) is not True:

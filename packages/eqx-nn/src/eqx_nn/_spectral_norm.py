@@ -6,6 +6,7 @@ from typing import Any, Generic, TypeVar
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+
 from eqx_module import field
 from eqx_tree import tree_at
 

@@ -10,6 +10,7 @@ state is an explicit input and output, so it works under every JAX transform.
 wrong answer.
 """
 
+import operator
 import types
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -218,7 +219,8 @@ class State:
         new_value = jtu.tree_map(jnp.asarray, value)
         old_leaves, old_def = jtu.tree_flatten(old_value)
         new_leaves, new_def = jtu.tree_flatten(new_value)
-        if old_def != new_def or any(
+        same_structure = operator.eq(old_def, new_def)
+        if not same_structure or any(
             a.shape != b.shape or a.dtype != b.dtype
             for a, b in zip(old_leaves, new_leaves, strict=True)
         ):

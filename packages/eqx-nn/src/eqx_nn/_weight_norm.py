@@ -5,6 +5,7 @@ from typing import Any, Generic, TypeVar
 
 import jax
 import jax.numpy as jnp
+
 from eqx_module import Module, field
 from eqx_tree import tree_at
 
