@@ -1,6 +1,7 @@
 """tree_save / tree_load: round trips, checks against `like`, safety, interop, shardings."""
 
 import dataclasses
+import importlib
 import json
 import os
 import pathlib
@@ -181,6 +182,27 @@ def test_a_like_of_shape_dtype_structs_loads_jax_arrays(ckpt: pathlib.Path) -> N
     _assert_trees_equal(loaded, _model(offset=3.0))
 
 
+def _enable_x64() -> Any:
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    return importlib.import_module("jax.experimental").enable_x64()  # JAX < 0.6
+
+
+def test_64_bit_jax_arrays_round_trip_under_x64(ckpt: pathlib.Path) -> None:
+    with _enable_x64():
+        tree = {
+            "f": jnp.arange(3, dtype=jnp.float64) / 3,
+            "i": jnp.array([2**40], jnp.int64),
+            "u": jnp.array([2**63], jnp.uint64),
+            "c": jnp.array([1 / 3 + 1j], jnp.complex128),
+        }
+        tree_save(ckpt, tree)
+        loaded = tree_load(
+            ckpt, jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+        )
+        _assert_trees_equal(loaded, tree)
+
+
 def test_accepts_str_paths(tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / "x.ckpt")
     tree_save(path, [np.ones(2)])
@@ -338,6 +360,7 @@ def test_rejects_saving_inside_jit(ckpt: pathlib.Path) -> None:
 
     with pytest.raises(TypeError, match=r"leaf at \['x'\] is a traced value"):
         save(jnp.ones(2))
+    assert os.listdir(ckpt.parent) == []
 
 
 def test_rejects_object_arrays_because_they_would_need_pickle(ckpt: pathlib.Path) -> None:

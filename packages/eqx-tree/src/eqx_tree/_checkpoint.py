@@ -26,6 +26,7 @@ Tensors are laid out largest itemsize first, so each starts aligned to its items
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -36,7 +37,15 @@ from typing import Any, Literal, TypeVar, overload
 import jax
 import numpy as np
 
-from ._checkpoint_leaves import LeafSpec, NamedLeaf, leaf_spec, named_leaves, restore_leaf, to_numpy
+from ._checkpoint_leaves import (
+    LeafSpec,
+    NamedLeaf,
+    check_storable,
+    leaf_spec,
+    named_leaves,
+    restore_leaf,
+    to_numpy,
+)
 from ._checkpoint_report import (
     CheckpointFormatError,
     CheckpointMismatchError,
@@ -45,6 +54,7 @@ from ._checkpoint_report import (
     mismatch_message,
 )
 from ._safetensors_format import (
+    DTYPE_BY_CODE,
     SafetensorsHeader,
     build_header,
     dtype_code,
@@ -66,16 +76,43 @@ _T = TypeVar("_T")
 PathLike = str | os.PathLike[str]
 
 
-def _storable(named: NamedLeaf) -> tuple[np.ndarray[Any, Any], str | None]:
-    """The array to write for a leaf, and its `leaf_kinds` entry (None for plain arrays)."""
-    array = to_numpy(named)
-    spec = leaf_spec(named.leaf)
-    kind = None if spec is None or spec.kind == "array" else spec.kind
-    if array.dtype == _COMPLEX128:
+@dataclasses.dataclass(frozen=True)
+class _PlannedLeaf:
+    """A leaf checked for saving: its stored dtype code, stored shape and `leaf_kinds` entry."""
+
+    named: NamedLeaf
+    spec: LeafSpec
+    code: str
+    shape: tuple[int, ...]
+    kind: str | None
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPE_BY_CODE[self.code].itemsize
+
+
+def _plan(named: NamedLeaf) -> _PlannedLeaf:
+    """Check a leaf can be stored, from its shape and dtype alone (no device-to-host copy)."""
+    spec = check_storable(named)
+    kind = None if spec.kind == "array" else spec.kind
+    dtype, shape = spec.dtype, spec.shape
+    if dtype == _COMPLEX128:
         # No C128 in safetensors: store (real, imaginary) pairs along a new last axis.
+        dtype, shape, kind = _FLOAT64, (*shape, 2), kind or "complex128"
+    try:
+        code = dtype_code(dtype)
+    except TypeError as error:
+        raise TypeError(f"cannot save the leaf at {named.keystr}: {error}") from None
+    return _PlannedLeaf(named, spec, code, shape, kind)
+
+
+def _host_bytes(planned: _PlannedLeaf) -> memoryview:
+    """The leaf's little-endian bytes, converted only now that it is its turn to be written."""
+    array = to_numpy(planned.named, planned.spec)
+    if planned.kind in _COMPLEX_KINDS:
         array = np.ascontiguousarray(array).reshape((*array.shape, 1)).view(_FLOAT64)
-        kind = kind or "complex128"
-    return array, kind
+    array = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _encode_metadata(metadata: Mapping[str, Any] | None) -> str:
@@ -124,21 +161,12 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
         ```
     """
     user_metadata = _encode_metadata(metadata)
-    entries: list[tuple[str, np.ndarray[Any, Any]]] = []
-    kinds: dict[str, str] = {}
-    for named in named_leaves(pytree):
-        array, kind = _storable(named)
-        try:
-            dtype_code(array.dtype)
-        except TypeError as error:
-            raise TypeError(f"cannot save the leaf at {named.keystr}: {error}") from None
-        entries.append((named.name, array))
-        if kind is not None:
-            kinds[named.name] = kind
+    planned = [_plan(named) for named in named_leaves(pytree)]
     # Largest itemsize first keeps every tensor aligned to its itemsize in the file.
-    entries.sort(key=lambda entry: -entry[1].dtype.itemsize)
+    planned.sort(key=lambda leaf: -leaf.itemsize)
+    kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
     header, _ = build_header(
-        ((name, dtype_code(array.dtype), array.shape) for name, array in entries),
+        ((leaf.named.name, leaf.code, leaf.shape) for leaf in planned),
         {
             "format": _FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -148,10 +176,11 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
             "user_metadata": user_metadata,
         },
     )
-    _write_atomically(os.fspath(path), header, [array for _, array in entries])
+    _write_atomically(os.fspath(path), header, planned)
 
 
-def _write_atomically(path: str, header: bytes, arrays: list[np.ndarray[Any, Any]]) -> None:
+def _write_atomically(path: str, header: bytes, planned: list[_PlannedLeaf]) -> None:
+    """Stream the header and each leaf's bytes into a temporary file, then rename it."""
     directory, filename = os.path.split(os.path.abspath(path))
     temporary = os.path.join(directory, f".{filename}.{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 lets the umask decide the permissions, as for a plain open().
@@ -159,9 +188,8 @@ def _write_atomically(path: str, header: bytes, arrays: list[np.ndarray[Any, Any
     try:
         with os.fdopen(descriptor, "wb") as file:
             file.write(header)
-            for array in arrays:
-                little_endian = array.astype(array.dtype.newbyteorder("<"), copy=False)
-                file.write(np.ascontiguousarray(little_endian).reshape(-1).view(np.uint8).data)
+            for leaf in planned:
+                file.write(_host_bytes(leaf))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

@@ -30,6 +30,7 @@ __all__ = [
     "key_name",
     "leaf_spec",
     "named_leaves",
+    "check_storable",
     "restore_leaf",
     "to_numpy",
 ]
@@ -49,11 +50,6 @@ class LeafSpec:
     kind: str
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
-
-    def describe(self) -> str:
-        if self.kind == "array":
-            return f"{self.dtype}{list(self.shape)}"
-        return f"Python {self.kind}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,12 +131,13 @@ def named_leaves(pytree: Any, sep: str = ".") -> list[NamedLeaf]:
     return result
 
 
-def to_numpy(named: NamedLeaf) -> np.ndarray[Any, Any]:
-    """A stored leaf as a host NumPy array (Python scalars as 0-d arrays of their kind).
+def check_storable(named: NamedLeaf) -> LeafSpec:
+    """The spec of a leaf about to be saved, checked from its shape and dtype alone.
+
+    No value is read, so nothing is copied off the device; `to_numpy` does that later.
 
     Raises:
-        TypeError: the leaf is abstract (`ShapeDtypeStruct`), a tracer, or of object
-            dtype.
+        TypeError: the leaf is abstract (`ShapeDtypeStruct`) or of object dtype.
         ValueError: a Python `int` outside the int64 range.
     """
     leaf = named.leaf
@@ -149,28 +146,36 @@ def to_numpy(named: NamedLeaf) -> np.ndarray[Any, Any]:
             f"the leaf at {named.keystr} is a ShapeDtypeStruct, which has no values to "
             "save; save a tree of concrete arrays (ShapeDtypeStructs belong in `like`)"
         )
-    scalar_type = _python_scalar_type(leaf)
-    if scalar_type is not None:
-        try:
-            return np.asarray(leaf, dtype=_PYTHON_SCALAR_DTYPES[scalar_type])
-        except OverflowError:
-            raise ValueError(
-                f"the Python int at {named.keystr} is {leaf}, outside the int64 range a "
-                "checkpoint can store; store it as a string in metadata instead"
-            ) from None
+    spec = leaf_spec(leaf)
+    assert spec is not None, leaf
+    if isinstance(leaf, int) and spec.kind == "int" and not -(2**63) <= leaf < 2**63:
+        raise ValueError(
+            f"the Python int at {named.keystr} is {leaf}, outside the int64 range a "
+            "checkpoint can store; store it as a string in metadata instead"
+        )
+    if spec.dtype == np.dtype(object):
+        raise TypeError(
+            f"the leaf at {named.keystr} is an object array, which cannot be stored without "
+            "pickle; convert it to a numeric dtype"
+        )
+    return spec
+
+
+def to_numpy(named: NamedLeaf, spec: LeafSpec) -> np.ndarray[Any, Any]:
+    """A stored leaf as a host NumPy array (Python scalars as 0-d arrays of their kind).
+
+    Raises:
+        TypeError: the leaf is a tracer (saving under `jit`).
+    """
+    if spec.kind != "array":
+        return np.asarray(named.leaf, dtype=spec.dtype)
     try:
-        array = np.asarray(leaf)
+        return np.asarray(named.leaf)
     except jax.errors.TracerArrayConversionError:
         raise TypeError(
             f"the leaf at {named.keystr} is a traced value; save outside of jit, grad or "
             "vmap, on concrete arrays"
         ) from None
-    if array.dtype == np.dtype(object):
-        raise TypeError(
-            f"the leaf at {named.keystr} is an object array, which cannot be stored without "
-            "pickle; convert it to a numeric dtype"
-        )
-    return array
 
 
 def restore_leaf(like_leaf: object, value: Any) -> Any:
