@@ -709,6 +709,50 @@ def test_bound_method_is_a_pytree_under_jit_and_grad() -> None:
     assert grad.step == 1.0
 
 
+class _JitLike(Module):
+    """Stands in for a `filter_jit` wrapper: a Module with `__get__` and wrapper attributes."""
+
+    fn: Callable
+
+    @property
+    def __wrapped__(self) -> Callable:
+        return self.fn
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        return eqx_module.Partial(self, instance)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+def _jit_like(fn: Callable) -> Any:
+    return eqx_module.module_update_wrapper(_JitLike(fn))
+
+
+class WithDecoratedMethod(Module):
+    value: int
+
+    @_jit_like
+    def triple(self) -> int:
+        """Three times the value.
+
+        >>> WithDecoratedMethod(2).triple()
+        6
+        """
+        return 3 * self.value
+
+
+def test_doctest_finds_docstrings_of_wrapper_decorated_methods() -> None:
+    import sys
+
+    finder = doctest.DocTestFinder()
+    tests = finder.find(WithDecoratedMethod, module=sys.modules[__name__])
+    assert "triple" in {t.name.split(".")[-1] for t in tests}
+    assert WithDecoratedMethod(2).triple() == 6
+
+
 def test_doctest_finds_method_docstrings() -> None:
     finder = doctest.DocTestFinder()
     import sys

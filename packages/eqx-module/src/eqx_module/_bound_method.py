@@ -70,7 +70,7 @@ class BoundMethod(Module):
 
     Example:
         ```python
-        method = model.__call__ if False else model.predict   # a BoundMethod
+        method = model.predict  # a BoundMethod: a PyTree holding `model`
         jax.jit(lambda f, x: f(x))(method, x)
         ```
     """

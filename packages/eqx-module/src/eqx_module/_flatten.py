@@ -73,20 +73,26 @@ class _SlowAux:
     `__annotations__` dict is still hashable and equal treedefs hash equal.
     """
 
-    __slots__ = ("statics", "wrappers")
+    __slots__ = ("_hash", "statics", "wrappers")
 
     def __init__(self, wrappers: tuple[tuple[str, Any], ...], statics: tuple[Any, ...]):
         self.wrappers = wrappers
         self.statics = statics
+        self._hash: int | None = None
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if type(other) is not _SlowAux:
             return NotImplemented
         return self.wrappers == other.wrappers and self.statics == other.statics
 
     def __hash__(self) -> int:
-        wrappers = tuple((name, _hashable_part(value)) for name, value in self.wrappers)
-        return hash((wrappers, self.statics))
+        # `jit` hashes the treedef on every call: compute once per aux object.
+        if self._hash is None:
+            wrappers = tuple((name, _hashable_part(value)) for name, value in self.wrappers)
+            self._hash = hash((wrappers, self.statics))
+        return self._hash
 
     def __repr__(self) -> str:
         return f"_SlowAux(wrappers={self.wrappers!r}, statics={self.statics!r})"
@@ -111,18 +117,26 @@ def _slow_flatten(
     d = getattr(obj, "__dict__", {})
     if slotted:
         children = tuple(
-            _read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in dynamic
+            [_read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in dynamic]
         )
         statics = tuple(
-            _read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in static
+            [_read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in static]
         )
     else:
-        children = tuple(d.get(name, MISSING) for name in dynamic)
-        statics = tuple(d.get(name, MISSING) for name in static)
-    wrappers = tuple((name, d[name]) for name in WRAPPER_ATTRIBUTES if name in d)
-    if wrappers or any(value is MISSING for value in children + statics):
+        children = tuple([d.get(name, MISSING) for name in dynamic])
+        statics = tuple([d.get(name, MISSING) for name in static])
+    wrappers = tuple([(name, d[name]) for name in WRAPPER_ATTRIBUTES if name in d])
+    if wrappers or _has_missing(children) or _has_missing(statics):
         return children, _SlowAux(wrappers, statics)
     return children, statics  # e.g. only `__orig_class__` was extra
+
+
+def _has_missing(values: tuple[Any, ...]) -> bool:
+    """Whether the placeholder occurs (by identity: values may be arrays)."""
+    for value in values:
+        if value is MISSING:
+            return True
+    return False
 
 
 def build_flatten(
@@ -202,9 +216,7 @@ def build_unflatten(
     No `__init__`, converter, check or warning runs, and any leaves are accepted.
     """
     if slotted:
-        return lambda aux, children: _slow_unflatten(
-            cls, dynamic, static, aux, children, slotted
-        )
+        return lambda aux, children: _slow_unflatten(cls, dynamic, static, aux, children, slotted)
 
     def unflatten(aux: Any, children: Any) -> Any:
         # A tuple aux comes only from a flatten that found every field present.
