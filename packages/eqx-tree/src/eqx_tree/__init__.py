@@ -15,6 +15,8 @@ from ._predicates import is_array as is_array
 from ._predicates import is_array_like as is_array_like
 from ._predicates import is_inexact_array as is_inexact_array
 from ._predicates import is_inexact_array_like as is_inexact_array_like
+from ._pformat import tree_pformat as tree_pformat
+from ._pformat import tree_pprint as tree_pprint
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
 from ._warnings import EqxWarning as EqxWarning
 
