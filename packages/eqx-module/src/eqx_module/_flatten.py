@@ -132,11 +132,8 @@ def _slow_flatten(
 
 
 def _has_missing(values: tuple[Any, ...]) -> bool:
-    """Whether the placeholder occurs (by identity: values may be arrays)."""
-    for value in values:
-        if value is MISSING:
-            return True
-    return False
+    """Whether the placeholder occurs (by identity: `in` would compare arrays with `==`)."""
+    return any(value is MISSING for value in values)
 
 
 def build_flatten(
