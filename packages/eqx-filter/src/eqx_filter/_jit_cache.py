@@ -393,8 +393,16 @@ def _abstract(x: Any) -> Any:
 
 def _record_signature(fun: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     history = _history_for(fun, create=True)
-    if history is not None:
-        history.append(jtu.tree_map(_abstract, (fun, args, kwargs)))
+    if history is None:
+        return
+    key = _history_key(fun)
+
+    def abstract(x: Any) -> Any:
+        if x is key:  # the history must not keep its own key (the function) alive
+            return weakref.ref(x)
+        return _abstract(x)
+
+    history.append(jtu.tree_map(abstract, (fun, args, kwargs)))
 
 
 def trace_signatures(fn: Any) -> list[Any]:
@@ -404,8 +412,9 @@ def trace_signatures(fn: Any) -> list[Any]:
 
     **Returns:** a list, oldest first, of `(fun, args, kwargs)` tuples: the call bound to
     `fun`'s signature, with every array leaf replaced by a `jax.ShapeDtypeStruct`
-    (shape, dtype, weak type) and every other leaf as it was. One is recorded per trace
-    (cache miss); cache hits record nothing.
+    (shape, dtype, weak type) and every other leaf as it was, except that the function
+    itself appears as a `weakref.ref` (so the history does not keep it alive). One is
+    recorded per trace (cache miss); cache hits record nothing.
     """
     history = _history_for(fn, create=False)
     return [] if history is None else list(history)
@@ -433,20 +442,38 @@ def _function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCach
     return cache
 
 
-def _leaf_path(tree: Any, index: int, has_fun: bool) -> str:
+def _leaf_path(tree: Any, index: int, has_fun: bool, fun: Any) -> str:
+    """A readable path for leaf `index`: `x.layers[0]` (parameter name) or `args[2]`."""
     names = ("fun", "args", "kwargs") if has_fun else ("args", "kwargs")
     path, _ = jtu.tree_flatten_with_path(tree)[0][index]
     head, *rest = path
-    return names[head.idx] + jtu.keystr(tuple(rest))
+    group = names[head.idx]
+    if group == "args" and rest:
+        position = rest[0].idx
+        parameters = _parameter_names(fun)
+        if position < len(parameters):
+            return f"{parameters[position]}{jtu.keystr(tuple(rest[1:]))} (args[{position}])"
+    if group == "kwargs" and rest:
+        return f"{rest[0].key}{jtu.keystr(tuple(rest[1:]))}"
+    return group + jtu.keystr(tuple(rest))
 
 
-def _unhashable_error(tree: Any, plan: _Plan, error: Exception) -> TypeError:
+def _parameter_names(fun: Any) -> list[str]:
+    try:
+        parameters = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in kinds]
+
+
+def _unhashable_error(tree: Any, plan: _Plan, error: Exception, fun: Any) -> TypeError:
     for index in plan.static_positions:
         leaf = jtu.tree_leaves(tree)[index]
         try:
             hash(leaf)
         except TypeError:
-            where = _leaf_path(tree, index, plan.has_fun)
+            where = _leaf_path(tree, index, plan.has_fun, fun)
             return TypeError(
                 f"filter_jit: the non-array argument at `{where}` (of type "
                 f"{type(leaf).__name__}) is unhashable. Non-array leaves are static: they "
@@ -524,7 +551,7 @@ def prepare(
     try:
         entry = plan.entries.get(static)
     except TypeError as e:
-        raise _unhashable_error(tree, plan, e) from None
+        raise _unhashable_error(tree, plan, e, fun) from None
     if entry is None:
         fun_ref = None if plan.has_fun else _function_ref(fun, config)
         name = getattr(fun, "__name__", None) or type(fun).__name__

@@ -1,0 +1,406 @@
+"""filter_jit (spec §4.3): results, tracing rules, wrappers, donation, AOT, errors."""
+
+import functools
+import gc
+import warnings
+import weakref
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+import pytest
+
+import eqx_filter
+from eqx_filter import filter_jit
+from eqx_module import Module, Partial
+
+
+class Linear(Module):
+    weight: jax.Array
+    bias: jax.Array
+
+    def __call__(self, x):
+        return self.weight @ x + self.bias
+
+
+class MLP(Module):
+    layers: tuple
+    activation: object
+
+    def __call__(self, x):
+        for layer in self.layers[:-1]:
+            x = self.activation(layer(x))
+        return self.layers[-1](x)
+
+
+class IntField(Module):
+    value: object
+
+
+def make_mlp():
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    return MLP(
+        (
+            Linear(jax.random.normal(k1, (4, 3)), jnp.arange(4.0)),
+            Linear(jax.random.normal(k2, (2, 4)), jnp.ones(2)),
+        ),
+        jax.nn.relu,
+    )
+
+
+def plain_mlp(params, x):
+    (w1, b1), (w2, b2) = params
+    return w2 @ jax.nn.relu(w1 @ x + b1) + b2
+
+
+def counting(fn):
+    count = [0]
+
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        count[0] += 1
+        return fn(*args, **kwargs)
+
+    return wrapped, count
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+
+def test_matches_jax_jit_on_a_nested_module():
+    model = make_mlp()
+    x = jnp.array([1.0, -2.0, 3.0])
+    params = [(layer.weight, layer.bias) for layer in model.layers]
+    expected = jax.jit(plain_mlp)(params, x)
+    out = filter_jit(lambda m, x: m(x))(model, x)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_non_array_inputs_are_static_and_non_array_outputs_come_back():
+    def f(x, fn, name, nothing, n):
+        return fn(x) * n, name + "!", nothing, n + 1
+
+    out = filter_jit(f)(jnp.array([1.0, -1.0]), jax.nn.relu, "hi", None, 3)
+    np.testing.assert_array_equal(out[0], jnp.array([3.0, 0.0]))
+    assert out[1:] == ("hi!", None, 4)
+
+
+def test_python_scalars_are_static_not_traced():
+    def f(x, n):
+        assert isinstance(n, int)  # a tracer would fail this
+        return x * n
+
+    np.testing.assert_array_equal(filter_jit(f)(jnp.ones(2), 3), jnp.full(2, 3.0))
+
+
+def test_keyword_arguments_are_traced_like_positional_ones():
+    def f(x, *, scale, offset=1.0):
+        return x * scale + offset
+
+    out = filter_jit(f)(jnp.ones(2), scale=jnp.array(2.0))
+    np.testing.assert_array_equal(out, jnp.full(2, 3.0))
+
+
+def test_numpy_inputs_come_out_as_jax_arrays():
+    out = filter_jit(lambda x: x)(np.ones(3))
+    assert isinstance(out, jax.Array)
+
+
+def test_output_static_parts_follow_the_input_shape():
+    f = filter_jit(lambda x: (x.shape, x))
+    assert f(jnp.ones(2))[0] == (2,)
+    assert f(jnp.ones(3))[0] == (3,)
+    assert f(jnp.ones(2))[0] == (2,)
+
+
+def test_module_outputs_keep_their_static_fields():
+    model = make_mlp()
+    out = filter_jit(lambda m: m)(model)
+    assert out.activation is jax.nn.relu
+    np.testing.assert_array_equal(out.layers[0].weight, model.layers[0].weight)
+
+
+def test_jaxpr_equals_the_jax_jit_jaxpr_for_array_inputs():
+    def f(x, y):
+        return jnp.sin(x) * y + 1.0
+
+    x, y = jnp.ones(3), jnp.arange(3.0)
+    ours = jax.make_jaxpr(filter_jit(f))(x, y)
+    theirs = jax.make_jaxpr(jax.jit(f))(x, y)
+    assert str(ours) == str(theirs)
+
+
+# --- tracing and the cache -------------------------------------------------------------
+
+
+def test_same_structure_and_static_leaves_do_not_retrace():
+    g, count = counting(lambda x, s: x + len(s))
+    f = filter_jit(g)
+    f(jnp.ones(2), "ab")
+    f(jnp.zeros(2), "ab")
+    assert count[0] == 1
+
+
+def test_changed_static_leaf_retraces():
+    g, count = counting(lambda x, s: x + len(s))
+    f = filter_jit(g)
+    f(jnp.ones(2), "ab")
+    f(jnp.ones(2), "abc")
+    assert count[0] == 2
+
+
+def test_changed_shape_or_dtype_retraces():
+    g, count = counting(lambda x: x + 1)
+    f = filter_jit(g)
+    f(jnp.ones(2))
+    f(jnp.ones(3))
+    f(jnp.ones(3, dtype=jnp.int32))
+    assert count[0] == 3
+
+
+def test_positional_and_keyword_spellings_share_a_trace():
+    g, count = counting(lambda x, y: x + y)
+    f = filter_jit(g)
+    f(jnp.ones(2), jnp.ones(2))
+    f(jnp.ones(2), y=jnp.ones(2))
+    f(x=jnp.ones(2), y=jnp.ones(2))
+    assert count[0] == 1
+
+
+def test_rebuilding_the_wrapper_in_a_loop_traces_once():
+    g, count = counting(lambda x: x * 2)
+    for _ in range(3):
+        filter_jit(g)(jnp.ones(2))
+    assert count[0] == 1
+
+
+def test_filter_jit_of_a_rebuilt_filter_grad_traces_once():
+    g, count = counting(lambda x: jnp.sum(x**2))
+    for _ in range(3):
+        grad = filter_jit(eqx_filter.filter_grad(g))(jnp.ones(2))
+    np.testing.assert_array_equal(grad, jnp.full(2, 2.0))
+    assert count[0] == 1
+
+
+def test_nested_filter_jit_traces_once():
+    g, count = counting(lambda x: x + 1)
+    for _ in range(3):
+        filter_jit(filter_jit(g))(jnp.ones(2))
+    assert count[0] == 1
+
+
+def test_modules_with_different_int_fields_trace_separately():
+    g, count = counting(lambda m, x: x * m.value)
+    f = filter_jit(g)
+    assert float(f(IntField(1), jnp.array(1.0))) == 1.0
+    assert float(f(IntField(2), jnp.array(1.0))) == 2.0
+    assert count[0] == 2
+
+
+def test_modules_with_different_array_fields_share_a_trace():
+    g, count = counting(lambda m, x: x * m.value)
+    f = filter_jit(g)
+    assert float(f(IntField(jnp.array(1)), jnp.array(1.0))) == 1.0
+    assert float(f(IntField(jnp.array(2)), jnp.array(1.0))) == 2.0
+    assert count[0] == 1
+
+
+def test_a_python_int_and_an_array_in_the_same_position_are_told_apart():
+    seen = []
+
+    def g(n):
+        seen.append(type(n))
+        return n
+
+    f = filter_jit(g)
+    assert f(1) == 1
+    assert isinstance(f(jnp.array(1)), jax.Array)
+    assert seen[0] is int and seen[1] is not int
+
+
+def test_bad_calls_raise_type_error_before_tracing():
+    g, count = counting(lambda x, y: x + y)
+    f = filter_jit(g)
+    with pytest.raises(TypeError, match="missing a required argument"):
+        f(jnp.ones(2))
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        f(jnp.ones(2), jnp.ones(2), z=1)
+    assert count[0] == 0
+
+
+class Unhashable:
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Config(Module):
+    options: list
+
+
+def test_unhashable_static_leaf_raises_type_error_naming_its_path():
+    with pytest.raises(TypeError, match=r"`opts\.options\[0\] \(args\[1\]\)`"):
+        filter_jit(lambda x, opts: x)(jnp.ones(2), opts=Config([Unhashable()]))
+    with pytest.raises(TypeError, match=r"`extra`.*unhashable"):
+        filter_jit(lambda x, **kw: x)(jnp.ones(2), extra=Unhashable())
+
+
+def test_plain_functions_are_held_weakly():
+    def g(x):
+        return x + 1
+
+    filter_jit(g)(jnp.ones(2))
+    ref = weakref.ref(g)
+    del g
+    gc.collect()
+    assert ref() is None
+
+
+def test_jax_partial_works_as_the_function():
+    fun = jtu.Partial(lambda a, b: a * b, jnp.array(3.0))
+    np.testing.assert_array_equal(filter_jit(fun)(jnp.ones(2)), jnp.full(2, 3.0))
+
+
+def test_clear_caches_forces_a_retrace():
+    import eqx_tree
+
+    g, count = counting(lambda x: x + 1)
+    f = filter_jit(g)
+    f(jnp.ones(2))
+    eqx_tree.clear_caches()
+    f(jnp.ones(2))
+    assert count[0] == 2
+
+
+# --- the wrapper -----------------------------------------------------------------------
+
+
+def test_decorator_with_and_without_arguments():
+    @filter_jit
+    def f(x):
+        return x + 1
+
+    @filter_jit(donate="none")
+    def g(x):
+        return x + 2
+
+    assert float(f(jnp.array(1.0))) == 2.0
+    assert float(g(jnp.array(1.0))) == 3.0
+
+
+def test_wrapper_is_a_module_carrying_the_wrapped_attributes():
+    def f(x):
+        """Doc of f."""
+        return x
+
+    wrapped = filter_jit(f)
+    assert isinstance(wrapped, Module)
+    assert wrapped.__name__ == "f" and wrapped.__doc__ == "Doc of f."
+    assert wrapped.__wrapped__ is f
+
+
+def test_module_with_call_is_jitted_with_its_arrays_traced():
+    model = make_mlp()
+    x = jnp.ones(3)
+    np.testing.assert_allclose(filter_jit(model)(x), model(x), rtol=1e-6)
+
+
+def test_bound_method_of_a_module_is_jitted():
+    model = make_mlp()
+    x = jnp.ones(3)
+    np.testing.assert_allclose(filter_jit(model.__call__)(x), model(x), rtol=1e-6)
+
+
+def test_decorated_method_binds_self_first():
+    calls = []
+
+    class Scaler(Module):
+        scale: jax.Array
+
+        @filter_jit
+        def apply(self, x, mode="mul"):
+            calls.append(mode)
+            return self.scale * x if mode == "mul" else self.scale + x
+
+    s = Scaler(jnp.array(2.0))
+    assert isinstance(Scaler.__dict__["apply"].__get__(s, Scaler), Partial)
+    assert Scaler.apply.__get__(None, Scaler) is Scaler.__dict__["apply"]
+    assert float(s.apply(jnp.array(3.0))) == 6.0
+    assert float(s.apply(jnp.array(3.0), mode="add")) == 5.0
+    assert float(Scaler(jnp.array(4.0)).apply(jnp.array(3.0))) == 12.0
+    assert calls == ["mul", "add"]
+
+
+# --- donation --------------------------------------------------------------------------
+
+
+def test_donate_all_deletes_every_input_array():
+    x, y = jnp.ones(3), jnp.ones(3)
+    out, _ = filter_jit(lambda x, y: (x + y, x - y), donate="all")(x, y)
+    np.testing.assert_array_equal(out, jnp.full(3, 2.0))
+    assert x.is_deleted() and y.is_deleted()
+
+
+def test_donate_all_except_first_keeps_the_first_argument():
+    x, y = jnp.ones(3), jnp.ones(3)
+    filter_jit(lambda x, y: x + y, donate="all-except-first")(x, y)
+    assert not x.is_deleted() and y.is_deleted()
+
+
+def test_donate_none_deletes_nothing():
+    x = jnp.ones(3)
+    filter_jit(lambda x: x + 1)(x)
+    assert not x.is_deleted()
+
+
+def test_donate_all_silences_unusable_donation_warnings():
+    x = jnp.ones(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        filter_jit(lambda x: jnp.sum(x), donate="all")(x)
+
+
+def test_donate_rejects_unknown_values_listing_the_valid_ones():
+    with pytest.raises(ValueError, match="all-except-first"):
+        filter_jit(lambda x: x, donate="some")
+
+
+@pytest.mark.parametrize(
+    "name", ["static_argnums", "static_argnames", "donate_argnums", "in_shardings", "out_shardings"]
+)
+def test_reserved_jit_keywords_raise_value_error_naming_them(name):
+    with pytest.raises(ValueError, match=name):
+        filter_jit(lambda x: x, **{name: 0})
+
+
+@pytest.mark.parametrize("name", ["default", "fn", "args", "kwargs", "out"])
+def test_pre_0_10_keywords_raise_value_error(name):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        filter_jit(lambda x: x, **{name: 0})
+
+
+def test_other_jit_keywords_are_passed_to_jax_jit():
+    f = filter_jit(lambda x: x + 1, inline=True)
+    assert float(f(jnp.array(1.0))) == 2.0
+
+
+# --- ahead of time ---------------------------------------------------------------------
+
+
+def test_lower_returns_a_lowered_module_with_text():
+    lowered = filter_jit(lambda x, s: x * 2).lower(jnp.ones(2), "static")
+    assert isinstance(lowered, eqx_filter.Lowered)
+    assert "stablehlo" in lowered.as_text() or "mhlo" in lowered.as_text()
+
+
+def test_compiled_is_called_like_the_original():
+    compiled = filter_jit(lambda x, s: (x * len(s), s)).lower(jnp.ones(2), "ab").compile()
+    assert isinstance(compiled, eqx_filter.Compiled)
+    out, s = compiled(jnp.full(2, 3.0), "ab")
+    np.testing.assert_array_equal(out, jnp.full(2, 6.0))
+    assert s == "ab"
+
+
+def test_compile_with_bad_options_raises_jax_runtime_error():
+    lowered = filter_jit(lambda x: x + 1).lower(jnp.ones(2))
+    with pytest.raises(jax.errors.JaxRuntimeError):
+        lowered.compile({"not_a_real_xla_option": "1"})

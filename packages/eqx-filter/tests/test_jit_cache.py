@@ -1,0 +1,175 @@
+"""The filter_jit cache: retrace history (§8.1 hook), error_if seams (§4.3), threads."""
+
+import logging
+import threading
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import _jit_cache, _runtime_error, filter_jit
+from eqx_filter._jit import trace_signatures
+from eqx_filter._runtime_error import EqxRuntimeError
+from eqx_filter._tracing_hooks import note_check_staged
+from eqx_module import Module
+
+
+class Box(Module):
+    value: object
+
+    def __call__(self, x):
+        return x * self.value
+
+
+# --- retrace history -------------------------------------------------------------------
+
+
+def test_each_trace_records_the_bound_call_with_arrays_made_abstract():
+    def f(x, mode, scale=1):
+        return x * scale
+
+    wrapped = filter_jit(f)
+    wrapped(jnp.ones(2), "a")
+    wrapped(jnp.ones(2), mode="a")  # hit: same bound call
+    wrapped(jnp.ones(3, dtype=jnp.int32), "b", scale=2)
+    history = trace_signatures(wrapped)
+    assert history == trace_signatures(f)
+    assert len(history) == 2
+    fun, args, kwargs = history[0]
+    assert fun() is f  # a weak reference: the history does not keep `f` alive
+    assert args == (jax.ShapeDtypeStruct((2,), jnp.float32), "a") and kwargs == {}
+    _, args, _ = history[1]
+    assert args == (jax.ShapeDtypeStruct((3,), jnp.int32), "b", 2)
+
+
+def test_history_keeps_the_last_32_traces():
+    def f(x, n):
+        return x
+
+    wrapped = filter_jit(f)
+    for n in range(40):
+        wrapped(jnp.ones(1), n)
+    history = trace_signatures(f)
+    assert len(history) == 32
+    assert history[-1][1][1] == 39 and history[0][1][1] == 8
+
+
+def test_history_of_a_module_includes_its_abstract_arrays():
+    wrapped = filter_jit(Box(jnp.ones(2)))
+    wrapped(jnp.ones(2))
+    (fun, args, kwargs), *_ = trace_signatures(Box)
+    assert isinstance(fun, Box) and fun.value == jax.ShapeDtypeStruct((2,), jnp.float32)
+
+
+def test_unknown_function_has_an_empty_history():
+    assert trace_signatures(lambda x: x) == []
+
+
+def test_history_does_not_keep_the_function_alive():
+    def f(x):
+        return x
+
+    filter_jit(f)(jnp.ones(1))
+    ref = weakref.ref(f)
+    del f
+    assert ref() is None
+
+
+# --- runtime-error seams ---------------------------------------------------------------
+
+
+def _failing_callback(x):
+    raise RuntimeError("boom from callback")
+
+
+def _checked(x):
+    note_check_staged()  # what error_if does when it stages a check
+    return jax.pure_callback(_failing_callback, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+
+def test_entries_without_checks_are_not_marked():
+    filter_jit(lambda x: x + 1)(jnp.ones(1))
+    entry, _ = _jit_cache.prepare(
+        filter_jit(lambda x: x + 1).__wrapped__,
+        _jit_cache.get_config("none", {}),
+        (jnp.ones(1),),
+        {},
+    )
+    assert not entry.has_checks
+
+
+def test_a_failing_checked_call_is_translated_and_raised_from_none(monkeypatch):
+    seen = []
+
+    def translate(error):
+        seen.append(error)
+        return EqxRuntimeError("translated message")
+
+    monkeypatch.setattr(_runtime_error, "translate_runtime_error", translate)
+    with pytest.raises(EqxRuntimeError, match="translated message") as info:
+        filter_jit(_checked)(jnp.ones(2))
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert seen and "boom from callback" in str(seen[0])
+
+
+def test_an_untranslated_error_is_re_raised_unchanged(monkeypatch):
+    monkeypatch.setattr(_runtime_error, "translate_runtime_error", lambda error: None)
+    with pytest.raises(Exception, match="boom from callback") as info:
+        filter_jit(_checked)(jnp.ones(2))
+    assert not isinstance(info.value, EqxRuntimeError)
+
+
+def test_an_error_after_successful_calls_is_still_translated(monkeypatch):
+    monkeypatch.setattr(
+        _runtime_error, "translate_runtime_error", lambda error: EqxRuntimeError("late")
+    )
+
+    def maybe_fail(x):
+        if np.any(np.asarray(x) < 0):
+            raise RuntimeError("negative")
+        return np.asarray(x)
+
+    def f(x):
+        note_check_staged()
+        return jax.pure_callback(maybe_fail, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
+
+    wrapped = filter_jit(f)
+    np.testing.assert_array_equal(wrapped(jnp.ones(2)), jnp.ones(2))
+    with pytest.raises(EqxRuntimeError, match="late"):
+        wrapped(-jnp.ones(2))
+
+
+def test_jax_callback_failure_log_is_filtered_during_a_checked_call(monkeypatch, caplog):
+    monkeypatch.setattr(
+        _runtime_error, "translate_runtime_error", lambda error: EqxRuntimeError("quiet")
+    )
+    with caplog.at_level(logging.ERROR), pytest.raises(EqxRuntimeError):
+        filter_jit(_checked)(jnp.ones(2))
+    assert not [r for r in caplog.records if "callback failed" in r.getMessage()]
+
+
+# --- threads ---------------------------------------------------------------------------
+
+
+def test_many_threads_with_different_static_arguments_get_correct_results():
+    wrapped = filter_jit(lambda x, n: x * n)
+    errors = []
+    results = {}
+
+    def work(n):
+        try:
+            for _ in range(5):
+                results.setdefault(n, []).append(float(wrapped(jnp.array(1.0), n)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n % 4,)) for n in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for n, values in results.items():
+        assert values == [float(n)] * len(values)
