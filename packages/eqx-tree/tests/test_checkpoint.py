@@ -133,6 +133,15 @@ def test_zero_size_and_zero_dim_arrays_round_trip(ckpt: pathlib.Path) -> None:
     _assert_trees_equal(tree_load(ckpt, tree), tree)
 
 
+def test_non_contiguous_arrays_are_stored_in_c_order(ckpt: pathlib.Path) -> None:
+    transposed = np.arange(6, dtype=np.int32).reshape(2, 3).T
+    strided = np.arange(10, dtype=np.complex128)[::3]
+    tree_save(ckpt, {"t": transposed, "s": strided})
+    loaded = tree_load(ckpt, {"t": np.zeros((3, 2), np.int32), "s": np.zeros(4, np.complex128)})
+    np.testing.assert_array_equal(loaded["t"], transposed)
+    np.testing.assert_array_equal(loaded["s"], strided)
+
+
 def test_empty_tree_round_trips(ckpt: pathlib.Path) -> None:
     tree_save(ckpt, {"f": len})
     assert tree_load(ckpt, {"f": len}) == {"f": len}

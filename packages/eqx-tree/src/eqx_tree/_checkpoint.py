@@ -110,8 +110,14 @@ def _host_bytes(planned: _PlannedLeaf) -> memoryview:
     """The leaf's little-endian bytes, converted only now that it is its turn to be written."""
     array = to_numpy(planned.named, planned.spec)
     if planned.kind in _COMPLEX_KINDS:
-        array = np.ascontiguousarray(array).reshape((*array.shape, 1)).view(_FLOAT64)
-    array = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"), copy=False))
+        array = array.astype(_COMPLEX128, order="C").reshape((*array.shape, 1)).view(_FLOAT64)
+    array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+    if array.shape != planned.shape or array.dtype.itemsize != planned.itemsize:
+        # The header is already written; bytes of another size would corrupt the file.
+        raise RuntimeError(
+            f"the leaf at {planned.named.keystr} changed while saving: planned "
+            f"{planned.code}{list(planned.shape)}, got {array.dtype}{list(array.shape)}"
+        )
     return array.reshape(-1).view(np.uint8).data
 
 

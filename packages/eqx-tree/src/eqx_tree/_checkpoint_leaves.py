@@ -3,7 +3,7 @@
 Shared by `tree_save` / `tree_load` and `tree_to_flat_dict` / `tree_from_flat_dict`, so
 the two always agree on names and on what counts as a stored leaf.
 
-- **Stored leaves** are arrays (`jax.Array`, `np.ndarray`, `np.generic`) and Python
+- **Stored leaves** are arrays (`is_array`: `jax.Array`, `np.ndarray`, `np.generic`) and Python
   `bool` / `int` / `float` / `complex`. Everything else (functions, strings, objects) is
   not stored; `like` supplies it on loading. `None` is an empty subtree, not a leaf.
 - **Names** join the key path with `sep`: `GetAttrKey("layers")`, `SequenceKey(0)`,
@@ -23,6 +23,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from ._predicates import is_array
 
 __all__ = [
     "LeafSpec",
@@ -71,10 +73,11 @@ def _python_scalar_type(leaf: object) -> type | None:
     return None
 
 
-def leaf_spec(leaf: object) -> LeafSpec | None:
+def leaf_spec(leaf: Any) -> LeafSpec | None:
     """The spec of a stored leaf (or a `ShapeDtypeStruct`), or `None` if not stored."""
-    if isinstance(leaf, jax.Array | np.ndarray | np.generic | jax.ShapeDtypeStruct):
-        return LeafSpec("array", tuple(leaf.shape), np.dtype(leaf.dtype))
+    if isinstance(leaf, jax.ShapeDtypeStruct) or is_array(leaf):
+        # `np.shape`: newer JAX's typed scalar literals are arrays without `.shape`.
+        return LeafSpec("array", tuple(np.shape(leaf)), np.dtype(leaf.dtype))
     scalar_type = _python_scalar_type(leaf)
     if scalar_type is not None:
         return LeafSpec(scalar_type.__name__, (), _PYTHON_SCALAR_DTYPES[scalar_type])
@@ -167,10 +170,9 @@ def to_numpy(named: NamedLeaf, spec: LeafSpec) -> np.ndarray[Any, Any]:
     Raises:
         TypeError: the leaf is a tracer (saving under `jit`).
     """
-    if spec.kind != "array":
-        return np.asarray(named.leaf, dtype=spec.dtype)
     try:
-        return np.asarray(named.leaf)
+        # The dtype is explicit because typed scalar literals would otherwise widen.
+        return np.asarray(named.leaf, dtype=spec.dtype)
     except jax.errors.TracerArrayConversionError:
         raise TypeError(
             f"the leaf at {named.keystr} is a traced value; save outside of jit, grad or "
