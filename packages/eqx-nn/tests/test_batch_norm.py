@@ -79,7 +79,7 @@ def test_legacy_mode_warns_and_acts_as_ema() -> None:
 
 def test_unknown_mode_raises() -> None:
     with pytest.raises(ValueError, match="must be 'ema', 'batch' or 'legacy', got 'running'"):
-        eqx_nn.BatchNorm(2, "batch", mode="running")  # type: ignore[arg-type]
+        eqx_nn.BatchNorm(2, "batch", mode="running")
 
 
 def test_state_layout_per_mode() -> None:

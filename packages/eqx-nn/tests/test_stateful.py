@@ -97,14 +97,14 @@ def test_state_get_rejects_non_state_index_keys() -> None:
     a, _ = _two_indices()
     state = eqx_nn.State(a)
     with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s as state keys"):
-        state.get(a.marker)  # type: ignore[arg-type]
+        state.get(a.marker)
 
 
 def test_state_set_rejects_non_state_index_keys() -> None:
     a, _ = _two_indices()
     state = eqx_nn.State(a)
     with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s as state keys"):
-        state.set("a", jnp.zeros(2))  # type: ignore[arg-type]
+        state.set("a", jnp.zeros(2))
 
 
 def test_state_get_of_foreign_index_names_the_marker() -> None:
@@ -215,7 +215,7 @@ def test_update_rejects_entries_the_receiver_lacks() -> None:
 def test_update_rejects_non_state() -> None:
     a, _ = _two_indices()
     with pytest.raises(ValueError, match="unless `state2` is a substate of `state1`"):
-        eqx_nn.State(a).update({"a": 1})  # type: ignore[arg-type]
+        eqx_nn.State(a).update({"a": 1})
 
 
 # --- PyTree layout and repr -------------------------------------------------------------

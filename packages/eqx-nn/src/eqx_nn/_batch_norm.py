@@ -2,7 +2,7 @@
 
 import warnings
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -92,7 +92,7 @@ class BatchNorm(StatefulLayer):
     eps: float = field(static=True)
     channelwise_affine: bool = field(static=True)
     momentum: float = field(static=True)
-    mode: Literal["ema", "batch"] = field(static=True)
+    mode: str = field(static=True)
 
     def __init__(
         self,
@@ -103,7 +103,7 @@ class BatchNorm(StatefulLayer):
         momentum: float = 0.99,
         inference: bool | jax.Array = False,
         dtype: Any = None,
-        mode: Literal["ema", "batch", "legacy"] = "legacy",
+        mode: str = "legacy",
     ) -> None:
         if mode == "legacy":
             warnings.warn(

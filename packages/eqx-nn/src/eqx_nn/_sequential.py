@@ -86,7 +86,7 @@ class Sequential(StatefulLayer):
     @overload
     def __getitem__(self, i: slice) -> "Sequential": ...
 
-    def __getitem__(self, i: int | slice) -> Any:
+    def __getitem__(self, i: Any) -> Any:
         """`seq[int]` is one layer, `seq[slice]` a `Sequential` of those layers."""
         if isinstance(i, slice):
             return Sequential(self.layers[i])

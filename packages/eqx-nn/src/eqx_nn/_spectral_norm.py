@@ -21,22 +21,20 @@ _Layer = TypeVar("_Layer")
 _INIT_POWER_ITERATIONS = 15
 
 
-def _normalise(x: jax.Array, eps: float) -> jax.Array:
+def _normalise(x: Any, eps: float) -> jax.Array:
     norm = jnp.linalg.norm(x)
     return x / jnp.maximum(jnp.asarray(eps, norm.dtype), norm).astype(x.dtype)
 
 
-def _power_iteration(
-    matrix: jax.Array, u: jax.Array, v: jax.Array, eps: float
-) -> tuple[jax.Array, jax.Array]:
+def _power_iteration(matrix: Any, u: Any, v: Any, eps: float) -> tuple[jax.Array, jax.Array]:
     u = _normalise(matrix @ v, eps)
     v = _normalise(matrix.T @ u, eps)
     return u, v
 
 
-def _get_weight(layer: Any, weight_name: str) -> jax.Array:
+def _get_weight(layer: Any, weight_name: str) -> Any:
     try:
-        weight: jax.Array = getattr(layer, weight_name)
+        weight = getattr(layer, weight_name)
     except AttributeError:
         raise AttributeError(
             f"`SpectralNorm(layer, weight_name={weight_name!r})`: the layer "

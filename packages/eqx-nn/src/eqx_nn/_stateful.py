@@ -13,7 +13,7 @@ wrong answer.
 import operator
 import types
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import jax.numpy as jnp
 import jax.tree_util as jtu
@@ -195,7 +195,13 @@ class State:
                 "Use the state built (by `eqx.nn.make_with_state`) for this model."
             ) from None
 
-    def get(self, index: StateIndex[_Value]) -> _Value:
+    @overload
+    def get(self, index: StateIndex[_Value]) -> _Value: ...
+
+    @overload
+    def get(self, index: object) -> Any: ...
+
+    def get(self, index: Any) -> Any:
         """The current value stored for `index`.
 
         Raises:
@@ -203,10 +209,15 @@ class State:
             KeyError: `index` does not belong to this state.
         """
         _check_key(index)
-        value: _Value = self._lookup(index)
-        return value
+        return self._lookup(index)
 
-    def set(self, index: StateIndex[_Value], value: _Value) -> "State":
+    @overload
+    def set(self, index: StateIndex[_Value], value: _Value) -> "State": ...
+
+    @overload
+    def set(self, index: object, value: object) -> "State": ...
+
+    def set(self, index: Any, value: Any) -> "State":
         """Return a new `State` with `value` stored for `index`; this one becomes old.
 
         Raises:
@@ -255,7 +266,7 @@ class State:
             )
         return _from_dict({m: state[m] for m in markers})
 
-    def update(self, substate: "State") -> "State":
+    def update(self, substate: "State | Any") -> "State":
         """Return a new `State` with the entries of `substate` written in; this one becomes old.
 
         Raises:

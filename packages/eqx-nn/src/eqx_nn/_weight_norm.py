@@ -24,7 +24,7 @@ class _NormExceptAxis:
 
     axis: int | None
 
-    def __call__(self, weight: jax.Array) -> jax.Array:
+    def __call__(self, weight: Any) -> jax.Array:
         if self.axis is None:
             axes: tuple[int, ...] = tuple(range(weight.ndim))
         else:
