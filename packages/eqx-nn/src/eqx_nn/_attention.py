@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ._dropout import Dropout
-from ._misc import at_least_float32
+from ._misc import at_least_float32, finfo
 
 __all__ = ["dot_product_attention", "dot_product_attention_weights"]
 
@@ -38,7 +38,7 @@ def dot_product_attention_weights(query: jax.Array, key: jax.Array, mask: Any = 
                 f"mask must have shape (query_seq_length, kv_seq_length)={logits.shape}, but "
                 f"got mask of shape {jnp.shape(mask)}."
             )
-        logits = jnp.where(mask, logits, jnp.asarray(jnp.finfo(logits.dtype).min, logits.dtype))
+        logits = jnp.where(mask, logits, jnp.asarray(finfo(logits.dtype).min, logits.dtype))
     softmax_dtype = at_least_float32(logits.dtype)
     weights = jax.nn.softmax(logits.astype(softmax_dtype), axis=-1)
     return weights.astype(logits.dtype)

@@ -1,6 +1,7 @@
 """Small helpers shared by the layers: default dtype, parameter init, sentinel."""
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -8,6 +9,10 @@ import jax.numpy as jnp
 import jax.random as jr
 
 __all__ = ["default_floating_dtype", "identity", "sentinel", "uniform_init"]
+
+
+# `jnp.finfo` is untyped in some JAX versions; bind it once with a type.
+finfo: Callable[[Any], Any] = jnp.finfo
 
 
 class _Sentinel:
@@ -39,7 +44,7 @@ def uniform_init(key: jax.Array, shape: tuple[int, ...], dtype: Any, lim: float)
     the keys from `split(key)`, so the same key gives the same parameters as Equinox.
     """
     if jnp.issubdtype(dtype, jnp.complexfloating):
-        real_dtype = jnp.finfo(dtype).dtype
+        real_dtype = finfo(dtype).dtype
         rkey, ikey = jr.split(key, 2)
         real = jr.uniform(rkey, shape, real_dtype, minval=-lim, maxval=lim)
         imag = jr.uniform(ikey, shape, real_dtype, minval=-lim, maxval=lim)

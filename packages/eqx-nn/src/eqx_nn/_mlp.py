@@ -158,5 +158,5 @@ class MLP(Module):
                 last = self.layers[-1]
             x = last(x)
             if self.out_size == "scalar":
-                return self.final_activation(x)  # type: ignore[no-any-return]
+                return self.final_activation(x)
             return _apply_per_neuron(self.final_activation, x)

@@ -228,8 +228,8 @@ class GroupNorm(Module):
         self.channels = channels
         self.eps = eps
         self.channelwise_affine = channelwise_affine
-        self.weight = jnp.ones((channels,), dtype) if channelwise_affine else None  # type: ignore[arg-type]
-        self.bias = jnp.zeros((channels,), dtype) if channelwise_affine else None  # type: ignore[arg-type]
+        self.weight = jnp.ones((channels,), dtype) if channelwise_affine else None
+        self.bias = jnp.zeros((channels,), dtype) if channelwise_affine else None
 
     def __call__(self, x: jax.Array, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
         """Normalise `x` of shape `(channels, *spatial)`.

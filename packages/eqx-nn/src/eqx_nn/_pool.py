@@ -150,6 +150,18 @@ class Pool(Module):
 
 
 class _AvgPool(Pool):
+    def __init__(
+        self,
+        init: int | float | jax.Array,
+        operation: Callable[[Any, Any], Any],
+        num_spatial_dims: int,
+        kernel_size: int | Sequence[int],
+        stride: int | Sequence[int] = 1,
+        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        use_ceil: bool = False,
+    ) -> None:
+        super().__init__(init, operation, num_spatial_dims, kernel_size, stride, padding, use_ceil)
+
     def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Average over each window; padded positions count towards the divisor."""
         with jax.named_scope("eqx.nn.AvgPool"):
