@@ -7,16 +7,20 @@ builds on it, and it imports none of them.
 from ._version import __version__ as __version__
 
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
+from ._at import tree_at as tree_at
 from ._caches import clear_caches as clear_caches
+from ._check import tree_check as tree_check
 from ._caches import register_cache_clearer as register_cache_clearer
 from ._equal import tree_equal as tree_equal
 from ._errors import TreePathError as TreePathError
+from ._one_level import tree_flatten_one_level as tree_flatten_one_level
 from ._predicates import is_array as is_array
 from ._predicates import is_array_like as is_array_like
 from ._predicates import is_inexact_array as is_inexact_array
 from ._predicates import is_inexact_array_like as is_inexact_array_like
 from ._pformat import tree_pformat as tree_pformat
 from ._pformat import tree_pprint as tree_pprint
+from ._updates import apply_updates as apply_updates
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
 from ._warnings import EqxWarning as EqxWarning
 

@@ -1,0 +1,219 @@
+"""`tree_at`: a copy of a PyTree with some nodes replaced, selected by a function.
+
+How a selection is found: `where` is run on a *wrapped* copy of the tree in which
+every leaf is a unique wrapper object and every empty tuple a distinct placeholder, so
+each node can be identified by identity and located by its path, even when the raw
+tree shares objects (`[1, 1]`, `[(), ()]`). `where` is also run on the raw tree, and
+both selections must pick the same positions: that catches a `where` that looks at
+leaf values rather than structure. The new tree is rebuilt bottom-up by unflattening,
+so no `__init__`, converter or check runs, and untouched subtrees are kept as they are
+(arrays are never copied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax.tree_util as jtu
+
+from ._one_level import tree_flatten_one_level
+from ._sentinel import sentinel
+
+__all__ = ["tree_at"]
+
+_Path = tuple[int, ...]
+
+
+class _LeafWrapper:
+    """A unique stand-in for one leaf (or empty tuple) of the tree."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"_LeafWrapper({self.value!r})"
+
+
+def _is_empty_tuple(x: Any) -> bool:
+    return type(x) is tuple and len(x) == 0
+
+
+def _wrap(pytree: Any, is_leaf: Callable[[Any], bool] | None) -> Any:
+    def leaf_or_empty(x: Any) -> bool:
+        return _is_empty_tuple(x) or (is_leaf is not None and is_leaf(x))
+
+    return jtu.tree_map(_LeafWrapper, pytree, is_leaf=leaf_or_empty)
+
+
+def _children(node: Any, is_leaf: Callable[[Any], bool] | None) -> list[Any] | None:
+    """The direct children of `node`, or `None` if it is a leaf."""
+    if isinstance(node, _LeafWrapper) or (is_leaf is not None and is_leaf(node)):
+        return None
+    children, treedef = tree_flatten_one_level(node)
+    if jtu.treedef_is_leaf(treedef):
+        return None
+    return children
+
+
+def _index_nodes(wrapped: Any, is_leaf: Callable[[Any], bool] | None) -> dict[int, list[_Path]]:
+    """id(node) -> every path at which that node occurs in the wrapped tree."""
+    index: dict[int, list[_Path]] = {}
+    stack: list[tuple[Any, _Path]] = [(wrapped, ())]
+    while stack:
+        node, path = stack.pop()
+        index.setdefault(id(node), []).append(path)
+        children = _children(node, is_leaf)
+        if children is not None:
+            stack.extend((child, (*path, i)) for i, child in enumerate(children))
+    return index
+
+
+def _node_at(pytree: Any, path: _Path) -> Any:
+    node = pytree
+    for i in path:
+        node = tree_flatten_one_level(node)[0][i]
+    return node
+
+
+def _is_node_selection(selection: Any, index: dict[int, list[_Path]]) -> bool:
+    return id(selection) in index
+
+
+def _as_node_list(selection: Any, index: dict[int, list[_Path]]) -> tuple[list[Any], bool]:
+    """The selected nodes, and whether `where` returned a single node."""
+    if _is_node_selection(selection, index):
+        return [selection], True
+    if isinstance(selection, Sequence) and not isinstance(selection, str):
+        return list(selection), False
+    raise ValueError(
+        "`where` does not specify an element of the PyTree: it returned "
+        f"{type(selection).__name__} object {selection!r}, which is neither a node of the "
+        "tree nor a sequence of nodes. Return a node (`lambda m: m.layers[0].weight`) or a "
+        "tuple of nodes (`lambda m: (m.a, m.b)`)."
+    )
+
+
+def _selection_paths(nodes: list[Any], index: dict[int, list[_Path]], single: bool) -> list[_Path]:
+    paths = []
+    for i, node in enumerate(nodes):
+        where_desc = "" if single else f" (item {i} of the selection)"
+        found = index.get(id(node))
+        if found is None:
+            raise ValueError(
+                f"`where` does not specify an element of the PyTree{where_desc}: it returned "
+                f"{node!r}, which is not a node of the tree. `where` must return parts of "
+                "its argument, such as `lambda m: m.linear.weight`, not new objects."
+            )
+        if len(found) > 1:
+            raise ValueError(
+                f"`where` does not uniquely identify a single element of the PyTree{where_desc}: "
+                f"{node!r} occurs {len(found)} times. This usually happens with `None`, which "
+                "is an empty subtree, not a leaf. Make it a leaf with "
+                "`tree_at(where, pytree, ..., is_leaf=lambda x: x is None)`."
+            )
+        paths.append(found[0])
+    if len(set(paths)) != len(paths):
+        raise ValueError(
+            "`where` does not uniquely identify each element: the same node is selected "
+            "more than once. Select each node once."
+        )
+    return paths
+
+
+def _rebuild(node: Any, targets: dict[_Path, Any], path: _Path, below: set[_Path]) -> Any:
+    if path in targets:
+        return targets[path]
+    if path not in below:
+        return node
+    children, treedef = tree_flatten_one_level(node)
+    new_children = [_rebuild(c, targets, (*path, i), below) for i, c in enumerate(children)]
+    return jtu.tree_unflatten(treedef, new_children)
+
+
+def tree_at(
+    where: Callable[[Any], Any],
+    pytree: Any,
+    replace: Any = sentinel,
+    replace_fn: Callable[[Any], Any] | Any = sentinel,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """A copy of `pytree` with the nodes selected by `where` replaced.
+
+    Arguments:
+        where: `pytree -> node` or `pytree -> sequence of nodes`. A node is a leaf or
+            a subtree (a Module, list, `()`, or `None` when `is_leaf` makes it a leaf).
+            A returned object that is itself a node counts as one node: `lambda m:
+            m.layers` selects the whole list, `lambda m: tuple(m.layers)` each layer.
+            `where` must use only the structure of the tree, not leaf values.
+        pytree: the tree to copy. It is not modified; arrays are not copied.
+        replace: the new value (one node selected), or a sequence of new values of the
+            same length as the selection.
+        replace_fn: instead of `replace`, a function from each old node to its new value.
+        is_leaf: as for `jax.tree_util`; nodes it accepts are not looked into.
+
+    Returns:
+        The new tree, rebuilt by unflattening: no `__init__`, `__post_init__`,
+        converter or `__check_init__` runs, and the structure may change.
+
+    Raises:
+        ValueError: both or neither of `replace`/`replace_fn`; `where` reads leaf values;
+            a selected node that is not in the tree or occurs several times; a length
+            mismatch between the selection and `replace`.
+        TypeError: several nodes selected but `replace` is not a sequence.
+
+    Example:
+        >>> tree_at(lambda t: t["b"][0], {"a": 1, "b": [2, 3]}, 20)
+        {'a': 1, 'b': [20, 3]}
+    """
+    if (replace is sentinel) == (replace_fn is sentinel):
+        raise ValueError(
+            "Precisely one of `replace` and `replace_fn` must be specified: "
+            "`replace` gives the new value(s), `replace_fn` computes each from the old node."
+        )
+    wrapped = _wrap(pytree, is_leaf)
+    index = _index_nodes(wrapped, is_leaf)
+    try:
+        wrapped_selection = where(wrapped)
+    except Exception as error:
+        raise ValueError(
+            "`where` must use just the PyTree structure of `pytree`: it failed when run on "
+            f"a copy whose leaves are opaque placeholders ({type(error).__name__}: {error}). "
+            "Select nodes by position or attribute only, without reading leaf values."
+        ) from error
+    nodes, single = _as_node_list(wrapped_selection, index)
+    paths = _selection_paths(nodes, index, single)
+
+    raw_selection = where(pytree)
+    raw_nodes = [raw_selection] if single else list(raw_selection)
+    if len(raw_nodes) != len(paths) or any(
+        raw is not _node_at(pytree, path) for raw, path in zip(raw_nodes, paths, strict=False)
+    ):
+        raise ValueError(
+            "`where` must use just the PyTree structure of `pytree`: it selected different "
+            "nodes depending on leaf values. Select nodes by position or attribute only."
+        )
+
+    if replace_fn is not sentinel:
+        new_values = [replace_fn(raw) for raw in raw_nodes]
+    elif single:
+        new_values = [replace]
+    else:
+        if not isinstance(replace, Sequence) or isinstance(replace, str):
+            raise TypeError(
+                f"`where` selected {len(paths)} nodes, so `replace` must be a sequence of "
+                f"{len(paths)} values, but it is a {type(replace).__name__}. Pass a tuple, or "
+                "use `replace_fn`."
+            )
+        if len(replace) != len(paths):
+            raise ValueError(
+                f"`where` selected {len(paths)} nodes but `replace` has {len(replace)} values; "
+                "they must have the same length."
+            )
+        new_values = list(replace)
+
+    targets = dict(zip(paths, new_values, strict=True))
+    below = {path[:i] for path in paths for i in range(len(path))}
+    return _rebuild(pytree, targets, (), below)
