@@ -133,6 +133,57 @@ def test_zero_size_and_zero_dim_arrays_round_trip(ckpt: pathlib.Path) -> None:
     _assert_trees_equal(tree_load(ckpt, tree), tree)
 
 
+def _key_data(tree: Any) -> list[np.ndarray]:
+    return [np.asarray(jax.random.key_data(k)) for k in jax.tree_util.tree_leaves(tree)]
+
+
+def test_typed_prng_keys_round_trip_with_their_implementation(ckpt: pathlib.Path) -> None:
+    keys = {
+        "one": jax.random.key(3),
+        "many": jax.random.split(jax.random.key(1), 3),
+        "rbg": jax.random.key(5, impl="rbg"),
+    }
+    tree_save(ckpt, keys)
+    like = jax.tree_util.tree_map(lambda k: jax.ShapeDtypeStruct(k.shape, k.dtype), keys)
+    loaded = tree_load(ckpt, like)
+    assert {name: k.dtype for name, k in loaded.items()} == {
+        name: k.dtype for name, k in keys.items()
+    }
+    for a, b in zip(_key_data(loaded), _key_data(keys), strict=True):
+        np.testing.assert_array_equal(a, b)
+    header = _read_header(ckpt)
+    assert header["many"]["dtype"] == "U32"
+    assert header["many"]["shape"] == [3, 2]
+    assert json.loads(header["__metadata__"]["leaf_kinds"])["rbg"] == "prng_key:rbg"
+
+
+def test_a_loaded_key_draws_the_same_numbers(ckpt: pathlib.Path) -> None:
+    key = jax.random.key(7)
+    tree_save(ckpt, {"key": key})
+    loaded = tree_load(ckpt, {"key": jax.random.key(0)})["key"]
+    np.testing.assert_array_equal(jax.random.normal(loaded, (3,)), jax.random.normal(key, (3,)))
+
+
+def test_a_key_where_like_has_a_float_is_a_dtype_mismatch(ckpt: pathlib.Path) -> None:
+    tree_save(ckpt, {"k": jax.random.key(0)})
+    with pytest.raises(CheckpointMismatchError, match=r"dtype key<fry> stored, float32 expected"):
+        tree_load(ckpt, {"k": jnp.zeros(())})
+
+
+def test_rejects_an_unknown_prng_implementation(ckpt: pathlib.Path) -> None:
+    _write_with_metadata(
+        ckpt, {"leaf_kinds": json.dumps({"x": "prng_key:nonsense"})}, dtype=("U32", 4)
+    )
+    with pytest.raises(CheckpointFormatError, match="implementation 'nonsense'"):
+        tree_load(ckpt, {"x": jax.random.key(0)})
+
+
+def test_rejects_key_data_of_the_wrong_layout(ckpt: pathlib.Path) -> None:
+    _write_with_metadata(ckpt, {"leaf_kinds": json.dumps({"x": "prng_key:threefry2x32"})})
+    with pytest.raises(CheckpointFormatError, match=r"must be stored as U32 ending in \[2\]"):
+        tree_load(ckpt, {"x": jax.random.key(0)})
+
+
 def test_non_contiguous_arrays_are_stored_in_c_order(ckpt: pathlib.Path) -> None:
     transposed = np.arange(6, dtype=np.int32).reshape(2, 3).T
     strided = np.arange(10, dtype=np.complex128)[::3]
@@ -641,12 +692,16 @@ def _read_header(path: pathlib.Path) -> dict[str, Any]:
 
 
 def _write_with_metadata(
-    path: pathlib.Path, metadata: dict[str, str], shape: tuple[int, ...] = (2,)
+    path: pathlib.Path,
+    metadata: dict[str, str],
+    shape: tuple[int, ...] = (2,),
+    dtype: tuple[str, int] = ("F64", 8),
 ) -> None:
-    nbytes = 8 * int(np.prod(shape))
+    code, itemsize = dtype
+    nbytes = itemsize * int(np.prod(shape))
     header = {
         "__metadata__": metadata,
-        "x": {"dtype": "F64", "shape": list(shape), "data_offsets": [0, nbytes]},
+        "x": {"dtype": code, "shape": list(shape), "data_offsets": [0, nbytes]},
     }
     encoded = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + bytes(nbytes))

@@ -20,7 +20,8 @@ Format details beyond plain safetensors, all inside `__metadata__` (string value
   `"int"`, `"float"` for Python scalars (stored as 0-d `BOOL`/`I64`/`F64`), `"complex"`
   for a Python complex and `"complex128"` for a complex128 array. safetensors has no
   128-bit complex dtype, so both are stored as `F64` with a trailing axis of 2 (real,
-  imaginary); complex64 is stored natively as `C64`.
+  imaginary); complex64 is stored natively as `C64`; `"prng_key:<impl>"` for a typed
+  PRNG key array (`jax.random.key`), stored as its uint32 `key_data`.
 Tensors are laid out largest itemsize first, so each starts aligned to its itemsize.
 """
 
@@ -35,6 +36,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, overload
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._checkpoint_leaves import (
@@ -69,6 +71,7 @@ FORMAT_VERSION = "1"
 _FORMAT_NAME = "eqx-tree.checkpoint"
 _COMPLEX_KINDS = frozenset({"complex", "complex128"})
 _SCALAR_KINDS = frozenset({"bool", "int", "float", "complex"})
+_KEY_KIND_PREFIX = "prng_key:"
 _COMPLEX128 = np.dtype(np.complex128)
 _FLOAT64 = np.dtype(np.float64)
 
@@ -96,7 +99,12 @@ def _plan(named: NamedLeaf) -> _PlannedLeaf:
     spec = check_storable(named)
     kind = None if spec.kind == "array" else spec.kind
     dtype, shape = spec.dtype, spec.shape
-    if dtype == _COMPLEX128:
+    if spec.kind == "prng_key":
+        # Stored as the raw key data; the implementation's name lets loading re-wrap it.
+        data = jax.eval_shape(jax.random.key_data, named.leaf)
+        dtype, shape = np.dtype(data.dtype), tuple(data.shape)
+        kind = _KEY_KIND_PREFIX + str(jax.random.key_impl(named.leaf))
+    elif dtype == _COMPLEX128:
         # No C128 in safetensors: store (real, imaginary) pairs along a new last axis.
         dtype, shape, kind = _FLOAT64, (*shape, 2), kind or "complex128"
     try:
@@ -219,6 +227,17 @@ def _leaf_kinds(header: SafetensorsHeader) -> dict[str, str]:
             raise CheckpointFormatError(
                 f"__metadata__['leaf_kinds'] names {name!r}, which is not a tensor in the file"
             )
+        if isinstance(kind, str) and kind.startswith(_KEY_KIND_PREFIX):
+            _, data_shape = _key_layout(name, kind)
+            if (
+                info.dtype != np.dtype(np.uint32)
+                or info.shape[len(info.shape) - len(data_shape) :] != data_shape
+            ):
+                raise CheckpointFormatError(
+                    f"leaf {name!r} is marked {kind!r}, so it must be stored as U32 ending in "
+                    f"{list(data_shape)}, but it is {info.code}{list(info.shape)}"
+                )
+            continue
         if kind not in _SCALAR_KINDS and kind != "complex128":
             raise CheckpointFormatError(f"leaf {name!r} has unknown kind {kind!r}")
         if kind in _COMPLEX_KINDS and (
@@ -235,6 +254,20 @@ def _leaf_kinds(header: SafetensorsHeader) -> dict[str, str]:
     return kinds
 
 
+def _key_layout(name: str, kind: str) -> tuple[Any, tuple[int, ...]]:
+    """The key dtype of a stored PRNG implementation and the trailing shape of its data."""
+    impl = kind.removeprefix(_KEY_KIND_PREFIX)
+    try:
+        probe = jax.eval_shape(lambda: jax.random.key(0, impl=impl))
+    except (ValueError, TypeError, KeyError):
+        raise CheckpointFormatError(
+            f"leaf {name!r} is a PRNG key of implementation {impl!r}, which this JAX "
+            f"({jax.__version__}) does not know"
+        ) from None
+    data = jax.eval_shape(jax.random.key_data, probe)
+    return probe.dtype, tuple(data.shape)
+
+
 def _logical_specs(header: SafetensorsHeader, kinds: Mapping[str, str]) -> dict[str, LeafSpec]:
     """What each stored tensor represents, with complex pairs folded back."""
     specs = {}
@@ -242,6 +275,10 @@ def _logical_specs(header: SafetensorsHeader, kinds: Mapping[str, str]) -> dict[
         kind = kinds.get(name, "array")
         if kind in _COMPLEX_KINDS:
             specs[name] = LeafSpec(kind, info.shape[:-1], _COMPLEX128)
+        elif kind.startswith(_KEY_KIND_PREFIX):
+            key_dtype, data_shape = _key_layout(name, kind)
+            shape = info.shape[: len(info.shape) - len(data_shape)]
+            specs[name] = LeafSpec("prng_key", shape, key_dtype)
         else:
             specs[name] = LeafSpec(kind, info.shape, info.dtype)
     return specs
@@ -337,9 +374,14 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
             if named.name not in header.tensors:
                 continue
             array = read_tensor(file, header, named.name)
-            if kinds.get(named.name) in _COMPLEX_KINDS:
-                array = array.view(_COMPLEX128).reshape(array.shape[:-1])
-            leaves[named.index] = restore_leaf(named.leaf, array)
+            kind = kinds.get(named.name, "array")
+            value: Any = array
+            if kind in _COMPLEX_KINDS:
+                value = array.view(_COMPLEX128).reshape(array.shape[:-1])
+            elif kind.startswith(_KEY_KIND_PREFIX):
+                impl = kind.removeprefix(_KEY_KIND_PREFIX)
+                value = jax.random.wrap_key_data(jnp.asarray(array), impl=impl)
+            leaves[named.index] = restore_leaf(named.leaf, value)
     tree: _T = jax.tree_util.tree_unflatten(treedef, leaves)
     return tree if strict else (tree, report)
 

@@ -14,6 +14,8 @@ the two always agree on names and on what counts as a stored leaf.
   are rejected too.
 - **Python scalars** are stored as 0-d `bool` / `int64` / `float64` / `complex128`
   arrays and load back as `like`'s Python type.
+- **Typed PRNG keys** (`jax.random.key`) are stored as their `key_data` (uint32) and
+  load back as keys of the same implementation.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._predicates import is_array
@@ -33,6 +36,7 @@ __all__ = [
     "leaf_spec",
     "named_leaves",
     "check_storable",
+    "is_key_dtype",
     "restore_leaf",
     "to_numpy",
 ]
@@ -47,11 +51,12 @@ _PYTHON_SCALAR_DTYPES: dict[type, np.dtype[Any]] = {
 
 @dataclasses.dataclass(frozen=True)
 class LeafSpec:
-    """What one leaf is: `kind` is `"array"`, `"bool"`, `"int"`, `"float"` or `"complex"`."""
+    """What one leaf is: `kind` is `"array"`, `"prng_key"` (a typed key array), or the
+    Python scalar type `"bool"`, `"int"`, `"float"` or `"complex"`."""
 
     kind: str
     shape: tuple[int, ...]
-    dtype: np.dtype[Any]
+    dtype: Any  # a NumPy dtype, or a JAX PRNG key dtype (`key<fry>`) for kind "prng_key"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +78,16 @@ def _python_scalar_type(leaf: object) -> type | None:
     return None
 
 
+def is_key_dtype(dtype: Any) -> bool:
+    """Whether `dtype` is a typed PRNG key dtype (`jax.random.key`, not the legacy uint32)."""
+    return bool(jnp.issubdtype(dtype, jax.dtypes.prng_key))
+
+
 def leaf_spec(leaf: Any) -> LeafSpec | None:
     """The spec of a stored leaf (or a `ShapeDtypeStruct`), or `None` if not stored."""
     if isinstance(leaf, jax.ShapeDtypeStruct) or is_array(leaf):
+        if is_key_dtype(leaf.dtype):
+            return LeafSpec("prng_key", tuple(leaf.shape), leaf.dtype)
         # `np.shape`: newer JAX's typed scalar literals are arrays without `.shape`.
         return LeafSpec("array", tuple(np.shape(leaf)), np.dtype(leaf.dtype))
     scalar_type = _python_scalar_type(leaf)
@@ -171,6 +183,8 @@ def to_numpy(named: NamedLeaf, spec: LeafSpec) -> np.ndarray[Any, Any]:
         TypeError: the leaf is a tracer (saving under `jit`).
     """
     try:
+        if spec.kind == "prng_key":
+            return np.asarray(jax.random.key_data(named.leaf))
         # The dtype is explicit because typed scalar literals would otherwise widen.
         return np.asarray(named.leaf, dtype=spec.dtype)
     except jax.errors.TracerArrayConversionError:
