@@ -150,3 +150,11 @@ def test_lambda_fn_is_a_pytree_child() -> None:
     lam = eqx_nn.Lambda(inner)
     paths = [jtu.keystr(p) for p, _ in jtu.tree_flatten_with_path(lam)[0]]
     assert paths == [".fn.weight", ".fn.bias"]
+
+
+def test_sequential_with_stateful_layer_but_no_state_raises() -> None:
+    seq = eqx_nn.Sequential([AddOne(), CountCalls()])
+    with pytest.raises(
+        ValueError, match=r"layers\[1\]` \(CountCalls\) is stateful.*without a `state`"
+    ):
+        seq(jnp.array(1))

@@ -73,8 +73,16 @@ class Sequential(StatefulLayer):
                 keys = [None] * len(self.layers)
             else:
                 keys = list(jr.split(key, len(self.layers)))
-            for layer, layer_key in zip(self.layers, keys, strict=True):
+            for position, (layer, layer_key) in enumerate(zip(self.layers, keys, strict=True)):
                 if _is_stateful(layer):
+                    if state is sentinel:
+                        raise ValueError(
+                            f"`Sequential.layers[{position}]` ({type(layer).__qualname__}) is "
+                            "stateful, but the `Sequential` was called without a `state`. "
+                            "Build the model with `model, state = "
+                            "eqx.nn.make_with_state(...)(...)` and call "
+                            "`x, state = model(x, state)`."
+                        )
                     x, state = layer(x, state=state, key=layer_key)
                 else:
                     x = layer(x, key=layer_key)
