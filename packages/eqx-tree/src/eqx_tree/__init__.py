@@ -19,6 +19,10 @@ from ._predicates import is_array_like as is_array_like
 from ._predicates import is_inexact_array as is_inexact_array
 from ._predicates import is_inexact_array_like as is_inexact_array_like
 from ._pformat import tree_pformat as tree_pformat
+from ._serialise import default_deserialise_filter_spec as default_deserialise_filter_spec
+from ._serialise import default_serialise_filter_spec as default_serialise_filter_spec
+from ._serialise import tree_deserialise_leaves as tree_deserialise_leaves
+from ._serialise import tree_serialise_leaves as tree_serialise_leaves
 from ._pformat import tree_pprint as tree_pprint
 from ._updates import apply_updates as apply_updates
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning

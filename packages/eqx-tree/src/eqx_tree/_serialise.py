@@ -1,0 +1,258 @@
+"""Leaf-stream serialisation: byte-compatible with Equinox `.eqx` files.
+
+The stream is one NumPy `.npy` record per saved leaf, in depth-first flatten order,
+and nothing else, so any tool that reads `.npy` records can read it. Reading never
+unpickles (`allow_pickle=False`): a record holding a pickled object array is refused
+and runs no code.
+
+Guarantees beyond the format:
+- writing to a path is atomic: a temporary file in the same directory, then
+  `os.replace`; a failure mid-write leaves any previous file untouched;
+- loading builds nothing until every record has been read and checked against
+  `like`, so a truncated or corrupt file is an error, never a partial tree; with a
+  path, records left over after the last leaf are an error too;
+- every failure names the leaf's key path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any, BinaryIO
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+
+from ._errors import TreePathError
+from ._predicates import is_array_like
+
+__all__ = [
+    "default_deserialise_filter_spec",
+    "default_serialise_filter_spec",
+    "tree_deserialise_leaves",
+    "tree_serialise_leaves",
+]
+
+_PathOrFile = str | os.PathLike[str] | IO[bytes]
+
+
+def _with_suffix(path: str | os.PathLike[str]) -> pathlib.Path:
+    path = pathlib.Path(path)
+    return path if path.suffix else path.with_suffix(".eqx")
+
+
+def _is_path(path_or_file: Any) -> bool:
+    return isinstance(path_or_file, (str, os.PathLike))
+
+
+@contextlib.contextmanager
+def _atomic_writer(path: pathlib.Path) -> Iterator[BinaryIO]:
+    """A file that replaces `path` only if the block completes."""
+    directory = path.parent if str(path.parent) else pathlib.Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _load_record(f: BinaryIO, like_dtype: Any = None) -> np.ndarray:
+    """One `.npy` record; a void record (how NumPy stores bfloat16, float8...) is
+    reinterpreted as `like_dtype` when the item sizes agree."""
+    value = np.load(f, allow_pickle=False)
+    if (
+        like_dtype is not None
+        and value.dtype.type is np.void
+        and np.dtype(like_dtype).type is not np.void
+        and value.dtype.itemsize == np.dtype(like_dtype).itemsize
+    ):
+        value = value.view(like_dtype)
+    return value
+
+
+def default_serialise_filter_spec(f: BinaryIO, x: Any) -> None:
+    """Write `x` as one `.npy` record if it is array-like; skip anything else.
+
+    JAX arrays are written through JAX (so bfloat16 works), NumPy arrays unchanged,
+    Python scalars and NumPy scalars as 0-d arrays.
+    """
+    if isinstance(x, jax.Array):
+        jnp.save(f, x, allow_pickle=False)
+    elif isinstance(x, np.ndarray):
+        np.save(f, x, allow_pickle=False)
+    elif is_array_like(x):
+        np.save(f, np.asarray(x), allow_pickle=False)
+
+
+def default_deserialise_filter_spec(f: BinaryIO, x: Any) -> Any:
+    """Read the record for leaf `x` of `like`, in the form `x` has.
+
+    A JAX array or `jax.ShapeDtypeStruct` loads as a JAX array, a NumPy array as a
+    NumPy array, any other array-like (Python or NumPy scalar) as `type(x)`.
+    Anything else is returned as is: functions and objects survive by identity.
+    """
+    if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+        return jnp.asarray(_load_record(f, x.dtype))
+    if isinstance(x, np.ndarray):
+        return _load_record(f, x.dtype)
+    if is_array_like(x):
+        value = _load_record(f, getattr(x, "dtype", None))
+        return type(x)(value.item() if not isinstance(x, np.generic) else value)
+    return x
+
+
+def _path_error(path: tuple[Any, ...], error: BaseException) -> TreePathError:
+    if isinstance(error, TreePathError):
+        path = path + error.path
+        error = error.__cause__ or error
+    message = (
+        f"Error at leaf with path {path!r}, i.e. `{jtu.keystr(path)}`: "
+        f"{type(error).__name__}: {error}"
+    )
+    wrapped = TreePathError(message, path)
+    wrapped.__cause__ = error
+    return wrapped
+
+
+def _map_with_spec(
+    fn: Callable[[Callable[..., Any], tuple[Any, ...], Any], Any],
+    filter_spec: Any,
+    pytree: Any,
+    is_leaf: Callable[[Any], bool] | None,
+) -> Any:
+    """Apply `fn(spec, path, leaf)` to every leaf, `spec` from the prefix `filter_spec`."""
+
+    def over_subtree(prefix: tuple[Any, ...], spec: Callable[..., Any], subtree: Any) -> Any:
+        return jtu.tree_map_with_path(
+            lambda path, leaf: fn(spec, prefix + tuple(path), leaf), subtree, is_leaf=is_leaf
+        )
+
+    return jtu.tree_map_with_path(over_subtree, filter_spec, pytree, is_leaf=is_leaf)
+
+
+def tree_serialise_leaves(
+    path_or_file: _PathOrFile,
+    pytree: Any,
+    filter_spec: Any = default_serialise_filter_spec,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> None:
+    """Save the array leaves of `pytree` as a stream of `.npy` records.
+
+    Arguments:
+        path_or_file: a path (`.eqx` is added when it has no suffix; written
+            atomically) or a binary file open for writing (written in place).
+        pytree: the tree to save, for example a model.
+        filter_spec: `(file, leaf) -> None`, writing a record or skipping the leaf; or
+            a PyTree prefix of `pytree` with such functions, each mapped over its subtree.
+        is_leaf: as for `jax.tree_util`.
+
+    Raises:
+        TreePathError: saving a leaf failed; `.path` is its key path and the original
+            error is the `__cause__`.
+
+    Example:
+        >>> tree_serialise_leaves("model.eqx", model)
+        >>> model = tree_deserialise_leaves("model.eqx", like=model)
+    """
+
+    def save(f: BinaryIO) -> None:
+        def save_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
+            try:
+                spec(f, leaf)
+            except Exception as error:
+                raise _path_error(path, error) from error
+            return leaf
+
+        _map_with_spec(save_leaf, filter_spec, pytree, is_leaf)
+
+    if _is_path(path_or_file):
+        with _atomic_writer(_with_suffix(path_or_file)) as f:  # type: ignore[arg-type]
+            save(f)
+    else:
+        save(path_or_file)  # type: ignore[arg-type]
+
+
+def _check_leaf(path: tuple[Any, ...], like: Any, loaded: Any) -> None:
+    like_is_jax = isinstance(like, (jax.Array, jax.ShapeDtypeStruct))
+    if not (like_is_jax or isinstance(like, np.ndarray)):
+        return
+    where = f"Deserialised leaf at path {path!r}, i.e. `{jtu.keystr(path)}`,"
+    expected_type = "a JAX array" if like_is_jax else "a NumPy array"
+    ok_type = isinstance(loaded, jax.Array) if like_is_jax else isinstance(loaded, np.ndarray)
+    if not ok_type:
+        raise RuntimeError(
+            f"{where} has changed type: `like` has {expected_type}, the file gave "
+            f"{type(loaded).__name__}. Check that `like` is the tree that was saved."
+        )
+    if tuple(loaded.shape) != tuple(like.shape):
+        raise RuntimeError(
+            f"{where} has changed shape: expected {tuple(like.shape)}, the file has "
+            f"{tuple(loaded.shape)}. The saved model was built with different sizes than `like`."
+        )
+    if loaded.dtype != like.dtype:
+        raise RuntimeError(
+            f"{where} has changed dtype: expected {like.dtype}, the file has {loaded.dtype}. "
+            "Build `like` with the dtype that was saved (float64 needs `jax_enable_x64`)."
+        )
+
+
+def tree_deserialise_leaves(
+    path_or_file: _PathOrFile,
+    like: Any,
+    filter_spec: Any = default_deserialise_filter_spec,
+    is_leaf: Callable[[Any], bool] | None = None,
+) -> Any:
+    """Load a tree saved by `tree_serialise_leaves`, with the structure of `like`.
+
+    Arguments:
+        path_or_file: a path (`.eqx` is added when it has no suffix) or a binary file
+            open for reading.
+        like: a tree of the same structure: its array leaves say what to expect (a
+            `jax.ShapeDtypeStruct`, e.g. from `filter_eval_shape`, loads as a JAX
+            array), its other leaves are kept as they are.
+        filter_spec: `(file, leaf) -> new leaf`, or a PyTree prefix of such functions.
+        is_leaf: as for `jax.tree_util`.
+
+    Returns:
+        A new tree like `like`, with the loaded arrays.
+
+    Raises:
+        TreePathError: a record could not be read for a leaf (truncated file,
+            pickled data refused, ...); with a path, also records left over at the end.
+        RuntimeError: a loaded leaf has a different type, shape or dtype than `like`'s.
+    """
+
+    def load(f: BinaryIO) -> Any:
+        def load_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
+            try:
+                loaded = spec(f, leaf)
+            except Exception as error:
+                raise _path_error(path, error) from error
+            _check_leaf(path, leaf, loaded)
+            return loaded
+
+        return _map_with_spec(load_leaf, filter_spec, like, is_leaf)
+
+    if not _is_path(path_or_file):
+        return load(path_or_file)  # type: ignore[arg-type]
+    path = _with_suffix(path_or_file)  # type: ignore[arg-type]
+    with open(path, "rb") as f:
+        tree = load(f)
+        if f.read(1):
+            raise TreePathError(
+                f"{path} holds more records than `like` has leaves to load: it was saved "
+                "from a different (larger) tree. Check that `like` matches the saved tree.",
+                (),
+            )
+    return tree
