@@ -34,13 +34,19 @@ def test_a_report_lists_every_problem_by_path() -> None:
     )
     assert report
     assert str(report) == (
-        "1 leaf/leaves with a different shape or dtype:\n"
+        "1 leaf with a different shape or dtype:\n"
         "  ['w'] (stored as 'w'): shape (3,) stored, (2,) expected\n"
-        "1 leaf/leaves of `like` missing from the source:\n"
+        "1 leaf of `like` missing from the source:\n"
         "  ['a']\n"
-        "1 stored name(s) that `like` has no leaf for:\n"
+        "1 stored name that `like` has no leaf for:\n"
         "  'old.weight'"
     )
+
+
+def test_a_report_counts_in_plural_when_needed() -> None:
+    report = LoadReport(missing=("['a']", "['b']"), unexpected=("x", "y"))
+    assert "2 leaves of `like` missing" in str(report)
+    assert "2 stored names that" in str(report)
 
 
 def test_compare_leaves_finds_missing_unexpected_and_mismatched() -> None:

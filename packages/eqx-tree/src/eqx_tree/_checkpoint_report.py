@@ -70,6 +70,10 @@ class LeafMismatch:
         )
 
 
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
 @dataclasses.dataclass(frozen=True)
 class LoadReport:
     """Everything about a checkpoint that did not match `like`.
@@ -97,13 +101,16 @@ class LoadReport:
             return "every leaf matched"
         lines: list[str] = []
         if self.mismatched:
-            lines.append(f"{len(self.mismatched)} leaf/leaves with a different shape or dtype:")
+            count = _plural(len(self.mismatched), "leaf", "leaves")
+            lines.append(f"{count} with a different shape or dtype:")
             lines.extend(f"  {mismatch}" for mismatch in self.mismatched)
         if self.missing:
-            lines.append(f"{len(self.missing)} leaf/leaves of `like` missing from the source:")
+            count = _plural(len(self.missing), "leaf", "leaves")
+            lines.append(f"{count} of `like` missing from the source:")
             lines.extend(f"  {path}" for path in self.missing)
         if self.unexpected:
-            lines.append(f"{len(self.unexpected)} stored name(s) that `like` has no leaf for:")
+            count = _plural(len(self.unexpected), "stored name", "stored names")
+            lines.append(f"{count} that `like` has no leaf for:")
             lines.extend(f"  {name!r}" for name in self.unexpected)
         return "\n".join(lines)
 
