@@ -21,7 +21,8 @@ def test_if_array_returns_its_axis_for_arrays_and_none_otherwise():
 
 def test_if_array_is_a_frozen_hashable_dataclass_and_not_a_pytree():
     spec = if_array(0)
-    assert hash(spec) == hash(if_array(0)) and spec == if_array(0)
+    assert hash(spec) == hash(if_array(0))
+    assert spec == if_array(0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.axis = 1  # type: ignore[misc]
     assert jax.tree_util.tree_leaves(spec) == [spec]

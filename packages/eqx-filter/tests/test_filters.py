@@ -49,13 +49,15 @@ def test_filter_with_a_mixed_prefix_of_bools_and_callables():
     tree = Pair([1, x], "keep")
     spec = Pair(is_array, True)
     out = filter(tree, spec)
-    assert out.a == [None, x] and out.b == "keep"
+    assert out.a == [None, x]
+    assert out.b == "keep"
 
 
 def test_filter_is_leaf_treats_a_subtree_as_one_leaf():
     tree = [Pair(1, 2), 3]
     out = filter(tree, lambda x: isinstance(x, Pair), is_leaf=lambda x: isinstance(x, Pair))
-    assert out[0] is tree[0] and out[1] is None
+    assert out[0] is tree[0]
+    assert out[1] is None
 
 
 def test_filter_rejects_a_traced_spec_leaf():
@@ -87,9 +89,11 @@ def test_partition_returns_both_halves_of_filter():
 def test_partition_then_combine_round_trips_a_module():
     m = Pair(jnp.arange(3.0), (jax.nn.relu, 3))
     params, static = partition(m, is_array)
-    assert params.b == (None, None) and static.a is None
+    assert params.b == (None, None)
+    assert static.a is None
     back = combine(params, static)
-    assert back.a is m.a and back.b == m.b
+    assert back.a is m.a
+    assert back.b == m.b
 
 
 def test_combine_takes_the_first_non_none_value():

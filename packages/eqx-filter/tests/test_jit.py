@@ -216,7 +216,8 @@ def test_a_python_int_and_an_array_in_the_same_position_are_told_apart():
     f = filter_jit(g)
     assert f(1) == 1
     assert isinstance(f(jnp.array(1)), jax.Array)
-    assert seen[0] is int and seen[1] is not int
+    assert seen[0] is int
+    assert seen[1] is not int
 
 
 def test_bad_calls_raise_type_error_before_tracing():
@@ -294,7 +295,8 @@ def test_wrapper_is_a_module_carrying_the_wrapped_attributes():
 
     wrapped = filter_jit(f)
     assert isinstance(wrapped, Module)
-    assert wrapped.__name__ == "f" and wrapped.__doc__ == "Doc of f."
+    assert wrapped.__name__ == "f"
+    assert wrapped.__doc__ == "Doc of f."
     assert wrapped.__wrapped__ is f
 
 
@@ -337,13 +339,15 @@ def test_donate_all_deletes_every_input_array():
     x, y = jnp.ones(3), jnp.ones(3)
     out, _ = filter_jit(lambda x, y: (x + y, x - y), donate="all")(x, y)
     np.testing.assert_array_equal(out, jnp.full(3, 2.0))
-    assert x.is_deleted() and y.is_deleted()
+    assert x.is_deleted()
+    assert y.is_deleted()
 
 
 def test_donate_all_except_first_keeps_the_first_argument():
     x, y = jnp.ones(3), jnp.ones(3)
     filter_jit(lambda x, y: x + y, donate="all-except-first")(x, y)
-    assert not x.is_deleted() and y.is_deleted()
+    assert not x.is_deleted()
+    assert y.is_deleted()
 
 
 def test_donate_none_deletes_nothing():

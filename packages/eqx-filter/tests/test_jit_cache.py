@@ -39,7 +39,8 @@ def test_each_trace_records_the_bound_call_with_arrays_made_abstract():
     assert len(history) == 2
     fun, args, kwargs = history[0]
     assert fun() is f  # a weak reference: the history does not keep `f` alive
-    assert args == (jax.ShapeDtypeStruct((2,), jnp.float32), "a") and kwargs == {}
+    assert args == (jax.ShapeDtypeStruct((2,), jnp.float32), "a")
+    assert kwargs == {}
     _, args, _ = history[1]
     assert args == (jax.ShapeDtypeStruct((3,), jnp.int32), "b", 2)
 
@@ -53,14 +54,16 @@ def test_history_keeps_the_last_32_traces():
         wrapped(jnp.ones(1), n)
     history = trace_signatures(f)
     assert len(history) == 32
-    assert history[-1][1][1] == 39 and history[0][1][1] == 8
+    assert history[-1][1][1] == 39
+    assert history[0][1][1] == 8
 
 
 def test_history_of_a_module_includes_its_abstract_arrays():
     wrapped = filter_jit(Box(jnp.ones(2)))
     wrapped(jnp.ones(2))
-    (fun, args, kwargs), *_ = trace_signatures(Box)
-    assert isinstance(fun, Box) and fun.value == jax.ShapeDtypeStruct((2,), jnp.float32)
+    (fun, _args, _kwargs), *_ = trace_signatures(Box)
+    assert isinstance(fun, Box)
+    assert fun.value == jax.ShapeDtypeStruct((2,), jnp.float32)
 
 
 def test_unknown_function_has_an_empty_history():
@@ -110,8 +113,10 @@ def test_a_failing_checked_call_is_translated_and_raised_from_none(monkeypatch):
     monkeypatch.setattr(_runtime_error, "translate_runtime_error", translate)
     with pytest.raises(EqxRuntimeError, match="translated message") as info:
         filter_jit(_checked)(jnp.ones(2))
-    assert info.value.__cause__ is None and info.value.__suppress_context__
-    assert seen and "boom from callback" in str(seen[0])
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    assert seen
+    assert "boom from callback" in str(seen[0])
 
 
 def test_an_untranslated_error_is_re_raised_unchanged(monkeypatch):

@@ -16,6 +16,7 @@ import jax.tree_util as jtu
 from eqx_module import field
 from eqx_tree import is_array, is_inexact_array
 
+from ._compat import flatten_up_to, same_structure
 from ._filters import combine, partition
 from ._wrapper import TransformWrapper
 
@@ -77,7 +78,7 @@ def filter_jvp(
     """
     primals_flat, _ = jtu.tree_flatten_with_path(tuple(primals), is_leaf=_is_none)
     tangents_treedef = jtu.tree_structure(tuple(tangents), is_leaf=_is_none)
-    if jtu.tree_structure(tuple(primals), is_leaf=_is_none) != tangents_treedef:
+    if not same_structure(jtu.tree_structure(tuple(primals), is_leaf=_is_none), tangents_treedef):
         raise ValueError(
             "primals and tangents must have the same pytree structure (with None as a "
             f"leaf); got {jtu.tree_structure(tuple(primals), is_leaf=_is_none)} and "
@@ -154,7 +155,7 @@ def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) ->
 
     def vjp_fn(cotangents: Any) -> tuple[Any, ...]:
         try:
-            ct_leaves = out_treedef.flatten_up_to(cotangents)
+            ct_leaves = flatten_up_to(out_treedef, cotangents)
         except (ValueError, TypeError) as e:
             raise ValueError(
                 "filter_vjp: the cotangents must have the structure of the output (with "

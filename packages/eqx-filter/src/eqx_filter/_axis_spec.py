@@ -15,6 +15,8 @@ import jax.tree_util as jtu
 
 from eqx_tree import is_array
 
+from ._compat import flatten_up_to
+
 __all__ = ["if_array", "resolve_axes", "resolve_in_axes_dict"]
 
 
@@ -78,7 +80,7 @@ def resolve_axes(spec: Any, tree: Any, what: str) -> list[int | None]:
         raise ValueError(
             f"`{what}` must be a PyTree prefix of the arguments it describes: {e}"
         ) from None
-    return list(treedef.flatten_up_to(axes_tree))
+    return list(flatten_up_to(treedef, axes_tree))
 
 
 def _bad(spec: Any, what: str) -> None:

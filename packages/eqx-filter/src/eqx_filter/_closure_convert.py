@@ -17,7 +17,7 @@ import jax.tree_util as jtu
 
 from eqx_module import Module, field
 
-from ._compat import eval_jaxpr
+from ._compat import eval_jaxpr, same_structure, shape_dtype_struct
 from ._eval_shape import filter_eval_shape, is_abstract_input
 from ._vmap import OutputSkeleton, rebuild
 
@@ -25,7 +25,7 @@ __all__ = ["filter_closure_convert"]
 
 
 def _struct(x: Any) -> jax.ShapeDtypeStruct:
-    return jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return shape_dtype_struct(x.shape, x.dtype)
 
 
 class _Signature:
@@ -46,7 +46,7 @@ class _Signature:
         dynamic = set(positions)
         static = [x for i, x in enumerate(leaves) if i not in dynamic]
         if (
-            treedef != self.treedef
+            not same_structure(treedef, self.treedef)
             or positions != self.positions
             or len(static) != len(self.static)
             or not all(a is b or _equal(a, b) for a, b in zip(static, self.static, strict=True))

@@ -9,7 +9,18 @@ from typing import Any
 
 import jax
 
-__all__ = ["CALLBACK_LOGGER_NAMES", "aval_weak_type", "eval_jaxpr", "pure_callback", "tracer_type"]
+__all__ = [
+    "CALLBACK_LOGGER_NAMES",
+    "aval_weak_type",
+    "block_until_ready",
+    "eval_jaxpr",
+    "flatten_up_to",
+    "pure_callback",
+    "same_structure",
+    "shape_dtype_struct",
+    "tracer_type",
+    "with_sharding_constraint",
+]
 
 # JAX logs "jax.pure_callback failed" (with the traceback) from these loggers before it
 # re-raises a callback's exception. `filter_jit` silences them while it waits on a call
@@ -63,3 +74,19 @@ def _has_vectorized() -> bool:
 
 
 _PURE_CALLBACK_HAS_VECTORIZED = _has_vectorized()
+
+
+# Typed handles on JAX callables whose stubs mypy sees as untyped (checked 0.4.38, 0.10.2).
+shape_dtype_struct: Any = jax.ShapeDtypeStruct
+block_until_ready: Any = jax.block_until_ready
+with_sharding_constraint: Any = jax.lax.with_sharding_constraint
+
+
+def flatten_up_to(treedef: Any, tree: Any) -> list[Any]:
+    """`treedef.flatten_up_to(tree)`: the subtrees of `tree` at `treedef`'s leaves."""
+    return list(treedef.flatten_up_to(tree))
+
+
+def same_structure(a: Any, b: Any) -> bool:
+    """Whether two treedefs are equal."""
+    return bool(a == b)

@@ -18,6 +18,7 @@ import jax.tree_util as jtu
 
 from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
 
+from ._compat import flatten_up_to, same_structure, shape_dtype_struct
 from ._custom_jvp import zero_tangent
 from ._filters import combine, filter, partition
 
@@ -147,7 +148,7 @@ class filter_custom_vjp:
             dynamic, static = partition(out, is_array)
             static_out.append(static)
             out_dynamic_shapes.append(
-                jtu.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), dynamic)
+                jtu.tree_map(lambda a: shape_dtype_struct(a.shape, a.dtype), dynamic)
             )
             return dynamic
 
@@ -200,14 +201,14 @@ class filter_custom_vjp:
             grads = bwd(residuals, grad_out, perturbed, x, *call_args, **call_kwargs)
             expected = filter(x, is_inexact_array)
             expected_treedef = jtu.tree_structure(expected, is_leaf=_is_none)
-            if jtu.tree_structure(grads, is_leaf=_is_none) != expected_treedef:
+            if not same_structure(jtu.tree_structure(grads, is_leaf=_is_none), expected_treedef):
                 raise RuntimeError(
-                    f"filter_custom_vjp: the backward rule of `{_name(fn)}` must return a "
-                    "PyTree with the same structure as `filter(vjp_arg, is_inexact_array)` "
+                    f"filter_custom_vjp: the output of the backward rule of `{_name(fn)}` "
+                    "must have the same structure as `filter(vjp_arg, is_inexact_array)` "
                     f"(None for zero). Expected {expected_treedef}, got "
                     f"{jtu.tree_structure(grads, is_leaf=_is_none)}."
                 )
-            grad_leaves = expected_treedef.flatten_up_to(grads)
+            grad_leaves = flatten_up_to(expected_treedef, grads)
             diff_values, vjp_other_values, rest_values = values
             diff_ct = [
                 jnp.zeros_like(v) if grad_leaves[i] is None else jnp.asarray(grad_leaves[i])

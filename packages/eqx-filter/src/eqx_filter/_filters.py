@@ -15,6 +15,8 @@ import jax
 import jax.tree_util as jtu
 import numpy as np
 
+from ._compat import flatten_up_to
+
 __all__ = ["combine", "filter", "partition"]
 
 _IsLeaf = Callable[[Any], bool] | None
@@ -66,7 +68,7 @@ def _flat_mask(
             "The filter spec must be a PyTree prefix of the tree being filtered, but its "
             f"structure does not match: {e}"
         ) from None
-    mask = treedef.flatten_up_to(mask_tree)
+    mask = flatten_up_to(treedef, mask_tree)
     return leaves, treedef, [bool(m) for m in mask]
 
 
@@ -176,7 +178,7 @@ def combine(*pytrees: Any, is_leaf: Callable[[Any], bool] | None = None) -> Any:
     others = []
     for i, tree in enumerate(pytrees[1:], start=1):
         try:
-            others.append(treedef.flatten_up_to(tree))
+            others.append(flatten_up_to(treedef, tree))
         except (ValueError, TypeError) as e:
             raise ValueError(
                 f"combine() needs PyTrees of the same structure, but tree {i} does not "

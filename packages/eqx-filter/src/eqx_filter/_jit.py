@@ -10,10 +10,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import jax
-
 from eqx_module import Module, field, module_update_wrapper
 
+from ._compat import block_until_ready
 from ._jit_cache import JitConfig, dispatch, get_config, plan_call, prepare, trace_signatures
 from ._sentinel import sentinel
 from ._wrapper import TransformWrapper
@@ -113,7 +112,7 @@ class Compiled(Module):
             )
         out = self.compiled(*plan.dynamic_of(leaves))
         if entry.has_checks:
-            jax.block_until_ready(out)
+            block_until_ready(out)
         return entry.out_info.rebuild(out)
 
 

@@ -35,7 +35,13 @@ import jax.tree_util as jtu
 from eqx_tree import is_array, register_cache_clearer
 
 from . import _runtime_error
-from ._compat import CALLBACK_LOGGER_NAMES, aval_weak_type
+from ._compat import (
+    CALLBACK_LOGGER_NAMES,
+    aval_weak_type,
+    block_until_ready,
+    same_structure,
+    shape_dtype_struct,
+)
 from ._tracing_hooks import record_checks
 
 __all__ = ["JitConfig", "dispatch", "get_config", "plan_call", "prepare", "trace_signatures"]
@@ -179,7 +185,8 @@ def _getter(positions: tuple[int, ...]) -> Callable[[list[Any]], tuple[Any, ...]
     if len(positions) == 1:
         (i,) = positions
         return lambda leaves: (leaves[i],)
-    return operator.itemgetter(*positions)  # type: ignore[return-value]
+    getter: Any = operator.itemgetter(*positions)
+    return getter
 
 
 class _Plan:
@@ -240,7 +247,10 @@ class _OutInfo:
     def same_as(self, other: _OutInfo) -> bool:
         if self.all_dynamic and other.all_dynamic:
             return True
-        if self.treedef != other.treedef or self.dynamic_positions != other.dynamic_positions:
+        if (
+            not same_structure(self.treedef, other.treedef)
+            or self.dynamic_positions != other.dynamic_positions
+        ):
             return False
         return all(_static_equal(a, b) for a, b in zip(self.static, other.static, strict=True))
 
@@ -387,7 +397,7 @@ def _history_for(fun: Any, create: bool) -> collections.deque[Any] | None:
 
 def _abstract(x: Any) -> Any:
     if is_array(x):
-        return jax.ShapeDtypeStruct(x.shape, x.dtype, weak_type=aval_weak_type(x))
+        return shape_dtype_struct(x.shape, x.dtype, weak_type=aval_weak_type(x))
     return x
 
 
@@ -614,7 +624,7 @@ def _guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
     try:
         out = entry.jitted(*dynamic)
         if entry.has_checks:
-            jax.block_until_ready(out)
+            block_until_ready(out)
     except Exception as e:
         if entry.has_checks:
             translated = _runtime_error.translate_runtime_error(e)

@@ -10,6 +10,7 @@ import jax.tree_util as jtu
 
 from eqx_module import module_update_wrapper
 
+from ._compat import shape_dtype_struct
 from ._vmap import OutputSkeleton, rebuild
 from ._wrapper import TransformWrapper
 
@@ -45,7 +46,7 @@ class _MakeJaxprWrapper(TransformWrapper):
             skeletons.append(skeleton)
             return [out_leaves[i] for i in skeleton.positions]
 
-        structs = [jax.ShapeDtypeStruct(leaves[i].shape, leaves[i].dtype) for i in positions]
+        structs = [shape_dtype_struct(leaves[i].shape, leaves[i].dtype) for i in positions]
         closed_jaxpr, out_shapes = jax.make_jaxpr(flat_fun, return_shape=True)(*structs)
         skeleton = skeletons[-1]
         blank = [None] * len(skeleton.leaves)

@@ -9,6 +9,8 @@ import jax.tree_util as jtu
 
 from eqx_tree import is_array
 
+from ._compat import flatten_up_to, with_sharding_constraint
+
 __all__ = ["filter_shard"]
 
 
@@ -45,7 +47,7 @@ def filter_shard(x: Any, device_or_shardings: Any) -> Any:
                 x,
                 is_leaf=_is_sharding,
             )
-            shardings = treedef.flatten_up_to(per_leaf)
+            shardings = flatten_up_to(treedef, per_leaf)
         except ValueError as e:
             raise ValueError(
                 "filter_shard: `device_or_shardings` must be a device, a sharding, or a "
@@ -54,7 +56,7 @@ def filter_shard(x: Any, device_or_shardings: Any) -> Any:
     positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
     if not positions:
         return x
-    constrained = jax.lax.with_sharding_constraint(
+    constrained = with_sharding_constraint(
         [leaves[i] for i in positions], [shardings[i] for i in positions]
     )
     for i, value in zip(positions, constrained, strict=True):

@@ -24,4 +24,5 @@ class TransformWrapper(Module):
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:
             return self
-        return Partial(self, instance)
+        wrapper: Any = self
+        return Partial(wrapper, instance)

@@ -1,0 +1,123 @@
+"""filter_jvp, filter_vjp, filter_jacfwd, filter_jacrev, filter_hessian (spec §4.4)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import (
+    filter_hessian,
+    filter_jacfwd,
+    filter_jacrev,
+    filter_jit,
+    filter_jvp,
+    filter_vjp,
+)
+
+
+def f(x, mode, n):
+    out = jnp.sin(x) * n if mode == "sin" else x * n
+    return {"out": out, "mode": mode, "count": jnp.arange(2)}
+
+
+def test_jvp_matches_jax_jvp_with_non_array_primals():
+    x, t = jnp.array([0.1, 0.2]), jnp.array([1.0, 0.5])
+    out, t_out = filter_jvp(f, (x, "sin", 3), (t, None, None))
+    expected, expected_t = jax.jvp(lambda x: jnp.sin(x) * 3, (x,), (t,))
+    np.testing.assert_allclose(out["out"], expected, rtol=1e-6)
+    np.testing.assert_allclose(t_out["out"], expected_t, rtol=1e-6)
+    assert out["mode"] == "sin"
+    assert t_out["mode"] is None
+    assert t_out["count"] is None  # integer output: not differentiable
+
+
+def test_jvp_none_tangent_is_a_symbolic_zero_for_float_primals():
+    out, t_out = filter_jvp(
+        lambda x, y: x * y, (jnp.array(2.0), jnp.array(3.0)), (None, jnp.array(1.0))
+    )
+    assert float(out) == 6.0
+    assert float(t_out) == 2.0
+
+
+def test_jvp_kwargs_are_not_differentiated():
+    _out, t_out = filter_jvp(
+        lambda x, *, y: x * y, (jnp.array(2.0),), (jnp.array(1.0),), y=jnp.array(5.0)
+    )
+    assert float(t_out) == 5.0
+
+
+def test_jvp_works_under_jit():
+    @filter_jit
+    def run(x, t):
+        return filter_jvp(lambda x: x**2, (x,), (t,))
+
+    _out, t_out = run(jnp.array(3.0), jnp.array(1.0))
+    assert float(t_out) == 6.0
+
+
+def test_jvp_rejects_mismatched_structures():
+    with pytest.raises(
+        ValueError, match="primals and tangents must have the same pytree structure"
+    ):
+        filter_jvp(lambda x, y: x, (jnp.ones(2), 1.0), (jnp.ones(2),))
+
+
+def test_jvp_rejects_an_int_tangent_for_a_float_primal():
+    with pytest.raises(TypeError, match="dtype int32"):
+        filter_jvp(lambda x: x, (jnp.ones(2),), (jnp.ones(2, dtype=jnp.int32),))
+
+
+def test_jvp_rejects_a_non_array_tangent():
+    with pytest.raises(TypeError, match="must be a JAX or NumPy array"):
+        filter_jvp(lambda x: x, (jnp.ones(2),), (1.0,))
+
+
+def test_jvp_rejects_a_tangent_on_an_int_primal():
+    with pytest.raises(TypeError, match="not a floating-point array"):
+        filter_jvp(lambda x: x, (jnp.ones(2, dtype=jnp.int32),), (jnp.ones(2),))
+
+
+def test_vjp_matches_jax_vjp_and_skips_non_differentiable_primals():
+    x = jnp.array([0.1, 0.2])
+    out, vjp_fn = filter_vjp(f, x, "sin", 3)
+    ct = {"out": jnp.array([1.0, 2.0]), "mode": None, "count": None}
+    grads = vjp_fn(ct)
+    _, jax_vjp = jax.vjp(lambda x: jnp.sin(x) * 3, x)
+    np.testing.assert_allclose(grads[0], jax_vjp(ct["out"])[0], rtol=1e-6)
+    assert grads[1:] == (None, None)
+    assert out["mode"] == "sin"
+
+
+def test_vjp_with_aux_returns_it_third():
+    _out, vjp_fn, aux = filter_vjp(lambda x: (x * 2, "aux"), jnp.ones(2), has_aux=True)
+    assert aux == "aux"
+    np.testing.assert_array_equal(vjp_fn(jnp.ones(2))[0], jnp.full(2, 2.0))
+
+
+def test_jacfwd_and_jacrev_match_jax_on_the_inexact_leaves():
+    def g(pair, n):
+        x, k = pair
+        return jnp.sin(x) * n + k
+
+    pair = (jnp.array([0.1, 0.2, 0.3]), jnp.array(1))
+    expected = jax.jacfwd(lambda x: jnp.sin(x) * 2 + 1)(pair[0])
+    fwd = filter_jacfwd(g)(pair, 2)
+    rev = filter_jacrev(g)(pair, 2)
+    np.testing.assert_allclose(fwd[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(rev[0], expected, rtol=1e-6)
+    assert fwd[1] is None
+    assert rev[1] is None
+
+
+def test_jacobians_with_aux():
+    jac, aux = filter_jacrev(lambda x: (x**2, "aux"), has_aux=True)(jnp.array([1.0, 2.0]))
+    np.testing.assert_allclose(jac, jnp.diag(jnp.array([2.0, 4.0])))
+    assert aux == "aux"
+
+
+def test_hessian_matches_jax_hessian():
+    def g(x):
+        return jnp.sum(x**3)
+
+    x = jnp.array([1.0, 2.0])
+    np.testing.assert_allclose(filter_hessian(g)(x), jax.hessian(g)(x), rtol=1e-6)

@@ -1,0 +1,77 @@
+"""filter_closure_convert (spec §4.4)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import filter_closure_convert, filter_jit
+
+
+def make_closure(w):
+    def f(x, mode):
+        return x * w if mode == "mul" else x + w
+
+    return f
+
+
+def test_closed_over_arrays_become_consts_and_results_match():
+    w = jnp.array([2.0, 3.0])
+    f = make_closure(w)
+    converted = filter_closure_convert(f, jnp.ones(2), "mul")
+    assert len(converted.consts) == 1
+    assert converted.consts[0] is w
+    np.testing.assert_array_equal(converted(jnp.array([1.0, 2.0]), "mul"), jnp.array([2.0, 6.0]))
+
+
+def test_structs_describe_inputs_and_outputs():
+    f = make_closure(jnp.ones(2))
+    converted = filter_closure_convert(f, jnp.ones(2), "mul")
+    in_args, in_kwargs = converted.in_struct
+    assert in_args == (jax.ShapeDtypeStruct((2,), jnp.float32), "mul")
+    assert in_kwargs == {}
+    assert converted.out_struct == jax.ShapeDtypeStruct((2,), jnp.float32)
+
+
+def test_tracers_of_an_enclosing_trace_are_consts_too():
+    @filter_jit
+    def outer(w, x):
+        converted = filter_closure_convert(make_closure(w), x, "add")
+        assert isinstance(converted.consts[0], jax.core.Tracer)
+        return converted(x, "add")
+
+    np.testing.assert_array_equal(outer(jnp.ones(2), jnp.ones(2)), jnp.full(2, 2.0))
+
+
+def test_weak_types_are_ignored():
+    f = make_closure(jnp.ones(()))
+    converted = filter_closure_convert(f, jnp.asarray(1.0), "mul")
+    assert float(converted(jnp.array(3.0, dtype=jnp.float32), "mul")) == 3.0
+
+
+CALLS = []
+
+
+def plain(x):
+    CALLS.append(x)
+    return x + 1
+
+
+def test_a_function_without_closure_is_not_traced():
+    CALLS.clear()
+    converted = filter_closure_convert(plain, jnp.ones(2))
+    assert CALLS == []
+    assert converted.consts == ()
+    np.testing.assert_array_equal(converted(jnp.ones(2)), jnp.full(2, 2.0))
+
+
+def test_different_dynamic_arguments_raise():
+    converted = filter_closure_convert(make_closure(jnp.ones(2)), jnp.ones(2), "mul")
+    with pytest.raises(ValueError, match="different dynamic arguments"):
+        converted(jnp.ones(3), "mul")
+
+
+def test_different_static_arguments_raise():
+    converted = filter_closure_convert(make_closure(jnp.ones(2)), jnp.ones(2), "mul")
+    with pytest.raises(ValueError, match="different static arguments"):
+        converted(jnp.ones(2), "add")

@@ -1,0 +1,118 @@
+"""filter_custom_jvp (spec §4.4)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import filter_custom_jvp
+from eqx_tree import EqxDeprecationWarning
+
+
+def make(record):
+    @filter_custom_jvp
+    def f(x, y, label, *, power=2):
+        return x**power * y
+
+    @f.def_jvp
+    def f_jvp(primals, tangents, *, power=2):
+        x, y, label = primals
+        tx, ty, tlabel = tangents
+        record.append((tx is None, ty is None, tlabel))
+        out = f(x, y, label, power=power)
+        t_out = 0.0
+        if tx is not None:
+            t_out = t_out + 100.0 * tx  # a deliberately "custom" derivative
+        if ty is not None:
+            t_out = t_out + x**power * ty
+        return out, t_out
+
+    return f
+
+
+def test_primal_call_runs_the_function():
+    f = make([])
+    assert float(f(jnp.array(2.0), jnp.array(3.0), "l")) == 12.0
+
+
+def test_rule_receives_none_for_unperturbed_and_non_array_tangents():
+    record = []
+    f = make(record)
+    grad = jax.grad(lambda x: f(x, jnp.array(3.0), "label"))(jnp.array(2.0))
+    assert float(grad) == 100.0
+    assert record[-1] == (False, True, None)
+
+
+def test_rule_uses_custom_tangents_for_the_other_argument_too():
+    f = make([])
+    grad = jax.grad(lambda y: f(jnp.array(2.0), y, "l", power=3))(jnp.array(3.0))
+    assert float(grad) == 8.0
+
+
+def test_none_output_tangent_means_zero():
+    @filter_custom_jvp
+    def g(x):
+        return x * 2
+
+    g.def_jvp(lambda primals, tangents: (g(*primals), None))
+    assert float(jax.grad(g)(jnp.array(1.0))) == 0.0
+
+
+def test_integer_arguments_get_none_tangents():
+    seen = []
+
+    @filter_custom_jvp
+    def g(x, n):
+        return x * n
+
+    @g.def_jvp
+    def g_jvp(primals, tangents):
+        seen.append(tangents[1])
+        return g(*primals), tangents[0] * primals[1]
+
+    _out, t_out = jax.jvp(lambda x: g(x, jnp.array(3)), (jnp.array(1.0),), (jnp.array(1.0),))
+    assert float(t_out) == 3.0
+    assert seen == [None]
+
+
+def test_perturbed_keyword_argument_raises():
+    @filter_custom_jvp
+    def g(x, *, y):
+        return x * y
+
+    g.def_jvp(lambda p, t, *, y: (g(*p, y=y), t[0]))
+    with pytest.raises(ValueError, match="Received keyword tangent"):
+        jax.grad(lambda y: g(jnp.array(1.0), y=y))(jnp.array(2.0))
+
+
+def test_calling_before_a_rule_exists_raises():
+    @filter_custom_jvp
+    def lonely(x):
+        return x
+
+    with pytest.raises(RuntimeError, match="lonely"):
+        lonely(jnp.array(1.0))
+
+
+def test_legacy_defjvp_warns_and_materialises_zeros():
+    @filter_custom_jvp
+    def g(x, y):
+        return x * y
+
+    seen = []
+
+    def rule(primals, tangents):
+        seen.append(tangents)
+        return g(*primals), tangents[0] * primals[1] + tangents[1] * primals[0]
+
+    with pytest.warns(EqxDeprecationWarning, match="def_jvp"):
+        g.defjvp(rule)
+    grad = jax.grad(lambda x: g(x, jnp.array(3.0)))(jnp.array(2.0))
+    assert float(grad) == 3.0
+    np.testing.assert_array_equal(seen[-1][1], 0.0)
+
+
+def test_defjvps_is_not_implemented():
+    g = filter_custom_jvp(lambda x: x)
+    with pytest.raises(NotImplementedError):
+        g.defjvps(None)

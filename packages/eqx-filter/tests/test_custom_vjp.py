@@ -1,0 +1,92 @@
+"""filter_custom_vjp (spec §4.4)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import filter_custom_vjp
+from eqx_tree import EqxDeprecationWarning
+
+
+def make(record):
+    @filter_custom_vjp
+    def f(pair, scale, name):
+        x, k = pair
+        return {"out": x * scale, "name": name, "k": k}
+
+    @f.def_fwd
+    def f_fwd(perturbed, pair, scale, name):
+        record.append(("fwd", perturbed))
+        return f(pair, scale, name), scale
+
+    @f.def_bwd
+    def f_bwd(residuals, grad_out, perturbed, pair, scale, name):
+        record.append(("bwd", grad_out["name"], grad_out["k"]))
+        return (grad_out["out"] * residuals * 10.0, None)
+
+    return f
+
+
+def test_primal_call_returns_non_array_outputs():
+    f = make([])
+    out = f((jnp.array(2.0), jnp.array(1)), jnp.array(3.0), "n")
+    assert float(out["out"]) == 6.0
+    assert out["name"] == "n"
+
+
+def test_gradient_comes_from_the_backward_rule():
+    record = []
+    f = make(record)
+    grad = jax.grad(lambda x: f((x, jnp.array(1)), jnp.array(3.0), "n")["out"])(jnp.array(2.0))
+    assert float(grad) == 30.0
+    fwd = next(r for r in record if r[0] == "fwd")
+    assert fwd[1] == (True, False)  # one bool per leaf of vjp_arg
+    assert ("bwd", None, None) in record
+
+
+def test_differentiating_another_argument_raises():
+    f = make([])
+    with pytest.raises(RuntimeError, match=r"`\*args` and `\*\*kwargs` to `filter_custom_vjp`"):
+        jax.grad(lambda s: f((jnp.array(2.0), jnp.array(1)), s, "n")["out"])(jnp.array(3.0))
+
+
+def test_backward_rule_with_the_wrong_structure_raises():
+    @filter_custom_vjp
+    def g(x):
+        return x * 2
+
+    g.def_fwd(lambda perturbed, x: (g(x), None))
+    g.def_bwd(lambda res, ct, perturbed, x: (ct, ct))
+    with pytest.raises(RuntimeError, match="must have the same structure"):
+        jax.grad(g)(jnp.array(1.0))
+
+
+def test_rules_may_be_defined_in_either_order():
+    @filter_custom_vjp
+    def g(x):
+        return x * 2
+
+    g.def_bwd(lambda res, ct, perturbed, x: ct * 5)
+    g.def_fwd(lambda perturbed, x: (g(x), None))
+    assert float(jax.grad(g)(jnp.array(1.0))) == 5.0
+
+
+def test_calling_before_the_rules_exist_raises_naming_the_function():
+    @filter_custom_vjp
+    def unfinished(x):
+        return x
+
+    unfinished.def_fwd(lambda perturbed, x: (x, None))
+    with pytest.raises(RuntimeError, match="unfinished"):
+        unfinished(jnp.array(1.0))
+
+
+def test_legacy_defvjp_warns_and_works():
+    @filter_custom_vjp
+    def g(x, y):
+        return x * y
+
+    with pytest.warns(EqxDeprecationWarning, match="def_fwd"):
+        g.defvjp(lambda x, y: (g(x, y), y), lambda res, ct, x, y: ct * res)
+    np.testing.assert_allclose(jax.grad(lambda x: g(x, jnp.array(4.0)))(jnp.array(1.0)), 4.0)

@@ -1,0 +1,80 @@
+"""filter_pmap (spec §4.5); runs on the 2 simulated CPU devices of the default suite."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eqx_filter import filter_pmap
+from eqx_tree import EqxDeprecationWarning
+
+N = jax.device_count()
+
+
+def test_maps_over_devices_with_non_array_arguments():
+    x = jnp.arange(float(N * 3)).reshape(N, 3)
+    out = filter_pmap(lambda x, n, label: (x * n, label))(x, 2, "lbl")
+    np.testing.assert_array_equal(out[0], x * 2)
+    assert out[1] == "lbl"
+
+
+def test_collectives_with_an_axis_name():
+    x = jnp.arange(float(N))
+    out = filter_pmap(lambda x: jax.lax.psum(x, "d"), axis_name="d")(x)
+    np.testing.assert_array_equal(out, jnp.full(N, x.sum()))
+
+
+def test_a_miss_traces_twice_and_a_hit_traces_zero_times():
+    count = [0]
+
+    def f(x):
+        count[0] += 1
+        return x + 1
+
+    wrapped = filter_pmap(f)
+    wrapped(jnp.ones((N, 2)))
+    assert count[0] == 2
+    wrapped(jnp.zeros((N, 2)))
+    assert count[0] == 2
+
+
+def test_out_axes_outside_the_output_rank_raise():
+    with pytest.raises(ValueError, match="outside its rank"):
+        filter_pmap(lambda x: x, out_axes=3)(jnp.ones((N, 2)))
+
+
+def test_out_axes_none_returns_an_unmapped_output():
+    out = filter_pmap(lambda x: (x, jnp.ones(3)), out_axes=(0, None))(jnp.ones((N, 2)))
+    assert out[1].shape == (3,)
+
+
+def test_donate_modes():
+    with pytest.raises(ValueError, match="'all', 'warn', 'none'"):
+        filter_pmap(lambda x: x, donate="some")
+    with pytest.warns(EqxDeprecationWarning, match="donate='all'"):
+        filter_pmap(lambda x: x, donate="arrays")
+    out = filter_pmap(lambda x: x + 1, donate="all")(jnp.ones((N, 2)))
+    np.testing.assert_array_equal(out, jnp.full((N, 2), 2.0))
+
+
+@pytest.mark.parametrize("name", ["static_broadcasted_argnums", "donate_argnums"])
+def test_rejected_pmap_keywords(name):
+    with pytest.raises(ValueError, match=name):
+        filter_pmap(lambda x: x, **{name: 0})
+
+
+def test_keyword_arguments_at_call_time_raise():
+    with pytest.raises(RuntimeError, match="keyword arguments cannot be used"):
+        filter_pmap(lambda x, y: x)(jnp.ones((N, 1)), y=1)
+
+
+def test_lower_gives_text():
+    lowered = filter_pmap(lambda x: x * 2).lower(jnp.ones((N, 2)))
+    assert "multiply" in lowered.as_text()
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (nox -s multidevice)")
+def test_eight_devices():
+    out = filter_pmap(lambda x: jax.lax.psum(x, "d"), axis_name="d")(jnp.arange(8.0))
+    np.testing.assert_array_equal(out, jnp.full(8, 28.0))
