@@ -51,8 +51,8 @@ jtu.register_dataclass(FrozenModel, data_fields=["a", "b", "c", "d"], meta_field
 
 
 class Plain:
-    def __init__(self, a: jax.Array) -> None:
-        self.a = a
+    def __init__(self, a: jax.Array, b: jax.Array, c: jax.Array, d: jax.Array) -> None:
+        self.a, self.b, self.c, self.d = a, b, c, d
 
     def total(self) -> jax.Array:
         return self.a
@@ -62,7 +62,7 @@ def main() -> str:
     arrays = [jnp.full((3,), float(i)) for i in range(4)]
     module = Model(*arrays)
     frozen = FrozenModel(*arrays)
-    plain = Plain(arrays[0])
+    plain = Plain(*arrays)
     as_dict = dict(zip("abcd", arrays, strict=True))
 
     def roundtrip(tree):  # type: ignore[no-untyped-def]
@@ -74,6 +74,7 @@ def main() -> str:
 
     jit_total = jax.jit(total)
     jit_total_dict = jax.jit(total)
+    jit_call = jax.jit(lambda method: method())
 
     rows = [
         Comparison(
@@ -86,7 +87,11 @@ def main() -> str:
             lambda: Model(*arrays),
             lambda: FrozenModel(*arrays),
         ).run(),
-        Comparison("field read (vs plain object)", lambda: module.a, lambda: plain.a).run(),
+        Comparison(
+            "4 field reads (vs plain object)",
+            lambda: (module.a, module.b, module.c, module.d),
+            lambda: (plain.a, plain.b, plain.c, plain.d),
+        ).run(),
         Comparison(
             "bound-method access (vs plain bound method)",
             lambda: module.total,
@@ -95,6 +100,11 @@ def main() -> str:
         Comparison(
             "jax.jit(f)(module) dispatch (vs dict of the same arrays)",
             lambda: jit_total(module),
+            lambda: jit_total_dict(as_dict),
+        ).run(),
+        Comparison(
+            "jax.jit(f)(module.method) dispatch (vs dict of the same arrays)",
+            lambda: jit_call(module.total),
             lambda: jit_total_dict(as_dict),
         ).run(),
     ]

@@ -210,3 +210,48 @@ def test_module_with_wrapper_attributes_crosses_jit() -> None:
     out = jax.jit(lambda m: m)(w)
     assert out.__name__ == "documented"
     assert out.fn == 2.0
+
+
+def test_wrapper_attribute_set_in_init_travels_through_unflatten() -> None:
+    class A(Module):
+        x: Any
+
+        def __init__(self, x: Any) -> None:
+            self.x = x
+            self.__doc__ = "per-instance doc"
+
+    plain = Pair(1, 2)
+    jtu.tree_flatten(plain)
+    a = A(1)
+    leaves, treedef = jtu.tree_flatten(a)
+    again = jtu.tree_unflatten(treedef, leaves)
+    assert again.__doc__ == "per-instance doc"
+    assert again.x == 1
+
+
+def test_class_level_value_assigned_later_still_flattens_instance_values() -> None:
+    class A(Module):
+        x: Any
+        y: Any
+
+    a = A(1, 2)
+    assert jtu.tree_leaves(a) == [1, 2]
+    A.y = 10  # type: ignore[misc]
+    assert jtu.tree_leaves(a) == [1, 2]
+    assert jtu.tree_leaves(A(3, 4)) == [3, 4]
+
+
+def test_absent_field_without_class_value_flattens_as_placeholder() -> None:
+    class A(Module):
+        x: Any
+        y: Any
+
+    a = A(1, 2)
+    hollow = object.__new__(A)
+    hollow.__dict__["x"] = 5
+    leaves, treedef = jtu.tree_flatten(hollow)
+    assert leaves == [5]
+    again = jtu.tree_unflatten(treedef, [6])
+    assert again.x == 6
+    assert not hasattr(again, "y")
+    assert jtu.tree_structure(a) != treedef

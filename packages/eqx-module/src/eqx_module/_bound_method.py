@@ -95,5 +95,7 @@ class BoundMethod(Module):
         return types.MethodType(self.__func__, self.__self__)
 
 
+# Every BoundMethod carries its function's wrapper attributes in `__dict__`.
+BoundMethod._eqx_class_info.use_dict_mode()
 METHOD_TYPES.add(BoundMethod)
 refresh_checked_types()

@@ -1,16 +1,17 @@
 """Per-class PyTree flatten/unflatten functions for Modules (spec §3.1, DESIGN §5).
 
 Each Module class gets its own flatten function, built once at class creation from its
-field names. The fast path is one length check on the instance `__dict__` plus one
-tuple display of dictionary reads: when the `__dict__` holds exactly the fields (the
-usual case), no loop runs and no key objects are built. The aux data is then the plain
-tuple of static values (`()` without static fields), which JAX compares and hashes in C.
+field names. The fast path is one tuple display of attribute reads: no loop runs and no
+key objects are built. The aux data is then the plain tuple of static values (`()`
+without static fields), which JAX compares and hashes in C. Unflatten is
+`object.__new__` plus one `object.__setattr__` per field.
 
-Everything unusual goes down the slow path: a field absent from `__dict__` (served by a
-class attribute, property or default) becomes the leafless `MISSING` placeholder and is
-left unset on unflatten; wrapper attributes (`__module__`, `__name__`, ...) set by
-`module_update_wrapper` travel in a `_SlowAux`, hashable even though `__annotations__`
-is a dict.
+Everything unusual goes down the general path, which reads the instance `__dict__`: a
+field absent there (served by a class attribute, property or default) becomes the
+leafless `MISSING` placeholder and is left unset on unflatten; wrapper attributes
+(`__module__`, `__name__`, ...) set by `module_update_wrapper` travel in a `_SlowAux`,
+hashable even though `__annotations__` is a dict. See `build_pytree_functions` for when
+attribute reads are exact and when a class switches to the general path for good.
 
 Why not JAX's C++ dataclass path (`register_dataclass`)? It reads fields with
 `getattr` (so absent fields would flatten class-level values and lose their absence),
@@ -21,17 +22,20 @@ them and to accept any leaves. A Python callback it is, kept as small as possibl
 
 from __future__ import annotations
 
+import itertools
+import keyword
+import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax.tree_util as jtu
 
 __all__ = [
     "MISSING",
     "WRAPPER_ATTRIBUTES",
-    "build_flatten",
+    "PyTreeFunctions",
     "build_flatten_with_keys",
-    "build_unflatten",
+    "build_pytree_functions",
 ]
 
 WRAPPER_ATTRIBUTES = ("__module__", "__name__", "__qualname__", "__doc__", "__annotations__")
@@ -58,27 +62,18 @@ MISSING = _Missing()
 jtu.register_pytree_node(_Missing, lambda _: ((), None), lambda _aux, _children: MISSING)
 
 
-def _hashable_part(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return type(value)  # e.g. an `__annotations__` dict: equal dicts, equal types
-    return value
-
-
 class _SlowAux:
     """Aux data when wrapper attributes are present or some field is absent.
 
-    Compares by value; hashes what is hashable, so a treedef carrying an
-    `__annotations__` dict is still hashable and equal treedefs hash equal.
+    Compares by value. Hashes only the statics, so a treedef carrying an
+    `__annotations__` dict is still hashable, and equal treedefs hash equal.
     """
 
-    __slots__ = ("_hash", "statics", "wrappers")
+    __slots__ = ("statics", "wrappers")
 
     def __init__(self, wrappers: tuple[tuple[str, Any], ...], statics: tuple[Any, ...]):
         self.wrappers = wrappers
         self.statics = statics
-        self._hash: int | None = None
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -88,11 +83,10 @@ class _SlowAux:
         return self.wrappers == other.wrappers and self.statics == other.statics
 
     def __hash__(self) -> int:
-        # `jit` hashes the treedef on every call: compute once per aux object.
-        if self._hash is None:
-            wrappers = tuple((name, _hashable_part(value)) for name, value in self.wrappers)
-            self._hash = hash((wrappers, self.statics))
-        return self._hash
+        # Only the statics and how many wrapper attributes there are: equal auxes hash
+        # equal, `__annotations__` dicts need no special care, and `jit`, which hashes
+        # the treedef on every call, pays little.
+        return hash((len(self.wrappers), self.statics))
 
     def __repr__(self) -> str:
         return f"_SlowAux(wrappers={self.wrappers!r}, statics={self.statics!r})"
@@ -114,7 +108,7 @@ def _slow_flatten(
     static: Sequence[str],
     slotted: frozenset[str] = frozenset(),
 ) -> tuple[tuple[Any, ...], Any]:
-    d = getattr(obj, "__dict__", {})
+    d = obj.__dict__
     if slotted:
         children = tuple(
             [_read_slot(obj, name) if name in slotted else d.get(name, MISSING) for name in dynamic]
@@ -133,36 +127,104 @@ def _slow_flatten(
 
 def _has_missing(values: tuple[Any, ...]) -> bool:
     """Whether the placeholder occurs (by identity: `in` would compare arrays with `==`)."""
-    return any(value is MISSING for value in values)
+    return any(map(operator.is_, values, itertools.repeat(MISSING)))
 
 
-def build_flatten(
-    dynamic: tuple[str, ...], static: tuple[str, ...], slotted: frozenset[str] = frozenset()
-) -> Callable[[Any], tuple[tuple[Any, ...], Any]]:
-    """Builds the keyless flatten function for a class with these field names.
+class PyTreeFunctions(NamedTuple):
+    """The functions registered with JAX for one Module class, plus a mode switch."""
 
-    Generated source, because a tuple display of `d["name"]` reads is the fastest
-    pure-Python flatten there is, and `jax.jit` calls it on every dispatch. Classes
-    with fields stored in `__slots__` (`slotted`) use the general path.
+    flatten: Callable[[Any], tuple[tuple[Any, ...], Any]]
+    unflatten: Callable[[Any, Any], Any]
+    use_dict_mode: Callable[[], None]
+
+
+def _names_are_identifiers(names: tuple[str, ...]) -> bool:
+    return all(name.isidentifier() and not keyword.iskeyword(name) for name in names)
+
+
+def build_pytree_functions(
+    cls: type,
+    dynamic: tuple[str, ...],
+    static: tuple[str, ...],
+    *,
+    slotted: frozenset[str],
+    attribute_mode: bool,
+    direct_set: bool,
+) -> PyTreeFunctions:
+    """Builds the keyless flatten and the unflatten function of one Module class.
+
+    Generated source, because a tuple display of attribute reads is the fastest
+    pure-Python flatten there is, and `jax.jit` calls it on every dispatch.
+
+    Two read modes. In *attribute mode* the fast path reads fields as attributes:
+    exact whenever no field can be served by the class instead of the instance (the
+    class creator decides), and it never touches `obj.__dict__`, whose creation would
+    make every later attribute read on that instance slower (CPython 3.11/3.12 keep
+    instance attributes in an inline array until `__dict__` is requested). A failing
+    read (an absent field) falls back to the general path. *Dict mode* always takes the
+    general path, which reads `__dict__`: needed once instances of the class may carry
+    wrapper attributes, or once a field name is given a class-level value later.
+
+    Arguments:
+        cls: the Module class.
+        dynamic: the names of the child fields, in order.
+        static: the names of the static fields, in order.
+        slotted: field names stored in `__slots__`.
+        attribute_mode: start in attribute mode (else dict mode).
+        direct_set: unflatten may write fields with `object.__setattr__` (no data
+            descriptor such as a property shadows a field name).
     """
-    if slotted:
-        return lambda obj: _slow_flatten(obj, dynamic, static, slotted)
-    children = "".join(f"d[{name!r}], " for name in dynamic)
-    statics = "".join(f"d[{name!r}], " for name in static)
-    source = (
-        "def flatten(obj):\n"
-        "    d = obj.__dict__\n"
-        f"    if len(d) == {len(dynamic) + len(static)}:\n"
-        "        try:\n"
-        f"            return ({children}), ({statics})\n"
-        "        except KeyError:\n"
-        "            pass\n"
-        "    return slow(obj, dynamic, static)\n"
-    )
-    namespace: dict[str, Any] = {"slow": _slow_flatten, "dynamic": dynamic, "static": static}
-    exec(source, namespace)
-    flatten: Callable[[Any], tuple[tuple[Any, ...], Any]] = namespace["flatten"]
-    return flatten
+    if not _names_are_identifiers(dynamic + static):
+        attribute_mode = False
+        direct_set = False
+    children = "".join(f"obj.{name}, " for name in dynamic)
+    statics = "".join(f"obj.{name}, " for name in static)
+    lines = [
+        "def flatten(obj):",
+        "    if dict_mode:",
+        "        return slow(obj, dynamic, static, slotted)",
+        "    try:",
+        f"        return ({children}), ({statics})",
+        "    except AttributeError:",
+        "        return slow(obj, dynamic, static, slotted)",
+        "",
+        "def unflatten(aux, children):",
+    ]
+    if direct_set:
+        lines += [
+            "    if type(aux) is not tuple:",
+            "        return slow_unflatten(cls, dynamic, static, aux, children, slotted, switch)",
+            "    obj = new(cls)",
+        ]
+        if dynamic:
+            lines.append("    " + "".join(f"c{i}, " for i in range(len(dynamic))) + "= children")
+            lines += [f"    set_(obj, {name!r}, c{i})" for i, name in enumerate(dynamic)]
+        if static:
+            lines.append("    " + "".join(f"s{i}, " for i in range(len(static))) + "= aux")
+            lines += [f"    set_(obj, {name!r}, s{i})" for i, name in enumerate(static)]
+        lines.append("    return obj")
+    else:
+        lines.append(
+            "    return slow_unflatten(cls, dynamic, static, aux, children, slotted, switch)"
+        )
+    namespace: dict[str, Any] = {
+        "slow": _slow_flatten,
+        "slow_unflatten": _slow_unflatten,
+        "dynamic": dynamic,
+        "static": static,
+        "slotted": slotted,
+        "cls": cls,
+        "new": object.__new__,
+        "set_": object.__setattr__,
+        "dict_mode": not attribute_mode,
+    }
+
+    def use_dict_mode() -> None:
+        namespace["dict_mode"] = True
+
+    namespace["switch"] = use_dict_mode
+    exec("\n".join(lines) + "\n", namespace)
+    return PyTreeFunctions(namespace["flatten"], namespace["unflatten"], use_dict_mode)
 
 
 def build_flatten_with_keys(
@@ -184,7 +246,8 @@ def _slow_unflatten(
     static: Sequence[str],
     aux: Any,
     children: Any,
-    slotted: frozenset[str] = frozenset(),
+    slotted: frozenset[str],
+    use_dict_mode: Callable[[], None],
 ) -> Any:
     obj: Any = object.__new__(cls)
     d = obj.__dict__
@@ -197,33 +260,7 @@ def _slow_unflatten(
                 object.__setattr__(obj, name, value)
             else:
                 d[name] = value
-    if type(aux) is _SlowAux:
+    if type(aux) is _SlowAux and aux.wrappers:
+        use_dict_mode()
         d.update(aux.wrappers)
     return obj
-
-
-def build_unflatten(
-    cls: type,
-    dynamic: tuple[str, ...],
-    static: tuple[str, ...],
-    slotted: frozenset[str] = frozenset(),
-) -> Callable[[Any, Any], Any]:
-    """Builds the unflatten function: `object.__new__` plus direct `__dict__` writes.
-
-    No `__init__`, converter, check or warning runs, and any leaves are accepted.
-    """
-    if slotted:
-        return lambda aux, children: _slow_unflatten(cls, dynamic, static, aux, children, slotted)
-
-    def unflatten(aux: Any, children: Any) -> Any:
-        # A tuple aux comes only from a flatten that found every field present.
-        if type(aux) is tuple:
-            obj: Any = object.__new__(cls)
-            d = obj.__dict__
-            d.update(zip(dynamic, children, strict=False))
-            if aux:
-                d.update(zip(static, aux, strict=False))
-            return obj
-        return _slow_unflatten(cls, dynamic, static, aux, children)
-
-    return unflatten

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import inspect
+import operator
 import types
 import warnings
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tr
 
 from ._abstract import process_abstract_annotations, resolve_abstract
 from ._field import field, static_field
-from ._flatten import WRAPPER_ATTRIBUTES, build_flatten, build_flatten_with_keys, build_unflatten
+from ._flatten import WRAPPER_ATTRIBUTES, build_flatten_with_keys, build_pytree_functions
 from ._transforms import TRANSFORM_TYPES, warn_if_transformed_callable
 
 __all__ = ["Module", "INITIALISING", "METHOD_TYPES", "wrap_method_hook"]
@@ -47,6 +48,8 @@ wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
 
 _CHECKED_TYPES: frozenset[type] = frozenset()
 _object_new = object.__new__
+_NOT_FOUND = object()
+_WRAPPER_NAMES = frozenset(WRAPPER_ATTRIBUTES)
 
 
 def _checked_types() -> frozenset[type]:
@@ -72,7 +75,10 @@ class _ClassInfo:
     check_inits: tuple[Callable[[Any], None], ...]
     has_custom_init: bool
     check_init_arguments: bool
+    init_field_names: tuple[str, ...]
     plain_new: bool
+    init_values: Callable[[Any], tuple[Any, ...]]
+    use_dict_mode: Callable[[], None]
     needs_post_init_steps: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +121,17 @@ def _apply_dataclass(cls: type, init: bool) -> None:
             type.__delattr__(cls, name)
     for name, value in own.items():
         type.__setattr__(cls, name, value)
+
+
+def _tuple_attrgetter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """`attrgetter(*names)` that always returns a tuple (C-speed attribute reads)."""
+    if not names:
+        return lambda obj: ()
+    if len(names) == 1:
+        get_one = operator.attrgetter(names[0])
+        return lambda obj: (get_one(obj),)
+    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
+    return getter
 
 
 def _has_custom_init(cls: type) -> bool:
@@ -166,19 +183,38 @@ def _abstract_error(
     return None
 
 
-def _register_pytree(cls: type, dynamic: tuple[str, ...], static: tuple[str, ...]) -> None:
-    slotted = frozenset(
-        name
-        for name in dynamic + static
-        if isinstance(inspect.getattr_static(cls, name, None), types.MemberDescriptorType)
+def _register_pytree(
+    cls: type, dynamic: tuple[str, ...], static: tuple[str, ...], has_custom_init: bool
+) -> Callable[[], None]:
+    """Registers `cls` with JAX; returns the switch to the general (dict) flatten path."""
+    slotted: set[str] = set()
+    class_served = False  # some field could be read from the class instead of an instance
+    descriptor = False  # some field name is shadowed by a data descriptor (a property)
+    for name in dynamic + static:
+        attribute = inspect.getattr_static(cls, name, _NOT_FOUND)
+        if isinstance(attribute, types.MemberDescriptorType):
+            slotted.add(name)
+        elif attribute is not _NOT_FOUND:
+            class_served = True
+            kind = type(attribute)
+            descriptor |= hasattr(kind, "__set__") or hasattr(kind, "__delete__")
+    functions = build_pytree_functions(
+        cls,
+        dynamic,
+        static,
+        slotted=frozenset(slotted),
+        # A generated `__init__` sets every field it declares, so class-level defaults
+        # can never stand in for an instance value there.
+        attribute_mode=not descriptor and not (class_served and has_custom_init),
+        direct_set=not descriptor,
     )
-    flatten = build_flatten(dynamic, static, slotted)
     jtu.register_pytree_with_keys(
         cls,
-        build_flatten_with_keys(dynamic, flatten),
-        build_unflatten(cls, dynamic, static, slotted),
-        flatten,
+        build_flatten_with_keys(dynamic, functions.flatten),
+        functions.unflatten,
+        functions.flatten,
     )
+    return functions.use_dict_mode
 
 
 def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
@@ -266,10 +302,12 @@ class _ModuleMeta(abc.ABCMeta):
             ),
             has_custom_init=has_custom_init,
             check_init_arguments=not has_custom_init,
+            init_field_names=tuple(f.name for f in fields if f.init),
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
+            init_values=_tuple_attrgetter(tuple(f.name for f in fields if f.init)),
+            use_dict_mode=_register_pytree(cls, dynamic, static, has_custom_init),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
-        _register_pytree(cls, dynamic, static)
         _wrap_methods(cls, frozenset(field_names))
         return cls
 
@@ -283,6 +321,8 @@ class _ModuleMeta(abc.ABCMeta):
             and name not in info.field_names
         ):
             value = wrap_method_hook[0](value)
+        if info is not None and name in info.field_names:
+            _use_dict_mode_for_subtree(cls)
         super().__setattr__(name, value)
 
     def register(cls, subclass: type) -> NoReturn:
@@ -316,32 +356,43 @@ class _ModuleMeta(abc.ABCMeta):
                     "class attribute, property or method."
                 )
             if info.check_init_arguments and not _CHECKED_TYPES.isdisjoint(
-                map(type, self.__dict__.values())
+                map(type, info.init_values(self))
             ):
-                _check_init_arguments(self)
+                _check_init_arguments(self, info)
             if info.needs_post_init_steps:
                 _post_init_steps(self, info)
             return self
 
 
-def _check_init_arguments(self: Any) -> None:
-    # The frozen-style generated `__init__` bypasses `__setattr__`: check its arguments here.
-    for name, value in list(self.__dict__.items()):
+def _check_init_arguments(self: Any, info: _ClassInfo) -> None:
+    # The frozen-style generated `__init__` bypasses `__setattr__`: check its arguments
+    # here (fields set in `__post_init__` went through `__setattr__` already).
+    for name in info.init_field_names:
+        value = getattr(self, name, None)
         if type(value) in _CHECKED_TYPES:
             _check_assignment(self, name, value, stacklevel=5)
+
+
+def _use_dict_mode_for_subtree(cls: type) -> None:
+    # A class-level value for a field can now stand in for absent instance values.
+    pending = [cls]
+    while pending:
+        klass = pending.pop()
+        info = klass.__dict__.get("_eqx_class_info")
+        if info is not None:
+            info.use_dict_mode()
+        pending.extend(type.__subclasses__(klass))
 
 
 def _post_init_steps(self: Any, info: _ClassInfo) -> None:
     """Steps 6-7 of construction: missing fields, converters, warnings, `__check_init__`."""
     cls = type(self)
     if info.check_missing:
-        d = self.__dict__
         for name in info.field_names:
-            if name not in d:
-                try:
-                    getattr(self, name)
-                except AttributeError:
-                    raise TypeError(f"Field '{name}' was not initialized.") from None
+            try:
+                getattr(self, name)
+            except AttributeError:
+                raise TypeError(f"Field '{name}' was not initialized.") from None
     for name, converter in info.converters:
         object.__setattr__(self, name, converter(getattr(self, name)))
     for name in info.static_names:
@@ -435,6 +486,8 @@ class Module(metaclass=_ModuleMeta):
         if id(self) in INITIALISING and name in type(self)._eqx_class_info.settable:
             if type(value) in _CHECKED_TYPES:
                 _check_assignment(self, name, value)
+            if name in _WRAPPER_NAMES:
+                type(self)._eqx_class_info.use_dict_mode()
             object.__setattr__(self, name, value)
         elif name == "__orig_class__":  # set by `typing` for `A[int]()`
             object.__setattr__(self, name, value)
