@@ -324,6 +324,13 @@ def test_make_with_state_works_under_jit() -> None:
     assert int(out) == 1
 
 
+def test_make_with_state_output_crosses_plain_jax_jit() -> None:
+    # The deleted init is a leafless node, so a model of arrays stays a valid jit output.
+    model, state = jax.jit(eqx_nn.make_with_state(Counter))()
+    assert model.index.marker == "Counter.index"
+    assert int(state.get(model.index)) == 0
+
+
 def test_make_with_state_works_with_filter_vmap() -> None:
     keys = jax.random.split(jax.random.key(0), 3)
     make = eqx_filter.filter_vmap(eqx_nn.make_with_state(Model))
