@@ -173,6 +173,9 @@ def tree_at(
             "Precisely one of `replace` and `replace_fn` must be specified: "
             "`replace` gives the new value(s), `replace_fn` computes each from the old node."
         )
+    # On the raw tree first, so that a bug in `where` itself (a typo'd attribute)
+    # surfaces as the user's own exception rather than as our ValueError.
+    raw_selection = where(pytree)
     wrapped = _wrap(pytree, is_leaf)
     index = _index_nodes(wrapped, is_leaf)
     try:
@@ -186,8 +189,12 @@ def tree_at(
     nodes, single = _as_node_list(wrapped_selection, index)
     paths = _selection_paths(nodes, index, single)
 
-    raw_selection = where(pytree)
-    raw_nodes = [raw_selection] if single else list(raw_selection)
+    if single:
+        raw_nodes = [raw_selection]
+    elif isinstance(raw_selection, Sequence) and not isinstance(raw_selection, str):
+        raw_nodes = list(raw_selection)
+    else:
+        raw_nodes = []  # cannot match the wrapped selection: reported just below
     if len(raw_nodes) != len(paths) or any(
         raw is not _node_at(pytree, path) for raw, path in zip(raw_nodes, paths, strict=False)
     ):

@@ -81,6 +81,28 @@ def _load_record(f: BinaryIO, like_dtype: Any = None) -> np.ndarray:
     return value
 
 
+class _DtypeMismatch(Exception):
+    """A record whose dtype differs from `like`'s, found before converting it.
+
+    Raised by the default deserialise spec so that `tree_deserialise_leaves` reports
+    it, with the leaf path, as "has changed dtype" instead of letting JAX silently
+    cast (float64 to float32 without x64) or fail on a dtype it cannot name.
+    """
+
+    def __init__(self, expected: Any, actual: np.dtype[Any]) -> None:
+        super().__init__(f"expected {expected}, the file has {_describe_dtype(actual)}")
+        self.expected = expected
+        self.actual = actual
+
+
+def _describe_dtype(dtype: np.dtype[Any]) -> str:
+    if dtype.type is np.void:
+        return (
+            f"a {dtype.itemsize}-byte raw dtype ({dtype.str}, how NumPy stores bfloat16 and float8)"
+        )
+    return str(dtype)
+
+
 def default_serialise_filter_spec(f: BinaryIO, x: Any) -> None:
     """Write `x` as one `.npy` record if it is array-like; skip anything else.
 
@@ -103,7 +125,10 @@ def default_deserialise_filter_spec(f: BinaryIO, x: Any) -> Any:
     Anything else is returned as is: functions and objects survive by identity.
     """
     if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
-        return jnp.asarray(_load_record(f, x.dtype))
+        value = _load_record(f, x.dtype)
+        if value.dtype != x.dtype:
+            raise _DtypeMismatch(x.dtype, value.dtype)
+        return jnp.asarray(value)
     if isinstance(x, np.ndarray):
         return _load_record(f, x.dtype)
     if is_array_like(x):
@@ -183,11 +208,15 @@ def tree_serialise_leaves(
         save(path_or_file)  # type: ignore[arg-type]
 
 
+def _leaf_description(path: tuple[Any, ...]) -> str:
+    return f"Deserialised leaf at path {path!r}, i.e. `{jtu.keystr(path)}`,"
+
+
 def _check_leaf(path: tuple[Any, ...], like: Any, loaded: Any) -> None:
     like_is_jax = isinstance(like, (jax.Array, jax.ShapeDtypeStruct))
     if not (like_is_jax or isinstance(like, np.ndarray)):
         return
-    where = f"Deserialised leaf at path {path!r}, i.e. `{jtu.keystr(path)}`,"
+    where = _leaf_description(path)
     expected_type = "a JAX array" if like_is_jax else "a NumPy array"
     ok_type = isinstance(loaded, jax.Array) if like_is_jax else isinstance(loaded, np.ndarray)
     if not ok_type:
@@ -237,6 +266,11 @@ def tree_deserialise_leaves(
         def load_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
             try:
                 loaded = spec(f, leaf)
+            except _DtypeMismatch as mismatch:
+                raise RuntimeError(
+                    f"{_leaf_description(path)} has changed dtype: {mismatch}. Build `like` "
+                    "with the dtype that was saved (float64 needs `jax_enable_x64`)."
+                ) from None
             except Exception as error:
                 raise _path_error(path, error) from error
             _check_leaf(path, leaf, loaded)
