@@ -48,7 +48,7 @@ class _MethodDescriptor:
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
             return self.__func__
-        method = _object_new(BoundMethod)
+        method: Any = _object_new(BoundMethod)
         d = method.__dict__
         d.update(self._template)
         d["__self__"] = instance

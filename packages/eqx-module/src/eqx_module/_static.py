@@ -31,7 +31,7 @@ class Static(Module):
     """
 
     _leaves: tuple[Any, ...] = field(static=True)
-    _treedef: jtu.PyTreeDef = field(static=True)
+    _treedef: Any = field(static=True)  # a `jax.tree_util.PyTreeDef`
 
     def __init__(self, value: Any) -> None:
         leaves, treedef = jtu.tree_flatten(value)

@@ -54,7 +54,7 @@ def module_update_wrapper(wrapper: _M, wrapped: Any = None) -> _M:
     children, treedef = jtu.tree_flatten(wrapper, is_leaf=lambda x: x is not wrapper)
     clone: _M = jtu.tree_unflatten(treedef, children)
     type(clone)._eqx_class_info.use_dict_mode()  # wrapper attributes are read from `__dict__`
-    d = clone.__dict__
+    d: dict[str, Any] = vars(clone)
     for name in WRAPPER_ATTRIBUTES:
         try:
             value = getattr(wrapped, name)
