@@ -20,7 +20,7 @@ def _is_numpy(x: Any) -> bool:
 def _numpy_equal(a: Any, b: Any, rtol: float, atol: float) -> bool:
     if np.shape(a) != np.shape(b) or a.dtype != b.dtype:
         return False
-    if (rtol != 0.0 or atol != 0.0) and np.issubdtype(a.dtype, np.inexact):
+    if (rtol != 0.0 or atol != 0.0) and jnp.issubdtype(a.dtype, jnp.inexact):
         return bool(np.allclose(a, b, rtol=rtol, atol=atol))
     return bool(np.array_equal(a, b))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._compat import LITERAL_ARRAY_TYPES
@@ -46,7 +47,8 @@ def is_array_like(element: Any) -> bool:
 
 
 def _is_inexact_dtype(dtype: Any) -> bool:
-    return bool(np.issubdtype(dtype, np.inexact))
+    # jnp.issubdtype knows the ml_dtypes floats (bfloat16, float8...); np.issubdtype does not.
+    return dtype is not None and bool(jnp.issubdtype(dtype, jnp.inexact))
 
 
 def is_inexact_array(element: Any) -> bool:

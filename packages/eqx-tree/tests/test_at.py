@@ -1,0 +1,156 @@
+import collections
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import pytest
+
+from eqx_tree import tree_at
+
+
+class _Node:
+    """A node whose unflatten bypasses __init__ (as eqx Modules do)."""
+
+    inits = 0
+
+    def __init__(self, weight, children):
+        _Node.inits += 1
+        self.weight, self.children = weight, children
+
+
+def _unflatten_node(aux, children):
+    node = object.__new__(_Node)
+    node.weight, node.children = children
+    return node
+
+
+jax.tree_util.register_pytree_node(_Node, lambda n: ((n.weight, n.children), None), _unflatten_node)
+
+
+def test_replaces_a_leaf_and_leaves_the_input_untouched():
+    tree = {"a": 1, "b": [2, 3]}
+    out = tree_at(lambda t: t["b"][0], tree, 20)
+    assert out == {"a": 1, "b": [20, 3]}
+    assert tree == {"a": 1, "b": [2, 3]}
+
+
+def test_arrays_are_not_copied():
+    w = jnp.ones(3)
+    tree = {"w": w, "b": jnp.zeros(2)}
+    out = tree_at(lambda t: t["b"], tree, jnp.ones(2))
+    assert out["w"] is w
+
+
+def test_returned_node_counts_as_one_node_and_tuple_selects_each():
+    tree = {"layers": [1, 2]}
+    assert tree_at(lambda t: t["layers"], tree, "whole") == {"layers": "whole"}
+    assert tree_at(lambda t: tuple(t["layers"]), tree, ("a", "b")) == {"layers": ["a", "b"]}
+
+
+def test_replace_fn_receives_the_original_node():
+    tree = [jnp.array(1.0), jnp.array(2.0)]
+    out = tree_at(lambda t: t[1], tree, replace_fn=lambda x: x * 10)
+    assert float(out[1]) == 20.0
+
+
+def test_replace_fn_over_several_nodes():
+    assert tree_at(lambda t: (t[0], t[2]), [1, 2, 3], replace_fn=lambda x: -x) == [-1, 2, -3]
+
+
+def test_structure_may_change():
+    out = tree_at(lambda t: t[0], [1, 2], {"new": (5, 6)})
+    assert out == [{"new": (5, 6)}, 2]
+
+
+def test_rebuild_runs_no_init():
+    node = _Node(jnp.ones(2), [1])
+    before = _Node.inits
+    out = tree_at(lambda n: n.weight, node, jnp.zeros(2))
+    assert _Node.inits == before
+    assert float(out.weight.sum()) == 0.0 and out.children == [1]
+
+
+def test_shared_leaf_values_are_told_apart_by_position():
+    assert tree_at(lambda t: t[1], [1, 1, 1], 9) == [1, 9, 1]
+    assert tree_at(lambda t: t[0], [(1,), (1,)], "x") == ["x", (1,)]
+
+
+def test_interned_empty_tuples_can_be_selected():
+    assert tree_at(lambda t: t[1], [(), ()], 5) == [(), 5]
+
+
+def test_empty_namedtuples_can_be_selected():
+    Empty = collections.namedtuple("Empty", [])
+    assert tree_at(lambda t: t[0], [Empty(), Empty()], 1) == [1, Empty()]
+
+
+def test_root_can_be_replaced():
+    assert tree_at(lambda t: t, [1, 2], "root") == "root"
+
+
+def test_none_with_is_leaf_is_selectable():
+    out = tree_at(lambda t: t[0], (None, None, 0), True, is_leaf=lambda x: x is None)
+    assert out == (True, None, 0)
+
+
+def test_rejects_both_replace_and_replace_fn():
+    with pytest.raises(ValueError, match="Precisely one of `replace` and `replace_fn` must be"):
+        tree_at(lambda t: t[0], [1], 2, replace_fn=lambda x: x)
+
+
+def test_rejects_neither_replace_nor_replace_fn():
+    with pytest.raises(ValueError, match="Precisely one of `replace` and `replace_fn` must be"):
+        tree_at(lambda t: t[0], [1])
+
+
+def test_rejects_where_that_reads_leaf_values():
+    with pytest.raises(ValueError, match="`where` must use just the PyTree structure of `pytree`"):
+        tree_at(lambda t: t[0] if t[1] > 0 else t[2], [1, 2, 3], 0)
+
+
+def test_rejects_where_whose_choice_depends_on_leaf_values_without_failing():
+    # On the wrapped copy `t[1] == 2` is False, on the raw tree True: selections differ.
+    with pytest.raises(ValueError, match="`where` must use just the PyTree structure of `pytree`"):
+        tree_at(lambda t: t[0] if t[1] == 2 else t[2], [1, 2, 3], 0)
+
+
+def test_rejects_a_node_that_is_not_in_the_tree():
+    with pytest.raises(ValueError, match="`where` does not specify an element"):
+        tree_at(lambda t: [5], [1, 2], (3,))
+
+
+def test_rejects_a_non_node_non_sequence_selection():
+    with pytest.raises(ValueError, match="`where` does not specify an element"):
+        tree_at(lambda t: 5, [1, 2], 3)
+
+
+def test_rejects_none_matched_twice_and_shows_the_is_leaf_fix():
+    with pytest.raises(ValueError, match="`where` does not uniquely identify") as info:
+        tree_at(lambda t: t[0], (None, None, 0), True)
+    assert "is_leaf=lambda x: x is None" in str(info.value)
+
+
+def test_rejects_a_length_mismatch():
+    with pytest.raises(ValueError, match="selected 2 nodes but `replace` has 3 values"):
+        tree_at(lambda t: (t[0], t[1]), [1, 2], (1, 2, 3))
+
+
+def test_rejects_a_non_sequence_replace_for_several_nodes():
+    with pytest.raises(TypeError, match="`replace` must be a sequence of 2 values"):
+        tree_at(lambda t: (t[0], t[1]), [1, 2], 3)
+
+
+def test_rejects_selecting_the_same_node_twice():
+    with pytest.raises(ValueError, match="same node is selected more than once"):
+        tree_at(lambda t: (t[0], t[0]), [[1], 2], (1, 2))
+
+
+def test_agrees_with_plain_tree_util_for_a_leaf_update():
+    tree = {"a": [jnp.ones(2), jnp.zeros(3)], "b": (jnp.arange(2.0),)}
+    out = tree_at(lambda t: t["a"][1], tree, jnp.full(3, 7.0))
+    leaves, treedef = jtu.tree_flatten(tree)
+    leaves[1] = jnp.full(3, 7.0)
+    expected = jtu.tree_unflatten(treedef, leaves)
+    assert jtu.tree_structure(out) == jtu.tree_structure(expected)
+    for x, y in zip(jtu.tree_leaves(out), jtu.tree_leaves(expected), strict=True):
+        assert (x == y).all()
