@@ -8,6 +8,7 @@ import pytest
 from eqx_tree._checkpoint_leaves import (
     LeafSpec,
     check_storable,
+    escape_part,
     key_name,
     leaf_spec,
     named_leaves,
@@ -22,6 +23,14 @@ def test_key_name_gives_the_bare_attribute_index_or_key() -> None:
     assert key_name(jax.tree_util.DictKey("bias")) == "bias"
     assert key_name(jax.tree_util.DictKey(3)) == "3"
     assert key_name(jax.tree_util.FlattenedIndexKey(1)) == "1"
+
+
+def test_escape_part_encodes_the_escape_character_then_the_separator() -> None:
+    assert escape_part("weight", ".") == "weight"
+    assert escape_part("a.b", ".") == "a%2Eb"
+    assert escape_part("100%.", ".") == "100%25%2E"
+    assert escape_part("a::b", "::") == "a%3A%3Ab"
+    assert escape_part("a→b", "→") == "a%E2%86%92b"
 
 
 def test_leaf_spec_of_arrays_and_shape_dtype_structs() -> None:

@@ -149,7 +149,8 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
 
     Each array leaf (`jax.Array`, `np.ndarray`, `np.generic`) and each Python
     `bool`/`int`/`float`/`complex` leaf is stored under its dotted key-path name, the
-    same name `tree_to_flat_dict` gives (`model.layers[0].weight` → `"layers.0.weight"`).
+    same name `tree_to_flat_dict` gives (`model.layers[0].weight` → `"layers.0.weight"`;
+    a dot inside a dict key is escaped as `%2E`).
     Other leaves (functions, strings, `None`) are not stored: `tree_load`'s `like`
     supplies them. Nothing is pickled. The file is written to a temporary file in the
     same directory, one leaf at a time, then renamed over `path`, so a crash never
@@ -166,8 +167,8 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
         TypeError: `metadata` is not JSON-serialisable; a leaf is a tracer, a
             `ShapeDtypeStruct`, or has a dtype safetensors cannot store (the message
             names the leaf path).
-        ValueError: a dict key contains `"."` or two leaves would share a name; a Python
-            int is outside the int64 range.
+        ValueError: two leaves would share a name; a Python int is outside the int64
+            range.
 
     Example:
         ```python

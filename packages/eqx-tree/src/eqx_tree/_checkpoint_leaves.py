@@ -8,10 +8,11 @@ the two always agree on names and on what counts as a stored leaf.
   not stored; `like` supplies it on loading. `None` is an empty subtree, not a leaf.
 - **Names** join the key path with `sep`: `GetAttrKey("layers")`, `SequenceKey(0)`,
   `GetAttrKey("weight")` → `"layers.0.weight"`. `DictKey` and `FlattenedIndexKey` give
-  `str(key)`. A dict key containing `sep` is rejected (not escaped): escaping would make
-  names that other tools' state dicts never use. Rename the key, or pick another `sep`
-  in `tree_to_flat_dict`. Two leaves with the same name (say dict keys `1` and `"1"`)
-  are rejected too.
+  `str(key)`. Inside each part, `%` is written `%25` and `sep` is percent-encoded
+  (`.` → `%2E`), so a dict key `"a.b"` becomes the single part `"a%2Eb"` and names stay
+  unambiguous. This matters for `eqx_nn.State`, whose keys are dotted markers such as
+  `"Model.norm.ema_state_index"`. Two leaves with the same name (say dict keys `1` and
+  `"1"` of a custom node) are rejected.
 - **Python scalars** are stored as 0-d `bool` / `int64` / `float64` / `complex128`
   arrays and load back as `like`'s Python type.
 - **Typed PRNG keys** (`jax.random.key`) are stored as their `key_data` (uint32) and
@@ -36,6 +37,7 @@ __all__ = [
     "leaf_spec",
     "named_leaves",
     "check_storable",
+    "escape_part",
     "is_key_dtype",
     "restore_leaf",
     "to_numpy",
@@ -109,15 +111,31 @@ def key_name(key: object) -> str:
     return str(key)
 
 
+def _percent_encode(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode("utf-8"))
+
+
+def escape_part(part: str, sep: str) -> str:
+    """Escape one name part so it never contains `sep`: `%` → `%25`, then `sep` → `%2E` (for `.`).
+
+    Names of ordinary models are unchanged; only keys containing `%` or `sep` (such as
+    the `"Model.norm.ema_state_index"` markers of an `eqx_nn.State`) are escaped, and
+    the escaping is reversible (`urllib.parse.unquote`).
+    """
+    return part.replace("%", "%25").replace(sep, _percent_encode(sep))
+
+
 def named_leaves(pytree: Any, sep: str = ".") -> list[NamedLeaf]:
     """Every stored leaf of `pytree` (and every `ShapeDtypeStruct`), named, in flatten order.
 
     Raises:
-        ValueError: a dict key contains `sep`, two leaves get the same name, or `sep`
-            is empty.
+        ValueError: `sep` is empty or contains `%`, or two leaves get the same name.
     """
-    if not sep:
-        raise ValueError("sep must be a non-empty string, for example '.' or '/'")
+    if not sep or "%" in sep:
+        raise ValueError(
+            f"sep must be a non-empty string without '%' (the escape character), got {sep!r}; "
+            "for example '.' or '/'"
+        )
     result: list[NamedLeaf] = []
     seen: dict[str, str] = {}
     leaves_with_paths = jax.tree_util.tree_flatten_with_path(pytree)[0]
@@ -125,17 +143,7 @@ def named_leaves(pytree: Any, sep: str = ".") -> list[NamedLeaf]:
         if leaf_spec(leaf) is None:
             continue
         keystr = jax.tree_util.keystr(path)
-        parts = [key_name(key) for key in path]
-        for key, part in zip(path, parts, strict=True):
-            if sep in part:
-                raise ValueError(
-                    f"the key {part!r} in the path {keystr} contains the separator {sep!r}, "
-                    "so its name would be ambiguous; rename the key, or (for "
-                    "tree_to_flat_dict) pass a different sep"
-                    + (" such as '/'" if sep == "." else "")
-                    + f" (key {key!r})"
-                )
-        name = sep.join(parts)
+        name = sep.join(escape_part(key_name(key), sep) for key in path)
         if name in seen:
             raise ValueError(
                 f"the leaves at {seen[name]} and {keystr} would both be named {name!r}; "

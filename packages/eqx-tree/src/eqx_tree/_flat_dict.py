@@ -28,7 +28,9 @@ def tree_to_flat_dict(pytree: Any, sep: str = ".") -> dict[str, Any]:
     `bool`/`int`/`float`/`complex` leaves are included, unchanged (no copy, no
     conversion); other leaves (functions, strings, ...) are left out. Names join each
     key of the leaf's path with `sep`: attribute names, sequence indices and dict keys,
-    for example `"layers.0.weight"`. The dict is in flatten order.
+    for example `"layers.0.weight"`. Within a key, `%` becomes `%25` and `sep` is
+    percent-encoded (`{"a.b": x}` gives `"a%2Eb"`), so names are unambiguous. The dict is
+    in flatten order.
 
     Arguments:
         pytree: any pytree, for example a Module.
@@ -38,8 +40,7 @@ def tree_to_flat_dict(pytree: Any, sep: str = ".") -> dict[str, Any]:
         `{name: leaf}`.
 
     Raises:
-        ValueError: a dict key contains `sep` (pass another `sep`, such as `"/"`), or two
-            leaves would get the same name.
+        ValueError: `sep` is empty or contains `%`, or two leaves would get the same name.
 
     Example:
         ```python
