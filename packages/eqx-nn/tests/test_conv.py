@@ -234,3 +234,9 @@ def test_conv_works_under_jit_grad_and_vmap():
     np.testing.assert_allclose(out[1], conv(xs[1]), rtol=1e-6)
     grad = jax.grad(lambda c: jnp.sum(c(xs[0])))(conv)
     np.testing.assert_allclose(grad.bias, np.full((3, 1), 6.0))
+
+
+def test_conv_accepts_numpy_input():
+    conv = Conv1d(1, 1, 2, key=KEY)
+    x = np.arange(4.0, dtype=np.float32)[None]
+    np.testing.assert_allclose(conv(x), conv(jnp.asarray(x)))

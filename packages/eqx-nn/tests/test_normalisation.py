@@ -174,3 +174,8 @@ def test_norms_under_jit_vmap_and_grad():
     np.testing.assert_allclose(grads.bias, np.arange(3.0))
     gn = jax.vmap(GroupNorm(2, 4))(jr.normal(jr.key(3), (2, 4, 5)))
     assert gn.shape == (2, 4, 5)
+
+
+def test_norms_accept_numpy_input():
+    x = np.array([1.0, 2.0, 4.0], np.float32)
+    np.testing.assert_allclose(LayerNorm(3)(x), LayerNorm(3)(jnp.asarray(x)))

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module
 
@@ -24,14 +25,15 @@ class PReLU(Module):
 
     negative_slope: jax.Array
 
-    def __init__(self, init_alpha: float | jax.Array = 0.25) -> None:
+    def __init__(self, init_alpha: ArrayLike = 0.25) -> None:
         self.negative_slope = jnp.asarray(init_alpha)
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Apply the PReLU elementwise (standard promotion and rank broadcasting allowed)."""
         with (
             jax.named_scope("eqx.nn.PReLU"),
             jax.numpy_dtype_promotion("standard"),
             jax.numpy_rank_promotion("allow"),
         ):
+            x = jnp.asarray(x)
             return jnp.where(x >= 0, x, self.negative_slope * x)

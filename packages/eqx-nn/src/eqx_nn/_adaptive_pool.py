@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -69,7 +70,7 @@ class AdaptivePool(Module):
 
     def __init__(
         self,
-        target_shape: int | Sequence[int],
+        target_shape: int | Sequence[Any],
         num_spatial_dims: int,
         operation: Callable[..., Any],
     ) -> None:
@@ -90,10 +91,11 @@ class AdaptivePool(Module):
         self.target_shape = target
         self.operation = operation
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Pool one unbatched input of shape `(channels, *spatial)` to
         `(channels, *target_shape)`."""
         with jax.named_scope("eqx.nn.AdaptivePool"):
+            x = jnp.asarray(x)
             n = len(self.target_shape)
             if x.ndim != n + 1:
                 msg = (
@@ -116,40 +118,40 @@ class AdaptivePool(Module):
 class AdaptiveAvgPool1d(AdaptivePool):
     """Adaptive average pooling over `(channels, length)`, with `jnp.mean`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.mean)
 
 
 class AdaptiveAvgPool2d(AdaptivePool):
     """Adaptive average pooling over `(channels, height, width)`, with `jnp.mean`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.mean)
 
 
 class AdaptiveAvgPool3d(AdaptivePool):
     """Adaptive average pooling over `(channels, depth, height, width)`, with `jnp.mean`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.mean)
 
 
 class AdaptiveMaxPool1d(AdaptivePool):
     """Adaptive max pooling over `(channels, length)`, with `jnp.max`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.max)
 
 
 class AdaptiveMaxPool2d(AdaptivePool):
     """Adaptive max pooling over `(channels, height, width)`, with `jnp.max`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.max)
 
 
 class AdaptiveMaxPool3d(AdaptivePool):
     """Adaptive max pooling over `(channels, depth, height, width)`, with `jnp.max`."""
 
-    def __init__(self, target_shape: int | Sequence[int]) -> None:
+    def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.max)

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from ._dropout import Dropout
 from ._misc import at_least_float32, finfo
@@ -15,7 +16,7 @@ from ._misc import at_least_float32, finfo
 __all__ = ["dot_product_attention", "dot_product_attention_weights"]
 
 
-def dot_product_attention_weights(query: jax.Array, key: jax.Array, mask: Any = None) -> jax.Array:
+def dot_product_attention_weights(query: ArrayLike, key: ArrayLike, mask: Any = None) -> jax.Array:
     """Attention weights `softmax((query / sqrt(d)) @ key.T)` for one head.
 
     Arguments:
@@ -29,6 +30,7 @@ def dot_product_attention_weights(query: jax.Array, key: jax.Array, mask: Any = 
     Raises:
         ValueError: a mask of the wrong shape.
     """
+    query, key = jnp.asarray(query), jnp.asarray(key)
     dtype = query.dtype
     query = query / jnp.asarray(math.sqrt(query.shape[-1]), dtype=dtype)
     logits = jnp.einsum("sd,Sd->sS", query, key)
@@ -45,9 +47,9 @@ def dot_product_attention_weights(query: jax.Array, key: jax.Array, mask: Any = 
 
 
 def dot_product_attention(
-    query: jax.Array,
-    key_: jax.Array,
-    value: jax.Array,
+    query: ArrayLike,
+    key_: ArrayLike,
+    value: ArrayLike,
     mask: Any = None,
     dropout: Dropout | None = None,
     *,

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -107,10 +108,10 @@ class Conv(Module):
         num_spatial_dims: int,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = 0,
-        dilation: int | Sequence[int] = 1,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: str | int | Sequence[Any] = 0,
+        dilation: int | Sequence[Any] = 1,
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -134,7 +135,7 @@ class Conv(Module):
         self.groups = groups
         self.use_bias = use_bias
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Convolve one unbatched input of shape `(in_channels, *spatial)`.
 
         Arguments:
@@ -149,6 +150,7 @@ class Conv(Module):
                 number of channels.
         """
         with jax.named_scope("eqx.nn.Conv"):
+            x = jnp.asarray(x)
             check_conv_input("Conv", x, self.num_spatial_dims, self.in_channels)
             padding: str | Sequence[tuple[int, int]] = self.padding
             if self.padding_mode != "ZEROS":
@@ -185,10 +187,10 @@ class Conv1d(Conv):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = 0,
-        dilation: int | Sequence[int] = 1,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: str | int | Sequence[Any] = 0,
+        dilation: int | Sequence[Any] = 1,
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -209,10 +211,10 @@ class Conv2d(Conv):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1),
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = (0, 0),
-        dilation: int | Sequence[int] = (1, 1),
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = (1, 1),
+        padding: str | int | Sequence[Any] = (0, 0),
+        dilation: int | Sequence[Any] = (1, 1),
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -233,10 +235,10 @@ class Conv3d(Conv):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1, 1),
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = (0, 0, 0),
-        dilation: int | Sequence[int] = (1, 1, 1),
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = (1, 1, 1),
+        padding: str | int | Sequence[Any] = (0, 0, 0),
+        dilation: int | Sequence[Any] = (1, 1, 1),
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",

@@ -5,6 +5,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -67,11 +68,11 @@ class ConvTranspose(Module):
         num_spatial_dims: int,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = 0,
-        output_padding: int | Sequence[int] = 0,
-        dilation: int | Sequence[int] = 1,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: str | int | Sequence[Any] = 0,
+        output_padding: int | Sequence[Any] = 0,
+        dilation: int | Sequence[Any] = 1,
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -134,7 +135,7 @@ class ConvTranspose(Module):
             pads.append((d * (k - 1) - p_lo, d * (k - 1) - p_hi + a))
         return tuple(pads)
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Apply the transposed convolution to one input of shape `(in_channels, *spatial)`.
 
         Arguments:
@@ -146,6 +147,7 @@ class ConvTranspose(Module):
             `(size-1)*stride - p_lo - p_hi + dilation*(kernel-1) + output_padding + 1`.
         """
         with jax.named_scope("eqx.nn.ConvTranspose"):
+            x = jnp.asarray(x)
             check_conv_input("ConvTranspose", x, self.num_spatial_dims, self.in_channels)
             padding = self._conv_padding()
             if self.padding_mode == "CIRCULAR":
@@ -180,11 +182,11 @@ class ConvTranspose1d(ConvTranspose):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        output_padding: int | Sequence[int] = 0,
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = 0,
-        dilation: int | Sequence[int] = 1,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        output_padding: int | Sequence[Any] = 0,
+        padding: str | int | Sequence[Any] = 0,
+        dilation: int | Sequence[Any] = 1,
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -206,11 +208,11 @@ class ConvTranspose2d(ConvTranspose):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1),
-        output_padding: int | Sequence[int] = (0, 0),
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = (0, 0),
-        dilation: int | Sequence[int] = (1, 1),
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = (1, 1),
+        output_padding: int | Sequence[Any] = (0, 0),
+        padding: str | int | Sequence[Any] = (0, 0),
+        dilation: int | Sequence[Any] = (1, 1),
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",
@@ -232,11 +234,11 @@ class ConvTranspose3d(ConvTranspose):
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = (1, 1, 1),
-        output_padding: int | Sequence[int] = (0, 0, 0),
-        padding: str | int | Sequence[int] | Sequence[tuple[int, int]] = (0, 0, 0),
-        dilation: int | Sequence[int] = (1, 1, 1),
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = (1, 1, 1),
+        output_padding: int | Sequence[Any] = (0, 0, 0),
+        padding: str | int | Sequence[Any] = (0, 0, 0),
+        dilation: int | Sequence[Any] = (1, 1, 1),
         groups: int = 1,
         use_bias: bool = True,
         padding_mode: str = "ZEROS",

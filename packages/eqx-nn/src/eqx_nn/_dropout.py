@@ -5,6 +5,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import Module
 from eqx_tree import EqxDeprecationWarning
@@ -40,12 +41,12 @@ class Dropout(Module):
         Array([1., 1.], dtype=float32)
     """
 
-    p: float | jax.Array
+    p: int | float | jax.Array
     inference: bool | jax.Array
 
     def __init__(
         self,
-        p: float | jax.Array = 0.5,
+        p: int | float | jax.Array = 0.5,
         inference: bool | jax.Array = False,
         *,
         deterministic: bool | None = None,
@@ -63,7 +64,7 @@ class Dropout(Module):
 
     def __call__(
         self,
-        x: jax.Array,
+        x: ArrayLike,
         *,
         key: jax.Array | None = None,
         inference: bool | jax.Array | None = None,
@@ -81,6 +82,7 @@ class Dropout(Module):
             `x` in inference mode, else `where(mask, x / (1 - p), 0)`.
         """
         with jax.named_scope("eqx.nn.Dropout"):
+            x = jnp.asarray(x)  # the same object for a JAX array
             if deterministic is not None:
                 _deprecated_deterministic("`Dropout.__call__`")
                 inference = deterministic

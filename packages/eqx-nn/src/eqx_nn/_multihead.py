@@ -8,6 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
@@ -72,7 +73,7 @@ class MultiheadAttention(Module):
         use_key_bias: bool = False,
         use_value_bias: bool = False,
         use_output_bias: bool = False,
-        dropout_p: float = 0.0,
+        dropout_p: int | float = 0.0,
         inference: bool = False,
         dtype: Any = None,
         *,
@@ -107,9 +108,9 @@ class MultiheadAttention(Module):
 
     def __call__(
         self,
-        query: jax.Array,
-        key_: jax.Array,
-        value: jax.Array,
+        query: ArrayLike,
+        key_: ArrayLike,
+        value: ArrayLike,
         mask: Any = None,
         *,
         key: jax.Array | None = None,
@@ -138,6 +139,7 @@ class MultiheadAttention(Module):
                 mask of the wrong shape, or `process_heads` changing a shape.
         """
         with jax.named_scope("eqx.nn.MultiheadAttention"):
+            query, key_, value = jnp.asarray(query), jnp.asarray(key_), jnp.asarray(value)
             if deterministic is not None:
                 warnings.warn(
                     "`deterministic` is deprecated; use `inference` instead (same meaning).",

@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
@@ -101,13 +102,14 @@ class LayerNorm(Module):
         self.weight = jnp.ones(self.shape, dtype) if use_weight else None
         self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
 
-    def __call__(self, x: jax.Array, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
+    def __call__(self, x: ArrayLike, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
         """Normalise `x` (of shape `shape`): `(x - mean) * rsqrt(var + eps) * weight + bias`.
 
         Returns:
             `out`, or `(out, state)` when a `state` is passed (unchanged).
         """
         with jax.named_scope("eqx.nn.LayerNorm"):
+            x = jnp.asarray(x)
             _check_shape("LayerNorm", self.shape, x)
             orig_dtype = x.dtype
             dtype = at_least_float32(orig_dtype)
@@ -159,13 +161,14 @@ class RMSNorm(Module):
         self.weight = jnp.ones(self.shape, dtype) if use_weight else None
         self.bias = jnp.zeros(self.shape, dtype) if use_bias else None
 
-    def __call__(self, x: jax.Array, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
+    def __call__(self, x: ArrayLike, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
         """Normalise `x` (of shape `shape`): `x * rsqrt(mean(x**2) + eps) * weight + bias`.
 
         Returns:
             `out`, or `(out, state)` when a `state` is passed (unchanged).
         """
         with jax.named_scope("eqx.nn.RMSNorm"):
+            x = jnp.asarray(x)
             _check_shape("RMSNorm", self.shape, x)
             orig_dtype = x.dtype
             dtype = at_least_float32(orig_dtype)
@@ -231,13 +234,14 @@ class GroupNorm(Module):
         self.weight = jnp.ones((channels,), dtype) if channelwise_affine else None
         self.bias = jnp.zeros((channels,), dtype) if channelwise_affine else None
 
-    def __call__(self, x: jax.Array, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
+    def __call__(self, x: ArrayLike, state: Any = sentinel, *, key: jax.Array | None = None) -> Any:
         """Normalise `x` of shape `(channels, *spatial)`.
 
         Returns:
             `out`, or `(out, state)` when a `state` is passed (unchanged).
         """
         with jax.named_scope("eqx.nn.GroupNorm"):
+            x = jnp.asarray(x)
             if x.ndim == 0:
                 raise ValueError(
                     "GroupNorm expects an input of shape (channels, *spatial), but got a scalar."

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -92,9 +93,9 @@ class Pool(Module):
         init: int | float | jax.Array,
         operation: Callable[[Any, Any], Any],
         num_spatial_dims: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         self.init = init
@@ -121,7 +122,7 @@ class Pool(Module):
             pads.append((lo, hi + s) if (size + lo + hi - k) % s != 0 else (lo, hi))
         return tuple(pads)
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Pool one unbatched input of shape `(channels, *spatial)`.
 
         Arguments:
@@ -132,6 +133,7 @@ class Pool(Module):
             An array of shape `(channels, *pooled)`.
         """
         with jax.named_scope("eqx.nn.Pool"):
+            x = jnp.asarray(x)
             rank = self.num_spatial_dims + 1
             if x.ndim != rank:
                 expected = (
@@ -155,16 +157,17 @@ class _AvgPool(Pool):
         init: int | float | jax.Array,
         operation: Callable[[Any, Any], Any],
         num_spatial_dims: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(init, operation, num_spatial_dims, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Average over each window; padded positions count towards the divisor."""
         with jax.named_scope("eqx.nn.AvgPool"):
+            x = jnp.asarray(x)
             return super().__call__(x) / math.prod(self.kernel_size)
 
 
@@ -178,9 +181,9 @@ class AvgPool1d(_AvgPool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(0, jax.lax.add, 1, kernel_size, stride, padding, use_ceil)
@@ -191,9 +194,9 @@ class AvgPool2d(_AvgPool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(0, jax.lax.add, 2, kernel_size, stride, padding, use_ceil)
@@ -204,9 +207,9 @@ class AvgPool3d(_AvgPool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(0, jax.lax.add, 3, kernel_size, stride, padding, use_ceil)
@@ -222,9 +225,9 @@ class MaxPool1d(Pool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 1, kernel_size, stride, padding, use_ceil)
@@ -235,9 +238,9 @@ class MaxPool2d(Pool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 2, kernel_size, stride, padding, use_ceil)
@@ -248,9 +251,9 @@ class MaxPool3d(Pool):
 
     def __init__(
         self,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | Sequence[tuple[int, int]] = 0,
+        kernel_size: int | Sequence[Any],
+        stride: int | Sequence[Any] = 1,
+        padding: int | Sequence[Any] = 0,
         use_ceil: bool = False,
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 3, kernel_size, stride, padding, use_ceil)

@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -71,10 +72,11 @@ class GRUCell(Module):
         self.use_bias = use_bias
 
     def __call__(
-        self, input: jax.Array, hidden: jax.Array, *, key: jax.Array | None = None
+        self, input: ArrayLike, hidden: ArrayLike, *, key: jax.Array | None = None
     ) -> jax.Array:
         """One step: `(input (input_size,), hidden (hidden_size,)) -> new hidden`."""
         with jax.named_scope("eqx.nn.GRUCell"):
+            input, hidden = jnp.asarray(input), jnp.asarray(hidden)
             _check_vector("GRUCell", "input", input, self.input_size, "input_size")
             _check_vector("GRUCell", "hidden", hidden, self.hidden_size, "hidden_size")
             igates = self.weight_ih @ input
@@ -137,14 +139,15 @@ class LSTMCell(Module):
 
     def __call__(
         self,
-        input: jax.Array,
-        hidden: tuple[jax.Array, jax.Array],
+        input: ArrayLike,
+        hidden: tuple[ArrayLike, ArrayLike],
         *,
         key: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """One step: `(input, (h, c)) -> (h', c')`."""
         with jax.named_scope("eqx.nn.LSTMCell"):
-            h, c = hidden
+            input = jnp.asarray(input)
+            h, c = jnp.asarray(hidden[0]), jnp.asarray(hidden[1])
             _check_vector("LSTMCell", "input", input, self.input_size, "input_size")
             _check_vector("LSTMCell", "hidden[0]", h, self.hidden_size, "hidden_size")
             _check_vector("LSTMCell", "hidden[1]", c, self.hidden_size, "hidden_size")

@@ -4,6 +4,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import register_cache_clearer
@@ -13,7 +14,7 @@ from ._misc import at_least_float32, default_floating_dtype
 __all__ = ["RotaryPositionalEmbedding"]
 
 # (embedding_size, theta, dtype) -> (cos, sin), each (length, embedding_size // 2).
-_ROPE_CACHE: dict[tuple[int, float, Any], tuple[jax.Array, jax.Array]] = {}
+_ROPE_CACHE: dict[tuple[int, int | float, Any], tuple[jax.Array, jax.Array]] = {}
 
 
 @register_cache_clearer
@@ -45,7 +46,7 @@ class RotaryPositionalEmbedding(Module):
     """
 
     embedding_size: int = field(static=True)
-    theta: float = field(static=True, default=10_000.0)
+    theta: int | float = field(static=True, default=10_000.0)
     dtype: Any = field(static=True, default_factory=default_floating_dtype)
 
     def __check_init__(self) -> None:
@@ -67,7 +68,7 @@ class RotaryPositionalEmbedding(Module):
 
     @staticmethod
     def precompute_freqs_cis(
-        embedding_size: int, end: int, theta: float, dtype: Any
+        embedding_size: int, end: int, theta: int | float, dtype: Any
     ) -> tuple[jax.Array, jax.Array]:
         """The `(cos, sin)` tables, each `(end, embedding_size // 2)`, of the angles
         `t * theta^(-2j/embedding_size)` for positions `t < end`."""
@@ -94,13 +95,14 @@ class RotaryPositionalEmbedding(Module):
             cos, sin = tables
             return cos[:seq_len], sin[:seq_len]
 
-    def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Rotate one unbatched sequence `x` of shape `(seq, embedding_size)`.
 
         Returns:
             `x * tile(cos, 2) + rotate_half(x) * tile(sin, 2)`, in `x.dtype`.
         """
         with jax.named_scope("eqx.nn.RotaryPositionalEmbedding"):
+            x = jnp.asarray(x)
             if x.ndim != 2 or x.shape[-1] != self.embedding_size:
                 msg = (
                     f"RotaryPositionalEmbedding expects an input of shape (seq_len, "
