@@ -18,15 +18,13 @@ never off the wrapper Module, so `filter_jit(g)(x)` in a loop traces once.
 
 from __future__ import annotations
 
-import collections
-import inspect
 import logging
 import operator
 import threading
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -40,8 +38,10 @@ from ._compat import (
     aval_weak_type,
     block_until_ready,
     same_structure,
-    shape_dtype_struct,
 )
+from ._jit_bind import Binder, bind_general, general_binders
+from ._jit_errors import unhashable_leaf_error, unhashable_treedef_error
+from ._jit_history import clear_histories, record_signature, trace_signatures
 from ._tracing_hooks import record_checks
 
 __all__ = ["JitConfig", "dispatch", "get_config", "plan_call", "prepare", "trace_signatures"]
@@ -98,75 +98,6 @@ def get_config(donate: str, jitkwargs: dict[str, Any]) -> JitConfig:
 
 
 # ---------------------------------------------------------------------------------------
-# Binding arguments.
-
-
-class _Binder:
-    """`inspect.signature(fun)`, computed once, with a fast check for positional calls."""
-
-    __slots__ = ("max_positional", "min_positional", "signature")
-
-    def __init__(self, fun: Callable[..., Any]) -> None:
-        try:
-            self.signature: inspect.Signature | None = inspect.signature(fun)
-        except (TypeError, ValueError):  # builtins without a signature
-            self.signature = None
-            self.min_positional = 0
-            self.max_positional = -1
-            return
-        params = list(self.signature.parameters.values())
-        kinds = inspect.Parameter
-        positional = [
-            p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-        ]
-        required_kwonly = any(
-            p.kind is kinds.KEYWORD_ONLY and p.default is kinds.empty for p in params
-        )
-        has_varargs = any(p.kind is kinds.VAR_POSITIONAL for p in params)
-        self.min_positional = sum(p.default is kinds.empty for p in positional)
-        self.max_positional = 1 << 30 if has_varargs else len(positional)
-        if required_kwonly:  # a call without kwargs can never be valid: always bind
-            self.max_positional = -1
-
-    def bind(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        if self.signature is None:
-            return args, kwargs
-        bound = self.signature.bind(*args, **kwargs)
-        return bound.args, bound.kwargs
-
-
-def _bind_general(
-    fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    key = _binder_key(fun)
-    binder = _general_binders.get(key) if key is not None else None
-    if binder is None:
-        binder = _Binder(fun)
-        if key is not None:
-            _general_binders[key] = binder
-    return binder.bind(args, kwargs)
-
-
-def _binder_key(fun: Any) -> Any:
-    """What determines `inspect.signature(fun)` for a non-function callable, if cheap."""
-    func = getattr(fun, "__func__", None)
-    if func is not None and hasattr(fun, "__self__") and type(func) is types.FunctionType:
-        return ("method", func)
-    cls = type(fun)
-    if getattr(cls, "__wrapped__", None) is not None or hasattr(fun, "__signature__"):
-        return None  # the signature follows `__wrapped__`, which is per instance
-    call = inspect.getattr_static(cls, "__call__", None)
-    if isinstance(call, types.FunctionType):
-        return cls
-    return None
-
-
-_general_binders: dict[Any, _Binder] = {}
-
-
-# ---------------------------------------------------------------------------------------
 # The cache: function -> plan (treedef, leaf types) -> entry (static leaves).
 
 
@@ -174,7 +105,7 @@ class _FunctionCache:
     __slots__ = ("__weakref__", "binder", "lock", "plans")
 
     def __init__(self, fun: Callable[..., Any] | None) -> None:
-        self.binder = _Binder(fun) if fun is not None else None
+        self.binder = Binder(fun) if fun is not None else None
         self.plans: dict[tuple[Any, tuple[type, ...]], _Plan] = {}
         self.lock = threading.Lock()
 
@@ -330,7 +261,7 @@ def _make_jitted(
             if fun is None:  # pragma: no cover - the cache dies with the function
                 raise RuntimeError("filter_jit: the wrapped function no longer exists.")
             args, kwargs = tree
-        _record_signature(fun, args, kwargs)
+        record_signature(fun, args, kwargs)
         with record_checks() as record:
             out = fun(*args, **kwargs)
         live_entry = entry_ref()
@@ -350,84 +281,6 @@ def _make_jitted(
     flat_fun.__name__ = name
     flat_fun.__qualname__ = name
     return jax.jit(flat_fun, donate_argnums=plan.donate_argnums, **config.jitkwargs)
-
-
-# ---------------------------------------------------------------------------------------
-# Retrace history (§8.1 hook): written on cache misses (traces) only.
-
-
-_histories: weakref.WeakKeyDictionary[Any, collections.deque[Any]] = weakref.WeakKeyDictionary()
-_strong_histories: dict[Any, collections.deque[Any]] = {}
-
-
-def _history_key(fun: Any) -> Any:
-    func = getattr(fun, "__func__", None)
-    if func is not None and hasattr(fun, "__self__"):
-        return func
-    if isinstance(fun, types.FunctionType):
-        return fun
-    wrapped = getattr(type(fun), "__wrapped__", None)
-    if isinstance(wrapped, property):  # an eqx wrapper Module: follow it
-        return _history_key(fun.__wrapped__)
-    if isinstance(fun, jtu.Partial):
-        return _history_key(fun.func)
-    if jtu.treedef_is_leaf(jtu.tree_structure(fun)):
-        return fun
-    return type(fun)
-
-
-def _history_for(fun: Any, create: bool) -> collections.deque[Any] | None:
-    key = _history_key(fun)
-    try:
-        history = _histories.get(key)
-        if history is None and create:
-            history = _histories.setdefault(key, collections.deque(maxlen=_HISTORY_LENGTH))
-        return history
-    except TypeError:  # not weakly referenceable, or unhashable
-        try:
-            history = _strong_histories.get(key)
-            if history is None and create:
-                history = _strong_histories.setdefault(
-                    key, collections.deque(maxlen=_HISTORY_LENGTH)
-                )
-            return history
-        except TypeError:
-            return None
-
-
-def _abstract(x: Any) -> Any:
-    if is_array(x):
-        return shape_dtype_struct(x.shape, x.dtype, weak_type=aval_weak_type(x))
-    return x
-
-
-def _record_signature(fun: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    history = _history_for(fun, create=True)
-    if history is None:
-        return
-    key = _history_key(fun)
-
-    def abstract(x: Any) -> Any:
-        if x is key:  # the history must not keep its own key (the function) alive
-            return weakref.ref(x)
-        return _abstract(x)
-
-    history.append(jtu.tree_map(abstract, (fun, args, kwargs)))
-
-
-def trace_signatures(fn: Any) -> list[Any]:
-    """The signatures of the last (up to 32) traces of `fn` under `filter_jit`.
-
-    **Arguments:** `fn`, a `filter_jit` wrapper or the function it wraps.
-
-    **Returns:** a list, oldest first, of `(fun, args, kwargs)` tuples: the call bound to
-    `fun`'s signature, with every array leaf replaced by a `jax.ShapeDtypeStruct`
-    (shape, dtype, weak type) and every other leaf as it was, except that the function
-    itself appears as a `weakref.ref` (so the history does not keep it alive). One is
-    recorded per trace (cache miss); cache hits record nothing.
-    """
-    history = _history_for(fn, create=False)
-    return [] if history is None else list(history)
 
 
 # ---------------------------------------------------------------------------------------
@@ -452,75 +305,6 @@ def _function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCach
     return cache
 
 
-def _leaf_path(tree: Any, index: int, has_fun: bool, fun: Any) -> str:
-    """A readable path for leaf `index`: `x.layers[0]` (parameter name) or `args[2]`."""
-    names = ("fun", "args", "kwargs") if has_fun else ("args", "kwargs")
-    path, _ = jtu.tree_flatten_with_path(tree)[0][index]
-    head, *rest = path
-    group = names[head.idx]
-    if group == "args" and rest:
-        position = rest[0].idx
-        parameters = _parameter_names(fun)
-        if position < len(parameters):
-            return f"{parameters[position]}{jtu.keystr(tuple(rest[1:]))} (args[{position}])"
-    if group == "kwargs" and rest:
-        return f"{rest[0].key}{jtu.keystr(tuple(rest[1:]))}"
-    return group + jtu.keystr(tuple(rest))
-
-
-def _parameter_names(fun: Any) -> list[str]:
-    try:
-        parameters = inspect.signature(fun).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in parameters if p.kind in kinds]
-
-
-def _unhashable_error(tree: Any, plan: _Plan, error: Exception, fun: Any) -> TypeError:
-    for index in plan.static_positions:
-        leaf = jtu.tree_leaves(tree)[index]
-        try:
-            hash(leaf)
-        except TypeError:
-            where = _leaf_path(tree, index, plan.has_fun, fun)
-            return TypeError(
-                f"filter_jit: the non-array argument at `{where}` (of type "
-                f"{type(leaf).__name__}) is unhashable. Non-array leaves are static: they "
-                "are hashed to look up the compiled function. Make it hashable (a tuple "
-                "instead of a list, a frozen dataclass), or turn it into a JAX array."
-            )
-    return TypeError(f"filter_jit: the static part of the arguments is unhashable: {error}")
-
-
-def _unhashable_treedef_error(tree: Any, error: Exception, has_fun: bool) -> TypeError:
-    names = ("fun", "args", "kwargs") if has_fun else ("args", "kwargs")
-    culprit = None
-    for path, node in _nodes_with_path(tree, ()):
-        try:
-            hash(jtu.tree_structure(node))
-        except TypeError:
-            culprit = path
-    if culprit:
-        where = names[culprit[0].idx] + jtu.keystr(tuple(culprit[1:]))
-        return TypeError(
-            f"filter_jit: the static (non-array) data of the node at `{where}` is "
-            f"unhashable ({error}). Static fields are hashed to look up the compiled "
-            "function: make them hashable (tuples instead of lists)."
-        )
-    return TypeError(f"filter_jit: the static part of the arguments is unhashable: {error}")
-
-
-def _nodes_with_path(tree: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    """Every node of `tree`, parents first, with its key path."""
-    yield path, tree
-    children, _ = jtu.tree_flatten_with_path(tree, is_leaf=lambda x: x is not tree)
-    if len(children) == 1 and children[0][1] is tree:
-        return
-    for child_path, child in children:
-        yield from _nodes_with_path(child, path + tuple(child_path))
-
-
 def plan_call(
     fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[_Plan, list[Any], Any]:
@@ -536,7 +320,7 @@ def plan_call(
     else:
         cache = config.general_cache
         if kwargs:
-            args, kwargs = _bind_general(fun, args, kwargs)
+            args, kwargs = bind_general(fun, args, kwargs)
         tree = (fun, args, kwargs)
         has_fun = True
     leaves, treedef = jtu.tree_flatten(tree)
@@ -544,7 +328,7 @@ def plan_call(
     try:
         plan = cache.plans.get(key)
     except TypeError as e:
-        raise _unhashable_treedef_error(tree, e, has_fun) from None
+        raise unhashable_treedef_error(tree, e, has_fun) from None
     if plan is None:
         first = _first_arg_leaves(fun, args, has_fun)
         with cache.lock:
@@ -561,7 +345,7 @@ def prepare(
     try:
         entry = plan.entries.get(static)
     except TypeError as e:
-        raise _unhashable_error(tree, plan, e, fun) from None
+        raise unhashable_leaf_error(tree, plan.static_positions, plan.has_fun, e, fun) from None
     if entry is None:
         fun_ref = None if plan.has_fun else _function_ref(fun, config)
         name = getattr(fun, "__name__", None) or type(fun).__name__
@@ -642,6 +426,64 @@ def dispatch(
     fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     """Call `fun(*args, **kwargs)` through the `filter_jit` cache."""
+    # The hot path, inlined: a cache hit on a settled entry, called positionally.
+    if not kwargs:
+        if type(fun) is _FunctionType:
+            hit = config.function_caches.get(id(fun))
+            if hit is not None and hit[0]() is fun:
+                binder = hit[1].binder
+                if binder is not None and (
+                    binder.min_positional <= len(args) <= binder.max_positional
+                ):
+                    leaves, treedef = _tree_flatten((args, kwargs))
+                    out = _try_hit(hit[1], leaves, treedef, config.silence_donation)
+                    if out is not _MISS:
+                        return out
+        else:
+            leaves, treedef = _tree_flatten((fun, args, kwargs))
+            out = _try_hit(config.general_cache, leaves, treedef, config.silence_donation)
+            if out is not _MISS:
+                return out
+    return _dispatch_slow(fun, config, args, kwargs)
+
+
+_FunctionType = types.FunctionType
+_tree_flatten = jtu.tree_flatten
+_MISS: Any = object()
+
+
+def _try_hit(cache: _FunctionCache, leaves: list[Any], treedef: Any, silence: bool) -> Any:
+    try:
+        plan = cache.plans.get((treedef, tuple(map(type, leaves))))
+        if plan is None:
+            return _MISS
+        entry = plan.entries.get(plan.static_of(leaves))
+    except TypeError:  # unhashable: the slow path says where
+        return _MISS
+    if entry is None or entry.has_checks or entry.unstable or not entry.completed:
+        return _MISS
+    try:
+        if silence and plan.donate_argnums:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+                out = entry.jitted(*plan.dynamic_of(leaves))
+        else:
+            out = entry.jitted(*plan.dynamic_of(leaves))
+    except Exception as e:
+        if entry.has_checks:  # a new trace of this entry staged a check
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+        raise
+    info = entry.out_info
+    if info is None or info.all_dynamic:
+        return out
+    return info.rebuild(out)
+
+
+def _dispatch_slow(
+    fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     entry, dynamic = prepare(fun, config, args, kwargs)
     if entry.unstable:
         entry = resolve_unstable(entry, fun, config, dynamic)
@@ -675,9 +517,8 @@ def _clear_caches() -> None:
     for config in list(_configs.values()):
         config.function_caches.clear()
         config.general_cache.plans.clear()
-    _general_binders.clear()
-    _histories.clear()
-    _strong_histories.clear()
+    general_binders.clear()
+    clear_histories()
 
 
 register_cache_clearer(_clear_caches)
