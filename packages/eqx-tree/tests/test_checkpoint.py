@@ -8,6 +8,7 @@ import pathlib
 import struct
 import subprocess
 import sys
+import zlib
 from typing import Any
 
 import jax
@@ -450,6 +451,11 @@ def test_dict_keys_containing_dots_are_escaped_and_round_trip(ckpt: pathlib.Path
 # --- atomic writes -----------------------------------------------------------------------
 
 
+def test_saving_into_a_missing_directory_names_it(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"the directory '.*missing' does not exist"):
+        tree_save(tmp_path / "missing" / "ckpt.safetensors", [np.ones(1)])
+
+
 def test_overwrites_an_existing_checkpoint(ckpt: pathlib.Path) -> None:
     tree_save(ckpt, [np.ones(1)])
     tree_save(ckpt, [np.full(1, 2.0)])
@@ -488,6 +494,40 @@ def test_a_truncated_file_raises_naming_the_file_and_the_problem(ckpt: pathlib.P
         CheckpointFormatError, match=r"cannot load '.*model.safetensors': .*past the end"
     ):
         tree_load(ckpt, _model())
+
+
+def test_flipped_bits_in_the_data_are_caught_by_the_checksum(ckpt: pathlib.Path) -> None:
+    tree_save(ckpt, {"w": np.arange(4, dtype=np.float32)})
+    raw = bytearray(ckpt.read_bytes())
+    raw[-1] ^= 0x01
+    ckpt.write_bytes(bytes(raw))
+    with pytest.raises(
+        CheckpointFormatError, match="tensor 'w' do not match their recorded CRC-32"
+    ):
+        tree_load(ckpt, {"w": np.zeros(4, np.float32)})
+
+
+def test_the_header_records_each_tensor_s_crc32(ckpt: pathlib.Path) -> None:
+    values = np.arange(5, dtype=np.int16)
+    tree_save(ckpt, {"v": values})
+    checksums = json.loads(_read_header(ckpt)["__metadata__"]["crc32"])
+    assert checksums == {"v": f"{zlib.crc32(values.tobytes()):08x}"}
+
+
+@pytest.mark.parametrize(
+    ("crc32", "match"),
+    [
+        ("[1]", "crc32'] must be a JSON object"),
+        ('{"x": "xyz"}', "checksum of 'x' is 'xyz', not 8 hex digits"),
+        ('{"x": "zzzzzzzz"}', "checksum of 'x' is 'zzzzzzzz', not 8 hex digits"),
+        ('{"ghost": "00000000"}', "names 'ghost', which is not a tensor"),
+        ("{", r"crc32'\] is not JSON"),
+    ],
+)
+def test_rejects_malformed_checksums(ckpt: pathlib.Path, crc32: str, match: str) -> None:
+    _write_with_metadata(ckpt, {"crc32": crc32})
+    with pytest.raises(CheckpointFormatError, match=match):
+        tree_load(ckpt, {"x": np.zeros(2, np.float64)})
 
 
 def test_a_file_that_is_not_a_checkpoint_raises(ckpt: pathlib.Path) -> None:

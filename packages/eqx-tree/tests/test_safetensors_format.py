@@ -7,6 +7,7 @@ message naming the problem, before any tensor byte is read (a spy file records r
 import io
 import json
 import struct
+import zlib
 from typing import Any
 
 import jax.numpy as jnp
@@ -242,6 +243,14 @@ def test_rejects_trailing_bytes_after_the_last_tensor() -> None:
     _rejects(
         _file({"a": _entry("U8", [2], 0, 2)}, bytes(5)), "has 5 bytes but the tensors cover only 2"
     )
+
+
+def test_read_tensor_checks_the_crc32_when_given() -> None:
+    raw = _file({"a": _entry("U8", [3], 0, 3)}, b"abc")
+    spy, header = _parse(raw)
+    np.testing.assert_array_equal(read_tensor(spy, header, "a", zlib.crc32(b"abc")), [97, 98, 99])
+    with pytest.raises(CheckpointFormatError, match="tensor 'a' do not match their recorded"):
+        read_tensor(spy, header, "a", zlib.crc32(b"abd"))
 
 
 def test_read_tensor_reports_a_file_truncated_after_validation() -> None:

@@ -16,6 +16,8 @@ Format details beyond plain safetensors, all inside `__metadata__` (string value
 - `format` = `"eqx-tree.checkpoint"`, `format_version` = `"1"`, `eqx_tree_version`,
   `jax_version`;
 - `user_metadata`: `json.dumps(metadata)` (`"null"` when none was given);
+- `crc32`: JSON `{name: "8 hex digits"}`, the CRC-32 of each tensor's bytes, checked
+  as each tensor is read (so flipped bits in the data section are caught too);
 - `leaf_kinds`: JSON `{name: kind}` for leaves that are not plain arrays: `"bool"`,
   `"int"`, `"float"` for Python scalars (stored as 0-d `BOOL`/`I64`/`F64`), `"complex"`
   for a Python complex and `"complex128"` for a complex128 array. safetensors has no
@@ -32,7 +34,8 @@ import io
 import json
 import os
 import secrets
-from collections.abc import Mapping
+import zlib
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, overload
 
 import jax
@@ -180,31 +183,53 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
     # Largest itemsize first keeps every tensor aligned to its itemsize in the file.
     planned.sort(key=lambda leaf: -leaf.itemsize)
     kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
-    header, _ = build_header(
-        ((leaf.named.name, leaf.code, leaf.shape) for leaf in planned),
-        {
+    entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
+
+    def header_with(checksums: Mapping[str, str]) -> bytes:
+        metadata = {
             "format": _FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "eqx_tree_version": __version__,
             "jax_version": jax.__version__,
             "leaf_kinds": json.dumps(kinds),
+            "crc32": json.dumps(checksums),
             "user_metadata": user_metadata,
-        },
-    )
-    _write_atomically(os.fspath(path), header, planned)
+        }
+        return build_header(entries, metadata)[0]
+
+    _write_atomically(os.fspath(path), header_with, planned)
 
 
-def _write_atomically(path: str, header: bytes, planned: list[_PlannedLeaf]) -> None:
-    """Stream the header and each leaf's bytes into a temporary file, then rename it."""
+def _write_atomically(
+    path: str, header_with: Callable[[Mapping[str, str]], bytes], planned: list[_PlannedLeaf]
+) -> None:
+    """Stream the header and each leaf's bytes into a temporary file, then rename it.
+
+    The checksums are known only once each leaf has been written, so the header is
+    first written with placeholders of the same width, then rewritten in place.
+    """
     directory, filename = os.path.split(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(
+            f"cannot save to {path!r}: the directory {directory!r} does not exist; create it "
+            "first (os.makedirs)"
+        )
     temporary = os.path.join(directory, f".{filename}.{secrets.token_hex(6)}.tmp")
     # os.open with 0o666 lets the umask decide the permissions, as for a plain open().
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as file:
+            header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
             file.write(header)
+            checksums = {}
             for leaf in planned:
-                file.write(_host_bytes(leaf))
+                data = _host_bytes(leaf)
+                checksums[leaf.named.name] = f"{zlib.crc32(data):08x}"
+                file.write(data)
+            final_header = header_with(checksums)
+            assert len(final_header) == len(header)
+            file.seek(0)
+            file.write(final_header)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -212,6 +237,32 @@ def _write_atomically(path: str, header: bytes, planned: list[_PlannedLeaf]) -> 
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def _checksums(header: SafetensorsHeader) -> dict[str, int]:
+    """The CRC-32 of each tensor's bytes that `tree_save` recorded (none for other writers)."""
+    raw = header.metadata.get("crc32", "{}")
+    try:
+        checksums = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointFormatError(f"__metadata__['crc32'] is not JSON: {raw!r}") from None
+    if not isinstance(checksums, dict):
+        raise CheckpointFormatError("__metadata__['crc32'] must be a JSON object")
+    result = {}
+    for name, value in checksums.items():
+        if name not in header.tensors:
+            raise CheckpointFormatError(
+                f"__metadata__['crc32'] names {name!r}, which is not a tensor in the file"
+            )
+        if not isinstance(value, str) or len(value) != 8:
+            raise CheckpointFormatError(f"the checksum of {name!r} is {value!r}, not 8 hex digits")
+        try:
+            result[name] = int(value, 16)
+        except ValueError:
+            raise CheckpointFormatError(
+                f"the checksum of {name!r} is {value!r}, not 8 hex digits"
+            ) from None
+    return result
 
 
 def _leaf_kinds(header: SafetensorsHeader) -> dict[str, str]:
@@ -285,7 +336,9 @@ def _logical_specs(header: SafetensorsHeader, kinds: Mapping[str, str]) -> dict[
     return specs
 
 
-def _open_checked(path: PathLike) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str]]:
+def _open_checked(
+    path: PathLike,
+) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, int]]:
     file = open(path, "rb")  # noqa: SIM115 -- closed by the caller's `with`
     try:
         header = parse_header(file, os.fstat(file.fileno()).st_size)
@@ -296,13 +349,14 @@ def _open_checked(path: PathLike) -> tuple[io.BufferedReader, SafetensorsHeader,
                 f"reads version {FORMAT_VERSION!r}. Upgrade eqx-tree"
             )
         kinds = _leaf_kinds(header)
+        checksums = _checksums(header)
     except CheckpointFormatError as error:
         file.close()
         raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
     except BaseException:
         file.close()
         raise
-    return file, header, kinds
+    return file, header, kinds, checksums
 
 
 @overload
@@ -360,7 +414,7 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
     expected = [
         (named, spec) for named in named_leaves(like) if (spec := leaf_spec(named.leaf)) is not None
     ]
-    file, header, kinds = _open_checked(path)
+    file, header, kinds, checksums = _open_checked(path)
     with file:
         report = compare_leaves(expected, _logical_specs(header, kinds))
         if report.mismatched or (strict and report):
@@ -374,7 +428,10 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
         for named, _ in expected:
             if named.name not in header.tensors:
                 continue
-            array = read_tensor(file, header, named.name)
+            try:
+                array = read_tensor(file, header, named.name, checksums.get(named.name))
+            except CheckpointFormatError as error:
+                raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
             kind = kinds.get(named.name, "array")
             value: Any = array
             if kind in _COMPLEX_KINDS:
@@ -402,7 +459,7 @@ def tree_load_metadata(path: PathLike) -> Any:
         hyperparameters = eqx_tree.tree_load_metadata("ckpt.safetensors")
         ```
     """
-    file, header, _ = _open_checked(path)
+    file, header, _, _ = _open_checked(path)
     with file:
         raw = header.metadata.get("user_metadata", "null")
     try:

@@ -32,6 +32,7 @@ import io
 import json
 import math
 import struct
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -293,15 +294,24 @@ def parse_header(file: io.BufferedIOBase, file_size: int) -> SafetensorsHeader:
 
 
 def read_tensor(
-    file: io.BufferedIOBase, header: SafetensorsHeader, name: str
+    file: io.BufferedIOBase, header: SafetensorsHeader, name: str, crc32: int | None = None
 ) -> np.ndarray[Any, Any]:
-    """Read one validated tensor into a fresh, writable NumPy array (native byte order)."""
+    """Read one validated tensor into a fresh, writable NumPy array (native byte order).
+
+    Arguments:
+        crc32: if given, the CRC-32 the tensor's bytes must have.
+    """
     info = header.tensors[name]
     buffer = bytearray(info.end - info.begin)
     file.seek(header.data_start + info.begin)
     if file.readinto(buffer) != len(buffer):
         raise CheckpointFormatError(
             f"the file ended while reading tensor {name!r}; it was truncated while loading"
+        )
+    if crc32 is not None and zlib.crc32(buffer) != crc32:
+        raise CheckpointFormatError(
+            f"the bytes of tensor {name!r} do not match their recorded CRC-32 "
+            f"({zlib.crc32(buffer):08x} instead of {crc32:08x}); the file is corrupt"
         )
     little_endian = info.dtype.newbyteorder("<")
     return (
