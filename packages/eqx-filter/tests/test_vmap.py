@@ -113,9 +113,16 @@ def test_non_array_with_an_int_axis_raises():
         filter_vmap(lambda x, n: x, in_axes=(0, 0))(jnp.ones(2), 3)
 
 
-def test_size_mismatch_raises_jax_value_error():
-    with pytest.raises(ValueError):
+def test_size_mismatch_raises_value_error_listing_the_sizes():
+    with pytest.raises(ValueError, match=r"inconsistent sizes.*\[2, 3\]"):
         filter_vmap(lambda x, y: x + y)(jnp.ones(2), jnp.ones(3))
+    with pytest.raises(ValueError, match="inconsistent sizes"):
+        filter_vmap(lambda x: x, axis_size=4)(jnp.ones(2))
+
+
+def test_mapping_a_missing_axis_raises_value_error():
+    with pytest.raises(ValueError, match="no such axis"):
+        filter_vmap(lambda x: x, in_axes=2)(jnp.ones((2, 3)))
 
 
 def test_axis_name_and_callable_in_axes():

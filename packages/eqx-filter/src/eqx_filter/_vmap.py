@@ -106,8 +106,11 @@ def _vmap_call(
                 "`out_axes` maps an output. Map an input, or pass `axis_size=`."
             )
         return out
+    _check_sizes([leaves[i] for i in positions], dynamic_axes, axis_size)
     # `jax.vmap` reads `out_axes` only after tracing the function, so the list can be
-    # filled in during the trace, once the output's structure is known.
+    # filled in during the trace, once the output's structure is known. (Checked on JAX
+    # 0.4.38 and 0.10.2; the sizes are checked above because on 0.4.38 JAX's own size
+    # error reads `out_axes` before the trace.)
     out_axes_box: list[int | None] = []
     skeletons: list[OutputSkeleton] = []
 
@@ -128,6 +131,27 @@ def _vmap_call(
     )
     arrays = vmapped(*[leaves[i] for i in positions])
     return skeletons[-1].fill(arrays)
+
+
+def _check_sizes(arrays: list[Any], axes: list[int | None], axis_size: int | None) -> None:
+    sizes = []
+    for array, axis in zip(arrays, axes, strict=True):
+        if axis is None:
+            continue
+        ndim = len(array.shape)
+        if not -ndim <= axis < ndim:
+            raise ValueError(
+                f"filter_vmap: `in_axes` maps axis {axis} of an array of shape "
+                f"{tuple(array.shape)}, which has no such axis."
+            )
+        sizes.append(array.shape[axis])
+    if axis_size is not None:
+        sizes.append(axis_size)
+    if len(set(sizes)) > 1:
+        raise ValueError(
+            "filter_vmap got inconsistent sizes for the array axes to be mapped (and "
+            f"`axis_size`): {sizes}. Every mapped axis must have the same size."
+        )
 
 
 class _VmapWrapper(TransformWrapper):
