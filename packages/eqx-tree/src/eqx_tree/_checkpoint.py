@@ -2,8 +2,9 @@
 
 One file holds every array leaf of a pytree, each named by its dotted key path
 (`layers.0.weight`, see `_checkpoint_leaves`), plus string metadata: the format version,
-the eqx-tree and JAX versions, the user's own metadata (hyperparameters) as JSON, and
-which stored leaves were Python scalars or complex128 arrays. Any safetensors reader
+the eqx-tree and JAX versions, the user's own metadata (hyperparameters) as JSON, a
+CRC-32 per tensor, and the kind of each leaf that is not a plain array (Python scalars,
+complex128, PRNG keys; see `_checkpoint_metadata`). Any safetensors reader
 (PyTorch, Hugging Face, `safetensors.numpy`) can open it; `tree_load` checks it against
 a `like` tree and restores Python scalars, non-array leaves and shardings from there.
 
@@ -12,18 +13,6 @@ module docstring of `_safetensors_format` says why (validation before reading, b
 without torch, atomic streaming writes, no extra dependency). The library is used only
 by the tests, to prove interchange in both directions.
 
-Format details beyond plain safetensors, all inside `__metadata__` (string values):
-- `format` = `"eqx-tree.checkpoint"`, `format_version` = `"1"`, `eqx_tree_version`,
-  `jax_version`;
-- `user_metadata`: `json.dumps(metadata)` (`"null"` when none was given);
-- `crc32`: JSON `{name: "8 hex digits"}`, the CRC-32 of each tensor's bytes, checked
-  as each tensor is read (so flipped bits in the data section are caught too);
-- `leaf_kinds`: JSON `{name: kind}` for leaves that are not plain arrays: `"bool"`,
-  `"int"`, `"float"` for Python scalars (stored as 0-d `BOOL`/`I64`/`F64`), `"complex"`
-  for a Python complex and `"complex128"` for a complex128 array. safetensors has no
-  128-bit complex dtype, so both are stored as `F64` with a trailing axis of 2 (real,
-  imaginary); complex64 is stored natively as `C64`; `"prng_key:<impl>"` for a typed
-  PRNG key array (`jax.random.key`), stored as its uint32 `key_data`.
 Tensors are laid out largest itemsize first, so each starts aligned to its itemsize.
 """
 
@@ -51,6 +40,18 @@ from ._checkpoint_leaves import (
     restore_leaf,
     to_numpy,
 )
+from ._checkpoint_metadata import (
+    COMPLEX128,
+    COMPLEX_KINDS,
+    FLOAT64,
+    KEY_KIND_PREFIX,
+    build_metadata,
+    check_format_version,
+    encode_user_metadata,
+    logical_specs,
+    parse_checksums,
+    parse_leaf_kinds,
+)
 from ._checkpoint_report import (
     CheckpointFormatError,
     CheckpointMismatchError,
@@ -66,17 +67,8 @@ from ._safetensors_format import (
     parse_header,
     read_tensor,
 )
-from ._version import __version__
 
-__all__ = ["FORMAT_VERSION", "tree_load", "tree_load_metadata", "tree_save"]
-
-FORMAT_VERSION = "1"
-_FORMAT_NAME = "eqx-tree.checkpoint"
-_COMPLEX_KINDS = frozenset({"complex", "complex128"})
-_SCALAR_KINDS = frozenset({"bool", "int", "float", "complex"})
-_KEY_KIND_PREFIX = "prng_key:"
-_COMPLEX128 = np.dtype(np.complex128)
-_FLOAT64 = np.dtype(np.float64)
+__all__ = ["tree_load", "tree_load_metadata", "tree_save"]
 
 _T = TypeVar("_T")
 PathLike = str | os.PathLike[str]
@@ -106,10 +98,10 @@ def _plan(named: NamedLeaf) -> _PlannedLeaf:
         # Stored as the raw key data; the implementation's name lets loading re-wrap it.
         data = jax.eval_shape(jax.random.key_data, named.leaf)
         dtype, shape = np.dtype(data.dtype), tuple(data.shape)
-        kind = _KEY_KIND_PREFIX + str(jax.random.key_impl(named.leaf))
-    elif dtype == _COMPLEX128:
+        kind = KEY_KIND_PREFIX + str(jax.random.key_impl(named.leaf))
+    elif dtype == COMPLEX128:
         # No C128 in safetensors: store (real, imaginary) pairs along a new last axis.
-        dtype, shape, kind = _FLOAT64, (*shape, 2), kind or "complex128"
+        dtype, shape, kind = FLOAT64, (*shape, 2), kind or "complex128"
     try:
         code = dtype_code(dtype)
     except TypeError as error:
@@ -120,8 +112,8 @@ def _plan(named: NamedLeaf) -> _PlannedLeaf:
 def _host_bytes(planned: _PlannedLeaf) -> memoryview:
     """The leaf's little-endian bytes, converted only now that it is its turn to be written."""
     array = to_numpy(planned.named, planned.spec)
-    if planned.kind in _COMPLEX_KINDS:
-        array = array.astype(_COMPLEX128, order="C").reshape((*array.shape, 1)).view(_FLOAT64)
+    if planned.kind in COMPLEX_KINDS:
+        array = array.astype(COMPLEX128, order="C").reshape((*array.shape, 1)).view(FLOAT64)
     array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
     if array.shape != planned.shape or array.dtype.itemsize != planned.itemsize:
         # The header is already written; bytes of another size would corrupt the file.
@@ -130,21 +122,6 @@ def _host_bytes(planned: _PlannedLeaf) -> memoryview:
             f"{planned.code}{list(planned.shape)}, got {array.dtype}{list(array.shape)}"
         )
     return array.reshape(-1).view(np.uint8).data
-
-
-def _encode_metadata(metadata: Mapping[str, Any] | None) -> str:
-    if metadata is not None and (
-        not isinstance(metadata, Mapping) or not all(isinstance(key, str) for key in metadata)
-    ):
-        raise TypeError(f"metadata must be a mapping with string keys (or None), got {metadata!r}")
-    try:
-        return json.dumps(None if metadata is None else dict(metadata), allow_nan=False)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"metadata must be JSON-serialisable (str, int, float, bool, None, lists and "
-            f"dicts of them; no NaN/inf): {error}. Convert arrays with .tolist() and other "
-            "objects with str() first"
-        ) from None
 
 
 def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None = None) -> None:
@@ -178,7 +155,7 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
         eqx_tree.tree_save("ckpt.safetensors", (model, opt_state), metadata={"lr": 3e-4})
         ```
     """
-    user_metadata = _encode_metadata(metadata)
+    user_metadata = encode_user_metadata(metadata)
     planned = [_plan(named) for named in named_leaves(pytree)]
     # Largest itemsize first keeps every tensor aligned to its itemsize in the file.
     planned.sort(key=lambda leaf: -leaf.itemsize)
@@ -186,16 +163,7 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
     entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
 
     def header_with(checksums: Mapping[str, str]) -> bytes:
-        metadata = {
-            "format": _FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "eqx_tree_version": __version__,
-            "jax_version": jax.__version__,
-            "leaf_kinds": json.dumps(kinds),
-            "crc32": json.dumps(checksums),
-            "user_metadata": user_metadata,
-        }
-        return build_header(entries, metadata)[0]
+        return build_header(entries, build_metadata(kinds, checksums, user_metadata))[0]
 
     _write_atomically(os.fspath(path), header_with, planned)
 
@@ -239,117 +207,15 @@ def _write_atomically(
         raise
 
 
-def _checksums(header: SafetensorsHeader) -> dict[str, int]:
-    """The CRC-32 of each tensor's bytes that `tree_save` recorded (none for other writers)."""
-    raw = header.metadata.get("crc32", "{}")
-    try:
-        checksums = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointFormatError(f"__metadata__['crc32'] is not JSON: {raw!r}") from None
-    if not isinstance(checksums, dict):
-        raise CheckpointFormatError("__metadata__['crc32'] must be a JSON object")
-    result = {}
-    for name, value in checksums.items():
-        if name not in header.tensors:
-            raise CheckpointFormatError(
-                f"__metadata__['crc32'] names {name!r}, which is not a tensor in the file"
-            )
-        if not isinstance(value, str) or len(value) != 8:
-            raise CheckpointFormatError(f"the checksum of {name!r} is {value!r}, not 8 hex digits")
-        try:
-            result[name] = int(value, 16)
-        except ValueError:
-            raise CheckpointFormatError(
-                f"the checksum of {name!r} is {value!r}, not 8 hex digits"
-            ) from None
-    return result
-
-
-def _leaf_kinds(header: SafetensorsHeader) -> dict[str, str]:
-    raw = header.metadata.get("leaf_kinds", "{}")
-    try:
-        kinds = json.loads(raw)
-    except json.JSONDecodeError:
-        raise CheckpointFormatError(f"__metadata__['leaf_kinds'] is not JSON: {raw!r}") from None
-    if not isinstance(kinds, dict):
-        raise CheckpointFormatError("__metadata__['leaf_kinds'] must be a JSON object")
-    for name, kind in kinds.items():
-        info = header.tensors.get(name)
-        if info is None:
-            raise CheckpointFormatError(
-                f"__metadata__['leaf_kinds'] names {name!r}, which is not a tensor in the file"
-            )
-        if isinstance(kind, str) and kind.startswith(_KEY_KIND_PREFIX):
-            _, data_shape = _key_layout(name, kind)
-            if (
-                info.dtype != np.dtype(np.uint32)
-                or info.shape[len(info.shape) - len(data_shape) :] != data_shape
-            ):
-                raise CheckpointFormatError(
-                    f"leaf {name!r} is marked {kind!r}, so it must be stored as U32 ending in "
-                    f"{list(data_shape)}, but it is {info.code}{list(info.shape)}"
-                )
-            continue
-        if kind not in _SCALAR_KINDS and kind != "complex128":
-            raise CheckpointFormatError(f"leaf {name!r} has unknown kind {kind!r}")
-        if kind in _COMPLEX_KINDS and (
-            info.dtype != _FLOAT64 or not info.shape or info.shape[-1] != 2
-        ):
-            raise CheckpointFormatError(
-                f"leaf {name!r} is marked {kind!r}, so it must be stored as F64 with a "
-                f"last axis of 2, but it is {info.code}{list(info.shape)}"
-            )
-        if kind in _SCALAR_KINDS and info.shape != ((2,) if kind == "complex" else ()):
-            raise CheckpointFormatError(
-                f"leaf {name!r} is marked as a Python {kind} but has shape {list(info.shape)}"
-            )
-    return kinds
-
-
-def _key_layout(name: str, kind: str) -> tuple[Any, tuple[int, ...]]:
-    """The key dtype of a stored PRNG implementation and the trailing shape of its data."""
-    impl = kind.removeprefix(_KEY_KIND_PREFIX)
-    try:
-        probe = jax.eval_shape(lambda: jax.random.key(0, impl=impl))
-    except (ValueError, TypeError, KeyError):
-        raise CheckpointFormatError(
-            f"leaf {name!r} is a PRNG key of implementation {impl!r}, which this JAX "
-            f"({jax.__version__}) does not know"
-        ) from None
-    data = jax.eval_shape(jax.random.key_data, probe)
-    return probe.dtype, tuple(data.shape)
-
-
-def _logical_specs(header: SafetensorsHeader, kinds: Mapping[str, str]) -> dict[str, LeafSpec]:
-    """What each stored tensor represents, with complex pairs folded back."""
-    specs = {}
-    for name, info in header.tensors.items():
-        kind = kinds.get(name, "array")
-        if kind in _COMPLEX_KINDS:
-            specs[name] = LeafSpec(kind, info.shape[:-1], _COMPLEX128)
-        elif kind.startswith(_KEY_KIND_PREFIX):
-            key_dtype, data_shape = _key_layout(name, kind)
-            shape = info.shape[: len(info.shape) - len(data_shape)]
-            specs[name] = LeafSpec("prng_key", shape, key_dtype)
-        else:
-            specs[name] = LeafSpec(kind, info.shape, info.dtype)
-    return specs
-
-
 def _open_checked(
     path: PathLike,
 ) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, int]]:
     file = open(path, "rb")  # noqa: SIM115 -- closed by the caller's `with`
     try:
         header = parse_header(file, os.fstat(file.fileno()).st_size)
-        version = header.metadata.get("format_version", FORMAT_VERSION)
-        if header.metadata.get("format") == _FORMAT_NAME and version != FORMAT_VERSION:
-            raise CheckpointFormatError(
-                f"the file is format version {version!r}; this eqx-tree ({__version__}) "
-                f"reads version {FORMAT_VERSION!r}. Upgrade eqx-tree"
-            )
-        kinds = _leaf_kinds(header)
-        checksums = _checksums(header)
+        check_format_version(header)
+        kinds = parse_leaf_kinds(header)
+        checksums = parse_checksums(header)
     except CheckpointFormatError as error:
         file.close()
         raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
@@ -416,7 +282,7 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
     ]
     file, header, kinds, checksums = _open_checked(path)
     with file:
-        report = compare_leaves(expected, _logical_specs(header, kinds))
+        report = compare_leaves(expected, logical_specs(header, kinds))
         if report.mismatched or (strict and report):
             raise CheckpointMismatchError(
                 mismatch_message(
@@ -434,10 +300,10 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
                 raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
             kind = kinds.get(named.name, "array")
             value: Any = array
-            if kind in _COMPLEX_KINDS:
-                value = array.view(_COMPLEX128).reshape(array.shape[:-1])
-            elif kind.startswith(_KEY_KIND_PREFIX):
-                impl = kind.removeprefix(_KEY_KIND_PREFIX)
+            if kind in COMPLEX_KINDS:
+                value = array.view(COMPLEX128).reshape(array.shape[:-1])
+            elif kind.startswith(KEY_KIND_PREFIX):
+                impl = kind.removeprefix(KEY_KIND_PREFIX)
                 value = jax.random.wrap_key_data(jnp.asarray(array), impl=impl)
             leaves[named.index] = restore_leaf(named.leaf, value)
     tree: _T = jax.tree_util.tree_unflatten(treedef, leaves)
