@@ -310,3 +310,13 @@ def test_pmap_over_eight_devices_matches_single_batch() -> None:
     flat = x.reshape(16, 2, 3)
     mean, var = _batch_stats(flat)
     assert np.allclose(out.reshape(flat.shape), _normalise(flat, mean, var), atol=1e-4)
+
+
+def test_works_under_filter_vmap_with_axis_name() -> None:
+    bn, state = _make("batch")
+    batched = eqx_filter.filter_vmap(bn, in_axes=(0, None), out_axes=(0, None), axis_name="batch")
+    out, state = batched(X, state)
+    mean, var = _batch_stats(X)
+    assert np.allclose(out, _normalise(X, mean, var), atol=1e-5)
+    assert bn.batch_counter is not None
+    assert int(state.get(bn.batch_counter)) == 1
