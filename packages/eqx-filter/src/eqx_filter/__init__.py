@@ -36,3 +36,11 @@ from ._version import __version__ as __version__
 from ._vmap import filter_vmap as filter_vmap
 
 # --- runtime errors, Enumeration (issue 5); `debug` is the submodule eqx_filter.debug ---
+from . import debug as debug
+from ._enumeration import Enumeration as Enumeration
+from ._error_if import branched_error_if as branched_error_if
+from ._error_if import error_if as error_if
+from ._runtime_error import EqxRuntimeError as EqxRuntimeError
+from ._runtime_error import EqxTracetimeError as EqxTracetimeError
+from ._runtime_error import EquinoxRuntimeError as EquinoxRuntimeError
+from ._runtime_error import EquinoxTracetimeError as EquinoxTracetimeError
