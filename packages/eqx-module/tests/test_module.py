@@ -382,6 +382,26 @@ def test_class_level_defaults_and_properties_count_as_initialised() -> None:
     assert A().x == 4
 
 
+def test_property_counts_as_initialised_and_flattens_as_placeholder() -> None:
+    class A(Module):
+        x: Any
+        y: Any
+
+        def __init__(self) -> None:
+            self.x = 1
+
+    class B(A):
+        @property
+        def y(self) -> int:  # type: ignore[override]
+            return 3
+
+    b = B()
+    assert b.y == 3
+    leaves, treedef = jtu.tree_flatten(b)
+    assert leaves == [1]
+    assert jtu.tree_unflatten(treedef, [2]).y == 3
+
+
 def test_converter_runs_once_after_post_init() -> None:
     calls: list[Any] = []
     seen_in_post_init: list[Any] = []

@@ -24,7 +24,7 @@ import inspect
 import operator
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import jax.tree_util as jtu
@@ -79,6 +79,8 @@ class _ClassInfo:
     plain_new: bool
     init_values: Callable[[Any], tuple[Any, ...]]
     use_dict_mode: Callable[[], None]
+    # Per-field metadata, verbatim, for per-field analyses (spec §8.3).
+    metadata: Mapping[str, Mapping[Any, Any]]
     needs_post_init_steps: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
@@ -306,6 +308,7 @@ class _ModuleMeta(abc.ABCMeta):
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
             init_values=_tuple_attrgetter(tuple(f.name for f in fields if f.init)),
             use_dict_mode=_register_pytree(cls, dynamic, static, has_custom_init),
+            metadata=types.MappingProxyType({f.name: f.metadata for f in fields}),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
         _wrap_methods(cls, frozenset(field_names))
