@@ -154,3 +154,45 @@ def test_agrees_with_plain_tree_util_for_a_leaf_update():
     assert jtu.tree_structure(out) == jtu.tree_structure(expected)
     for x, y in zip(jtu.tree_leaves(out), jtu.tree_leaves(expected), strict=True):
         assert (x == y).all()
+
+
+def test_an_error_inside_where_itself_propagates_unchanged():
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        tree_at(lambda t: t.missing, [1, 2], 0)
+
+
+def test_a_container_returned_whole_counts_as_one_node_even_if_it_holds_only_leaves():
+    tree = {"pair": (1, 2), "other": 3}
+    assert tree_at(lambda t: t["pair"], tree, "new") == {"pair": "new", "other": 3}
+
+
+def test_a_fresh_sequence_of_leaves_selects_each_leaf():
+    tree = {"pair": (1, 2), "other": 3}
+    out = tree_at(lambda t: list(t["pair"]), tree, replace_fn=lambda x: x * 10)
+    assert out == {"pair": (10, 20), "other": 3}
+
+
+def test_a_namedtuple_of_leaves_returned_whole_is_one_node():
+    Point = collections.namedtuple("Point", ["x", "y"])
+    tree = [Point(1, 2), 3]
+    assert tree_at(lambda t: t[0], tree, None) == [None, 3]
+
+
+def test_leaf_selection_with_is_leaf_replaces_a_none():
+    out = tree_at(lambda t: (t[0], t[2]), [None, 1, None], (5, 6), is_leaf=lambda x: x is None)
+    assert out == [5, 1, 6]
+
+
+def test_a_mixed_selection_of_a_subtree_and_a_leaf_replaces_both():
+    tree = [[1, 2], 3]
+    out = tree_at(lambda t: (t[0], t[1]), tree, ("a", "b"))
+    assert out == ["a", "b"]
+
+
+def test_large_trees_take_the_same_results_as_plain_tree_util():
+    tree = {f"k{i:03d}": [float(i), (i, str(i))] for i in range(300)}
+    out = tree_at(lambda t: (t["k007"][0], t["k299"][1][1]), tree, ("x", "y"))
+    leaves, treedef = jtu.tree_flatten(tree)
+    leaves[7 * 3] = "x"
+    leaves[299 * 3 + 2] = "y"
+    assert out == jtu.tree_unflatten(treedef, leaves)

@@ -191,6 +191,24 @@ def test_changed_dtype_is_an_error():
     assert "int32" in str(info.value) and "float32" in str(info.value)
 
 
+def test_a_bfloat16_record_loaded_into_a_float32_like_is_a_dtype_change():
+    f = io.BytesIO()
+    tree_serialise_leaves(f, {"w": jnp.ones(3, jnp.bfloat16)})
+    f.seek(0)
+    with pytest.raises(RuntimeError, match=r"Deserialised leaf at path .*has changed dtype"):
+        tree_deserialise_leaves(f, {"w": jnp.ones(3, jnp.float32)})
+
+
+def test_a_float64_record_is_not_silently_cast_into_a_float32_like():
+    f = io.BytesIO()
+    tree_serialise_leaves(f, [np.ones(3, np.float64)])
+    f.seek(0)
+    with pytest.raises(
+        RuntimeError, match="has changed dtype: expected float32, the file has float64"
+    ):
+        tree_deserialise_leaves(f, [jnp.ones(3, jnp.float32)])
+
+
 def test_changed_type_is_an_error():
     f = io.BytesIO()
     tree_serialise_leaves(f, [np.ones(3)])

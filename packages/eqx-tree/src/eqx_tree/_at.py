@@ -6,8 +6,14 @@ each node can be identified by identity and located by its path, even when the r
 tree shares objects (`[1, 1]`, `[(), ()]`). `where` is also run on the raw tree, and
 both selections must pick the same positions: that catches a `where` that looks at
 leaf values rather than structure. The new tree is rebuilt bottom-up by unflattening,
-so no `__init__`, converter or check runs, and untouched subtrees are kept as they are
-(arrays are never copied).
+so no `__init__`, converter or check runs (arrays are never copied).
+
+Speed: the common case, a selection of leaves (`lambda m: m.linear.weight`), takes a
+fast path that costs about one C++ flatten and two unflattens: the wrapped copy is
+built by unflattening a pooled list of index-carrying wrappers, a selected wrapper
+names its leaf's flat index directly, and the result is one unflatten of the edited
+leaf list. Any other selection (subtrees, `None`, `()`) takes the general path, which
+indexes every node of a wrapped copy in Python.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import jax.tree_util as jtu
 
+from ._caches import register_cache_clearer
 from ._one_level import tree_flatten_one_level
 from ._sentinel import sentinel
 
@@ -133,6 +140,162 @@ def _rebuild(node: Any, targets: dict[_Path, Any], path: _Path, below: set[_Path
     return jtu.tree_unflatten(treedef, new_children)
 
 
+class _IndexedLeaf:
+    """An opaque stand-in for the leaf at flat index `index` (fast path)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __repr__(self) -> str:
+        return f"<leaf {self.index}>"
+
+
+# Stand-ins are immutable and only need to be distinct within one call, so they are
+# pooled: building the wrapped copy then costs a list slice, not one object per leaf.
+_POOL_LIMIT = 1 << 16
+_pool: list[_IndexedLeaf] = []
+
+
+@register_cache_clearer
+def _clear_pool() -> None:
+    _pool.clear()
+
+
+def _stand_ins(count: int) -> list[_IndexedLeaf]:
+    if count > _POOL_LIMIT:
+        return [_IndexedLeaf(i) for i in range(count)]
+    if len(_pool) < count:
+        _pool.extend(_IndexedLeaf(i) for i in range(len(_pool), count))
+    return _pool[:count]
+
+
+def _is_node_of(selection: Any, wrapped: Any, treedef: jtu.PyTreeDef, leaf_index: int) -> bool:
+    """Whether `selection` is one of the nodes on the way from the root to a leaf."""
+    node, node_def = wrapped, treedef
+    while node is not selection:
+        child_defs = node_def.children()
+        if not child_defs:
+            return False
+        children = tree_flatten_one_level(node)[0]
+        for child, child_def in zip(children, child_defs, strict=True):
+            if leaf_index < child_def.num_leaves:
+                node, node_def = child, child_def
+                break
+            leaf_index -= child_def.num_leaves
+        else:  # pragma: no cover - the leaf index is always inside the tree
+            return False
+    return True
+
+
+def _leaf_indices(
+    selection: Any, stand_ins: list[_IndexedLeaf], wrapped: Any, treedef: jtu.PyTreeDef
+) -> tuple[list[int], bool] | None:
+    """Flat indices of a selection made only of leaves, and whether it was a single leaf.
+
+    `None` when the selection holds anything else (a subtree, `None`, `()`, an object
+    not from the tree), or is empty, or is itself a node of the tree: the general
+    path decides those.
+    """
+    if type(selection) is _IndexedLeaf:
+        index = selection.index
+        if index < len(stand_ins) and stand_ins[index] is selection:
+            return [index], True
+        return None
+    if not isinstance(selection, (list, tuple)) or not selection:
+        return None
+    indices = []
+    for item in selection:
+        if type(item) is not _IndexedLeaf:
+            return None
+        index = item.index
+        if index >= len(stand_ins) or stand_ins[index] is not item:
+            return None
+        indices.append(index)
+    if _is_node_of(selection, wrapped, treedef, indices[0]):
+        return None
+    return indices, False
+
+
+def _new_values(replace: Any, replace_fn: Any, raw_nodes: list[Any], single: bool) -> list[Any]:
+    if replace_fn is not sentinel:
+        return [replace_fn(raw) for raw in raw_nodes]
+    if single:
+        return [replace]
+    count = len(raw_nodes)
+    if not isinstance(replace, Sequence) or isinstance(replace, str):
+        raise TypeError(
+            f"`where` selected {count} nodes, so `replace` must be a sequence of "
+            f"{count} values, but it is a {type(replace).__name__}. Pass a tuple, or "
+            "use `replace_fn`."
+        )
+    if len(replace) != count:
+        raise ValueError(
+            f"`where` selected {count} nodes but `replace` has {len(replace)} values; "
+            "they must have the same length."
+        )
+    return list(replace)
+
+
+def _structure_only_error() -> ValueError:
+    return ValueError(
+        "`where` must use just the PyTree structure of `pytree`: it selected different "
+        "nodes depending on leaf values. Select nodes by position or attribute only."
+    )
+
+
+def _raw_nodes(raw_selection: Any, single: bool) -> list[Any]:
+    if single:
+        return [raw_selection]
+    if isinstance(raw_selection, Sequence) and not isinstance(raw_selection, str):
+        return list(raw_selection)
+    return []  # cannot match the wrapped selection: the caller reports it
+
+
+def _run_on_wrapped(where: Callable[[Any], Any], wrapped: Any) -> Any:
+    try:
+        return where(wrapped)
+    except Exception as error:
+        raise ValueError(
+            "`where` must use just the PyTree structure of `pytree`: it failed when run on "
+            f"a copy whose leaves are opaque placeholders ({type(error).__name__}: {error}). "
+            "Select nodes by position or attribute only, without reading leaf values."
+        ) from error
+
+
+def _tree_at_leaves(
+    where: Callable[[Any], Any],
+    pytree: Any,
+    raw_selection: Any,
+    replace: Any,
+    replace_fn: Any,
+    is_leaf: Callable[[Any], bool] | None,
+) -> Any:
+    """The fast path; `sentinel` when the selection is not made of leaves only."""
+    leaves, treedef = jtu.tree_flatten(pytree, is_leaf=is_leaf)
+    stand_ins = _stand_ins(len(leaves))
+    wrapped = jtu.tree_unflatten(treedef, stand_ins)
+    found = _leaf_indices(_run_on_wrapped(where, wrapped), stand_ins, wrapped, treedef)
+    if found is None:
+        return sentinel
+    indices, single = found
+    if len(set(indices)) != len(indices):
+        raise ValueError(
+            "`where` does not uniquely identify each element: the same node is selected "
+            "more than once. Select each node once."
+        )
+    raw_nodes = _raw_nodes(raw_selection, single)
+    if len(raw_nodes) != len(indices) or any(
+        raw is not leaves[i] for raw, i in zip(raw_nodes, indices, strict=False)
+    ):
+        raise _structure_only_error()
+    new_values = _new_values(replace, replace_fn, raw_nodes, single)
+    for i, value in zip(indices, new_values, strict=True):
+        leaves[i] = value
+    return jtu.tree_unflatten(treedef, leaves)
+
+
 def tree_at(
     where: Callable[[Any], Any],
     pytree: Any,
@@ -176,51 +339,20 @@ def tree_at(
     # On the raw tree first, so that a bug in `where` itself (a typo'd attribute)
     # surfaces as the user's own exception rather than as our ValueError.
     raw_selection = where(pytree)
+    result = _tree_at_leaves(where, pytree, raw_selection, replace, replace_fn, is_leaf)
+    if result is not sentinel:
+        return result
+
     wrapped = _wrap(pytree, is_leaf)
     index = _index_nodes(wrapped, is_leaf)
-    try:
-        wrapped_selection = where(wrapped)
-    except Exception as error:
-        raise ValueError(
-            "`where` must use just the PyTree structure of `pytree`: it failed when run on "
-            f"a copy whose leaves are opaque placeholders ({type(error).__name__}: {error}). "
-            "Select nodes by position or attribute only, without reading leaf values."
-        ) from error
-    nodes, single = _as_node_list(wrapped_selection, index)
+    nodes, single = _as_node_list(_run_on_wrapped(where, wrapped), index)
     paths = _selection_paths(nodes, index, single)
-
-    if single:
-        raw_nodes = [raw_selection]
-    elif isinstance(raw_selection, Sequence) and not isinstance(raw_selection, str):
-        raw_nodes = list(raw_selection)
-    else:
-        raw_nodes = []  # cannot match the wrapped selection: reported just below
+    raw_nodes = _raw_nodes(raw_selection, single)
     if len(raw_nodes) != len(paths) or any(
         raw is not _node_at(pytree, path) for raw, path in zip(raw_nodes, paths, strict=False)
     ):
-        raise ValueError(
-            "`where` must use just the PyTree structure of `pytree`: it selected different "
-            "nodes depending on leaf values. Select nodes by position or attribute only."
-        )
-
-    if replace_fn is not sentinel:
-        new_values = [replace_fn(raw) for raw in raw_nodes]
-    elif single:
-        new_values = [replace]
-    else:
-        if not isinstance(replace, Sequence) or isinstance(replace, str):
-            raise TypeError(
-                f"`where` selected {len(paths)} nodes, so `replace` must be a sequence of "
-                f"{len(paths)} values, but it is a {type(replace).__name__}. Pass a tuple, or "
-                "use `replace_fn`."
-            )
-        if len(replace) != len(paths):
-            raise ValueError(
-                f"`where` selected {len(paths)} nodes but `replace` has {len(replace)} values; "
-                "they must have the same length."
-            )
-        new_values = list(replace)
-
+        raise _structure_only_error()
+    new_values = _new_values(replace, replace_fn, raw_nodes, single)
     targets = dict(zip(paths, new_values, strict=True))
     below = {path[:i] for path in paths for i in range(len(path))}
     return _rebuild(pytree, targets, (), below)

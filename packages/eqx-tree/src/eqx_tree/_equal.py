@@ -13,12 +13,11 @@ from ._predicates import is_array
 __all__ = ["tree_equal"]
 
 
-def _is_numpy(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic))
+_NUMPY_TYPES = (np.ndarray, np.generic)
 
 
 def _numpy_equal(a: Any, b: Any, rtol: float, atol: float) -> bool:
-    if np.shape(a) != np.shape(b) or a.dtype != b.dtype:
+    if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if (rtol != 0.0 or atol != 0.0) and jnp.issubdtype(a.dtype, jnp.inexact):
         return bool(np.allclose(a, b, rtol=rtol, atol=atol))
@@ -67,7 +66,7 @@ def tree_equal(
         for a, b in zip(leaves, other_leaves, strict=True):
             if typematch and type(a) is not type(b):
                 return False
-            if _is_numpy(a) and _is_numpy(b):
+            if isinstance(a, _NUMPY_TYPES) and isinstance(b, _NUMPY_TYPES):
                 if not _numpy_equal(a, b, rtol, atol):
                     return False
             elif is_array(a) or is_array(b):
