@@ -128,7 +128,7 @@ def test_state_set_rejects_changed_structure_shape_or_dtype_showing_both(
     index = eqx_nn.StateIndex(jnp.zeros(2))
     state = eqx_nn.State(index)
     with pytest.raises(ValueError, match=shown):
-        state.set(index, new_value)  # type: ignore[arg-type]
+        state.set(index, new_value)
     # A rejected set leaves the state usable.
     assert np.array_equal(state.get(index), np.zeros(2))
 
@@ -265,7 +265,7 @@ def test_make_with_state_names_markers_by_class_and_path() -> None:
     assert model.norm1.ema_state_index is not None
     assert model.norm1.ema_state_index.marker == "Model.norm1.ema_state_index"
     assert model.counter.index.marker == "Model.counter.index"
-    markers = jtu.tree_structure(state).node_data()[1]  # type: ignore[index]
+    markers = jtu.tree_structure(state).node_data()[1]
     assert markers == (
         "Model.norm1.ema_first_time_index",
         "Model.norm1.ema_state_index",
@@ -365,7 +365,7 @@ def test_model_and_state_round_trip_through_serialisation() -> None:
         loaded_state.get(model.norm1.ema_state_index)[0],
         state.get(model.norm1.ema_state_index)[0],
     )
-    assert not bool(loaded_state.get(model.norm1.ema_first_time_index))  # type: ignore[arg-type]
+    assert not bool(loaded_state.get(model.norm1.ema_first_time_index))
 
 
 def test_serialising_an_old_state_raises() -> None:
