@@ -196,3 +196,12 @@ def test_large_trees_take_the_same_results_as_plain_tree_util():
     leaves[7 * 3] = "x"
     leaves[299 * 3 + 2] = "y"
     assert out == jtu.tree_unflatten(treedef, leaves)
+
+
+def test_clear_caches_between_calls_does_not_change_results():
+    from eqx_tree import clear_caches
+
+    tree = [1, [2, 3]]
+    first = tree_at(lambda t: t[1][0], tree, 20)
+    clear_caches()
+    assert tree_at(lambda t: t[1][0], tree, 20) == first == [1, [20, 3]]

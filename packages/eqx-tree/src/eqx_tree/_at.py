@@ -18,6 +18,7 @@ indexes every node of a wrapped copy in Python.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -156,19 +157,22 @@ class _IndexedLeaf:
 # pooled: building the wrapped copy then costs a list slice, not one object per leaf.
 _POOL_LIMIT = 1 << 16
 _pool: list[_IndexedLeaf] = []
+_pool_lock = threading.Lock()
 
 
 @register_cache_clearer
 def _clear_pool() -> None:
-    _pool.clear()
+    with _pool_lock:
+        _pool.clear()
 
 
 def _stand_ins(count: int) -> list[_IndexedLeaf]:
     if count > _POOL_LIMIT:
         return [_IndexedLeaf(i) for i in range(count)]
-    if len(_pool) < count:
-        _pool.extend(_IndexedLeaf(i) for i in range(len(_pool), count))
-    return _pool[:count]
+    with _pool_lock:  # threads growing or clearing it at once would misnumber entries
+        if len(_pool) < count:
+            _pool.extend(_IndexedLeaf(i) for i in range(len(_pool), count))
+        return _pool[:count]
 
 
 def _is_node_of(selection: Any, wrapped: Any, treedef: jtu.PyTreeDef, leaf_index: int) -> bool:
