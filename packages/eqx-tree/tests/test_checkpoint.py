@@ -669,6 +669,24 @@ def test_random_trees_load_as_jax_arrays_from_shape_dtype_structs(
             assert y.dtype == x.dtype
 
 
+@settings(max_examples=15, deadline=None)
+@given(tree=_trees)
+def test_random_trees_of_jax_arrays_round_trip_under_x64(
+    tmp_path_factory: pytest.TempPathFactory, tree: Any
+) -> None:
+    path = tmp_path_factory.mktemp("hypothesis") / "tree.safetensors"
+    with _enable_x64():
+        as_jax = jax.tree_util.tree_map(
+            lambda x: jnp.asarray(x) if isinstance(x, np.ndarray) else x, tree
+        )
+        tree_save(path, as_jax)
+        like = jax.tree_util.tree_map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x,
+            as_jax,
+        )
+        _assert_trees_equal(tree_load(path, like), as_jax)
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

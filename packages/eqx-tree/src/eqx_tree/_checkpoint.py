@@ -255,8 +255,9 @@ def tree_load(path: PathLike, like: _T, *, strict: bool = True) -> _T | tuple[_T
             `ShapeDtypeStruct`s from `filter_eval_shape` (optionally with shardings).
         strict: `True` (default) requires the stored names and `like`'s array leaves to
             be the same set, and returns just the tree. `False` loads what matches, keeps
-            `like`'s value for each missing leaf, ignores unexpected names, and returns
-            `(tree, report)`.
+            `like`'s value for each missing leaf (a `ShapeDtypeStruct` stays one, so
+            give real arrays where leaves may be missing), ignores unexpected names, and
+            returns `(tree, report)`.
 
     Returns:
         The loaded tree; with `strict=False`, `(tree, LoadReport)`.
