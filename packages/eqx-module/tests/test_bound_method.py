@@ -1,12 +1,17 @@
-"""`BoundMethod` (spec §3.6)."""
+"""`BoundMethod` and method binding on Modules (spec §3.1 "Methods", §3.6)."""
 
+import doctest
+import inspect
+import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
+import eqx_module
 from eqx_module import BoundMethod, Module
 
 
@@ -72,3 +77,184 @@ def test_jit_of_zero_argument_bound_method() -> None:
             return self.x + 1
 
     assert jax.jit(lambda f: f())(A(jnp.array(1.0)).f) == 2.0
+
+
+# ----------------------------------------------------------------------- methods
+
+
+class Counter(Module):
+    step: Any
+
+    def add(self, x: Any) -> Any:
+        """Adds the step to `x`.
+
+        >>> Counter(1).add(2)
+        3
+        """
+        return x + self.step
+
+    @property
+    def doubled(self) -> Any:
+        """Twice the step.
+
+        >>> Counter(2).doubled
+        4
+        """
+        return 2 * self.step
+
+    @classmethod
+    def make(cls) -> "Counter":
+        """A default counter.
+
+        >>> Counter.make().step
+        1
+        """
+        return cls(1)
+
+    @staticmethod
+    def helper() -> int:
+        """A static helper.
+
+        >>> Counter.helper()
+        7
+        """
+        return 7
+
+
+def test_instance_method_access_returns_bound_method() -> None:
+    c = Counter(1)
+    assert isinstance(c.add, eqx_module.BoundMethod)
+    assert c.add(2) == 3
+    assert c.add.__self__ is c
+    assert c.add.__func__ is Counter.add
+
+
+def test_class_access_returns_the_function() -> None:
+    assert inspect.isfunction(Counter.add)
+    assert Counter.add(Counter(1), 2) == 3
+
+
+def test_function_assigned_to_class_later_is_bound_and_class_access_is_identity() -> None:
+    class A(Module):
+        x: int
+
+    def f2(self: A) -> int:
+        return self.x + 100
+
+    A.f = f2  # type: ignore[attr-defined]
+    assert A.f is f2  # type: ignore[attr-defined]
+    assert isinstance(A(1).f, eqx_module.BoundMethod)  # type: ignore[attr-defined]
+    assert A(1).f() == 101  # type: ignore[attr-defined]
+
+
+def test_properties_classmethods_staticmethods_and_dunders_are_not_bound() -> None:
+    c = Counter(3)
+    assert c.doubled == 6
+    assert Counter.make().step == 1
+    assert c.helper() == 7
+    assert not isinstance(c.__repr__, eqx_module.BoundMethod)
+
+
+def test_function_stored_in_field_is_not_bound() -> None:
+    class A(Module):
+        fn: Callable
+
+    a = A(jnp.sin)
+    assert a.fn is jnp.sin
+
+    def plain(x: Any) -> Any:
+        return x
+
+    assert A(plain).fn is plain
+
+
+def test_function_field_default_is_not_bound() -> None:
+    def plain(x: Any) -> Any:
+        return x
+
+    class A(Module):
+        fn: Callable = plain
+
+    assert A().fn is plain
+    assert A.fn is plain
+
+
+def test_bound_method_kept_as_class_attribute_works() -> None:
+    class A(Module):
+        x: int
+
+        def add(self, y: int) -> int:
+            return self.x + y
+
+    class B(Module):
+        add = A(3).add
+
+    assert B().add(1) == 4
+
+
+def test_bound_methods_compare_equal() -> None:
+    assert Counter(1).add == Counter(1).add
+    assert hash(Counter(1).add) == hash(Counter(1).add)
+
+
+def test_bound_method_is_a_pytree_under_jit_and_grad() -> None:
+    c = Counter(jnp.array(2.0))
+    out = jax.jit(lambda f: f(3.0))(c.add)
+    assert out == 5.0
+    grad = jax.grad(lambda m: m.add(3.0))(c)
+    assert isinstance(grad, Counter)
+    assert grad.step == 1.0
+
+
+class _JitLike(Module):
+    """Stands in for a `filter_jit` wrapper: a Module with `__get__` and wrapper attributes."""
+
+    fn: Callable
+
+    @property
+    def __wrapped__(self) -> Callable:
+        return self.fn
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        return eqx_module.Partial(self, instance)
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+def _jit_like(fn: Callable) -> Any:
+    return eqx_module.module_update_wrapper(_JitLike(fn))
+
+
+class WithDecoratedMethod(Module):
+    value: int
+
+    @_jit_like
+    def triple(self) -> int:
+        """Three times the value.
+
+        >>> WithDecoratedMethod(2).triple()
+        6
+        """
+        return 3 * self.value
+
+
+def test_doctest_finds_docstrings_of_wrapper_decorated_methods() -> None:
+
+    finder = doctest.DocTestFinder()
+    tests = finder.find(WithDecoratedMethod, module=sys.modules[__name__])
+    assert "triple" in {t.name.split(".")[-1] for t in tests}
+    assert WithDecoratedMethod(2).triple() == 6
+
+
+def test_doctest_finds_method_docstrings() -> None:
+    finder = doctest.DocTestFinder()
+
+    names = {t.name.split(".")[-1] for t in finder.find(Counter, module=sys.modules[__name__])}
+    assert {"add", "doubled", "make", "helper"} <= names
+    runner = doctest.DocTestRunner()
+    for test in finder.find(Counter, module=sys.modules[__name__]):
+        runner.run(test)
+    assert runner.failures == 0

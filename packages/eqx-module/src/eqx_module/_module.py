@@ -1,7 +1,7 @@
 """`Module`: a frozen-after-init dataclass that is a PyTree and an ABC (spec §3.1).
 
 Everything that depends only on the class is worked out once, when the class is
-created, and cached in a `_ClassInfo` on the class: the dynamic and static field names,
+created, and cached in a `ClassInfo` on the class: the dynamic and static field names,
 the specialised flatten/unflatten functions, whether the `__init__` is custom, and
 which post-`__init__` steps (missing-field check, converters, warnings,
 `__check_init__`) the class needs at all. A plain Module with a generated `__init__`
@@ -21,10 +21,9 @@ from __future__ import annotations
 import abc
 import dataclasses
 import inspect
-import operator
 import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import jax.tree_util as jtu
@@ -33,8 +32,18 @@ from typing_extensions import dataclass_transform
 from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
 
 from ._abstract import process_abstract_annotations, resolve_abstract
+from ._class_info import (
+    ClassInfo,
+    abstract_error,
+    apply_dataclass,
+    converter_annotation,
+    has_custom_init,
+    inherited_init_doc,
+    register_pytree,
+    tuple_attrgetter,
+)
 from ._field import field, static_field
-from ._flatten import WRAPPER_ATTRIBUTES, build_flatten_with_keys, build_pytree_functions
+from ._flatten import WRAPPER_ATTRIBUTES
 from ._transforms import TRANSFORM_TYPES, warn_if_transformed_callable
 
 __all__ = ["Module", "INITIALISING", "METHOD_TYPES", "wrap_method_hook"]
@@ -48,7 +57,6 @@ wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
 
 _CHECKED_TYPES: frozenset[type] = frozenset()
 _object_new = object.__new__
-_NOT_FOUND = object()
 _WRAPPER_NAMES = frozenset(WRAPPER_ATTRIBUTES)
 
 
@@ -58,165 +66,6 @@ def _checked_types() -> frozenset[type]:
 
 def _is_dunder(name: str) -> bool:
     return len(name) > 4 and name.startswith("__") and name.endswith("__")
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class _ClassInfo:
-    """What a Module class needs at construction and flatten time, computed once."""
-
-    abstract_error: str | None
-    abstract_vars: frozenset[str]
-    field_names: tuple[str, ...]
-    settable: frozenset[str]
-    check_missing: bool
-    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
-    static_names: tuple[str, ...]
-    init_false_names: tuple[str, ...]
-    check_inits: tuple[Callable[[Any], None], ...]
-    has_custom_init: bool
-    check_init_arguments: bool
-    init_field_names: tuple[str, ...]
-    plain_new: bool
-    init_values: Callable[[Any], tuple[Any, ...]]
-    use_dict_mode: Callable[[], None]
-    # Per-field metadata, verbatim, for per-field analyses (spec §8.3).
-    metadata: Mapping[str, Mapping[Any, Any]]
-    needs_post_init_steps: bool = dataclasses.field(init=False)
-
-    def __post_init__(self) -> None:
-        needs = bool(
-            self.check_missing
-            or self.converters
-            or self.static_names
-            or self.init_false_names
-            or self.check_inits
-        )
-        object.__setattr__(self, "needs_post_init_steps", needs)
-
-
-def _apply_dataclass(cls: type, init: bool) -> None:
-    """Step 4 of class creation: `dataclass(eq=False, repr=False, init=init)`.
-
-    We ask `dataclass` for `frozen=True` only for its generated `__init__`, which then
-    stores fields with `object.__setattr__` instead of going through our Python
-    `__setattr__` once per field (construction is ~2x faster). The `__setattr__` and
-    `__delattr__` it adds are removed again, so `Module.__setattr__` (which allows
-    assignments during `__init__`) stays in charge. As `dataclass` forbids mixing frozen
-    and non-frozen dataclasses, a non-frozen plain-dataclass base is rejected.
-    """
-    own = {
-        name: cls.__dict__[name] for name in ("__setattr__", "__delattr__") if name in cls.__dict__
-    }
-    for name in own:
-        type.__delattr__(cls, name)
-    try:
-        dataclasses.dataclass(eq=False, repr=False, frozen=True, init=init)(cls)
-    except TypeError as error:
-        if "frozen" not in str(error):
-            raise
-        raise TypeError(
-            f"`{cls.__qualname__}` cannot inherit from a non-frozen dataclass: Modules are "
-            "frozen dataclasses. Make that base `@dataclass(frozen=True)` or a Module."
-        ) from error
-    for name in ("__setattr__", "__delattr__"):
-        if name in cls.__dict__:
-            type.__delattr__(cls, name)
-    for name, value in own.items():
-        type.__setattr__(cls, name, value)
-
-
-def _tuple_attrgetter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """`attrgetter(*names)` that always returns a tuple (C-speed attribute reads)."""
-    if not names:
-        return lambda obj: ()
-    if len(names) == 1:
-        get_one = operator.attrgetter(names[0])
-        return lambda obj: (get_one(obj),)
-    getter: Callable[[Any], tuple[Any, ...]] = operator.attrgetter(*names)
-    return getter
-
-
-def _has_custom_init(cls: type) -> bool:
-    if "__init__" in cls.__dict__:
-        return True
-    for klass in cls.__mro__[1:-1]:
-        info = klass.__dict__.get("_eqx_class_info")
-        if isinstance(info, _ClassInfo):
-            return info.has_custom_init
-        if "__init__" in klass.__dict__:
-            return True
-    return False
-
-
-def _inherited_init_doc(cls: type) -> str | None:
-    for klass in cls.__mro__[1:]:
-        if "__init__" in klass.__dict__:
-            doc: str | None = getattr(klass.__dict__["__init__"], "__doc__", None)
-            return doc
-    return None  # pragma: no cover - `object` always defines `__init__`
-
-
-def _converter_annotation(converter: Callable[[Any], Any]) -> Any:
-    try:
-        parameters = list(inspect.signature(converter).parameters.values())
-    except (TypeError, ValueError):
-        return Any
-    if not parameters or parameters[0].annotation is inspect.Parameter.empty:
-        return Any
-    return parameters[0].annotation
-
-
-def _abstract_error(
-    cls: type, is_abstract: bool, abstract_class_vars: frozenset[str]
-) -> str | None:
-    if is_abstract:
-        return (
-            f"Cannot instantiate abstract class `{cls.__qualname__}`: it was declared "
-            "abstract (`is_abstract=True` or `strict=StrictConfig(force_abstact=True)`). "
-            "Instantiate a concrete subclass instead."
-        )
-    if abstract_class_vars:
-        names = ", ".join(sorted(abstract_class_vars))
-        return (
-            f"Can't instantiate abstract class `{cls.__qualname__}` with abstract class "
-            f"attributes {names}. Give them values (`name: ClassVar[type] = value`) in a "
-            "concrete subclass."
-        )
-    return None
-
-
-def _register_pytree(
-    cls: type, dynamic: tuple[str, ...], static: tuple[str, ...], has_custom_init: bool
-) -> Callable[[], None]:
-    """Registers `cls` with JAX; returns the switch to the general (dict) flatten path."""
-    slotted: set[str] = set()
-    class_served = False  # some field could be read from the class instead of an instance
-    descriptor = False  # some field name is shadowed by a data descriptor (a property)
-    for name in dynamic + static:
-        attribute = inspect.getattr_static(cls, name, _NOT_FOUND)
-        if isinstance(attribute, types.MemberDescriptorType):
-            slotted.add(name)
-        elif attribute is not _NOT_FOUND:
-            class_served = True
-            kind = type(attribute)
-            descriptor |= hasattr(kind, "__set__") or hasattr(kind, "__delete__")
-    functions = build_pytree_functions(
-        cls,
-        dynamic,
-        static,
-        slotted=frozenset(slotted),
-        # A generated `__init__` sets every field it declares, so class-level defaults
-        # can never stand in for an instance value there.
-        attribute_mode=not descriptor and not (class_served and has_custom_init),
-        direct_set=not descriptor,
-    )
-    jtu.register_pytree_with_keys(
-        cls,
-        build_flatten_with_keys(dynamic, functions.flatten),
-        functions.unflatten,
-        functions.flatten,
-    )
-    return functions.use_dict_mode
 
 
 def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
@@ -234,7 +83,7 @@ def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
 class _ModuleMeta(abc.ABCMeta):
     """Metaclass of `Module`: runs the class-creation steps of spec §3.1 once per class."""
 
-    _eqx_class_info: _ClassInfo
+    _eqx_class_info: ClassInfo
 
     def __new__(
         mcs,
@@ -254,8 +103,8 @@ class _ModuleMeta(abc.ABCMeta):
         type.__setattr__(cls, "__abstractvars__", abstract_vars)
         type.__setattr__(cls, "__abstractclassvars__", abstract_class_vars)
 
-        has_custom_init = _has_custom_init(cls)
-        if has_custom_init and hasattr(cls, "__post_init__"):
+        custom_init = has_custom_init(cls)
+        if custom_init and hasattr(cls, "__post_init__"):
             warnings.warn(
                 f"Class `{cls.__module__}.{cls.__qualname__}` has both an `__init__` method "
                 "and a `__post_init__` method. This means that the `__post_init__` method "
@@ -264,20 +113,20 @@ class _ModuleMeta(abc.ABCMeta):
                 EqxWarning,
                 stacklevel=2,
             )
-        init_doc = None if has_custom_init else _inherited_init_doc(cls)
-        _apply_dataclass(cls, init=not has_custom_init)
+        init_doc = None if custom_init else inherited_init_doc(cls)
+        apply_dataclass(cls, init=not custom_init)
         if not has_own_doc:
             # dataclass() invents "Name(x: int)"; inherit the parent's docstring instead.
             inherited = next((k.__doc__ for k in cls.__mro__[1:-1] if k.__doc__), None)
             type.__setattr__(cls, "__doc__", inherited)
 
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
-        if not has_custom_init:
+        if not custom_init:
             init = cls.__dict__["__init__"]
             init.__doc__ = init_doc
             for f in fields:
                 if f.init and "converter" in f.metadata:
-                    init.__annotations__[f.name] = _converter_annotation(f.metadata["converter"])
+                    init.__annotations__[f.name] = converter_annotation(f.metadata["converter"])
         signature = inspect.signature(cls.__init__)  # type: ignore[misc]
         type.__setattr__(
             cls,
@@ -288,12 +137,12 @@ class _ModuleMeta(abc.ABCMeta):
         dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
         static = tuple(f.name for f in fields if f.metadata.get("static", False))
         field_names = tuple(f.name for f in fields)
-        info = _ClassInfo(
-            abstract_error=_abstract_error(cls, is_abstract or strict is None, abstract_class_vars),
+        info = ClassInfo(
+            abstract_error=abstract_error(cls, is_abstract or strict is None, abstract_class_vars),
             abstract_vars=abstract_vars,
             field_names=field_names,
             settable=frozenset(field_names) | frozenset(WRAPPER_ATTRIBUTES),
-            check_missing=has_custom_init or any(not f.init for f in fields),
+            check_missing=custom_init or any(not f.init for f in fields),
             converters=tuple(
                 (f.name, f.metadata["converter"]) for f in fields if "converter" in f.metadata
             ),
@@ -302,12 +151,12 @@ class _ModuleMeta(abc.ABCMeta):
             check_inits=tuple(
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
-            has_custom_init=has_custom_init,
-            check_init_arguments=not has_custom_init,
+            has_custom_init=custom_init,
+            check_init_arguments=not custom_init,
             init_field_names=tuple(f.name for f in fields if f.init),
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
-            init_values=_tuple_attrgetter(tuple(f.name for f in fields if f.init)),
-            use_dict_mode=_register_pytree(cls, dynamic, static, has_custom_init),
+            init_values=tuple_attrgetter(tuple(f.name for f in fields if f.init)),
+            use_dict_mode=register_pytree(cls, dynamic, static, custom_init),
             metadata=types.MappingProxyType({f.name: f.metadata for f in fields}),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
@@ -367,7 +216,7 @@ class _ModuleMeta(abc.ABCMeta):
             return self
 
 
-def _check_init_arguments(self: Any, info: _ClassInfo) -> None:
+def _check_init_arguments(self: Any, info: ClassInfo) -> None:
     # The frozen-style generated `__init__` bypasses `__setattr__`: check its arguments
     # here (fields set in `__post_init__` went through `__setattr__` already).
     for name in info.init_field_names:
@@ -387,7 +236,7 @@ def _use_dict_mode_for_subtree(cls: type) -> None:
         pending.extend(type.__subclasses__(klass))
 
 
-def _post_init_steps(self: Any, info: _ClassInfo) -> None:
+def _post_init_steps(self: Any, info: ClassInfo) -> None:
     """Steps 6-7 of construction: missing fields, converters, warnings, `__check_init__`."""
     cls = type(self)
     if info.check_missing:
