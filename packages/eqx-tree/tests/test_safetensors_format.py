@@ -167,6 +167,10 @@ def test_rejects_a_header_that_is_not_json() -> None:
     _rejects(_file(b'{"x": '), "not valid JSON")
 
 
+def test_rejects_a_deeply_nested_header() -> None:
+    _rejects(_file(b"[" * 100_000 + b"]" * 100_000), "nests JSON too deeply")
+
+
 def test_rejects_a_header_that_is_not_an_object() -> None:
     _rejects(_file([1, 2]), "must be a JSON object, got list")
 

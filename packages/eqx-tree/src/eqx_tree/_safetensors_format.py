@@ -277,6 +277,10 @@ def parse_header(file: io.BufferedIOBase, file_size: int) -> SafetensorsHeader:
         parsed = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as error:
         raise CheckpointFormatError(f"the header is not valid JSON: {error}") from None
+    except RecursionError:
+        raise CheckpointFormatError(
+            "the header nests JSON too deeply to be a safetensors header"
+        ) from None
     if not isinstance(parsed, dict):
         raise CheckpointFormatError(
             f"the header must be a JSON object, got {type(parsed).__name__}"
