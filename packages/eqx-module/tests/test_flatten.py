@@ -255,3 +255,17 @@ def test_absent_field_without_class_value_flattens_as_placeholder() -> None:
     assert again.x == 6
     assert not hasattr(again, "y")
     assert jtu.tree_structure(a) != treedef
+
+
+def test_init_false_field_served_by_its_class_default_is_a_placeholder() -> None:
+    class A(Module):
+        x: Any
+        y: int = field(init=False, default=2)
+
+    a = A(1)
+    assert "y" not in vars(a)
+    leaves, treedef = jtu.tree_flatten(a)
+    assert leaves == [1]
+    again = jtu.tree_unflatten(treedef, [5])
+    assert (again.x, again.y) == (5, 2)
+    assert "y" not in vars(again)

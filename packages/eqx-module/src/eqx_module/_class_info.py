@@ -158,9 +158,17 @@ def abstract_error(cls: type, is_abstract: bool, abstract_class_vars: frozenset[
 
 
 def register_pytree(
-    cls: type, dynamic: tuple[str, ...], static: tuple[str, ...], has_custom_init: bool
+    cls: type,
+    dynamic: tuple[str, ...],
+    static: tuple[str, ...],
+    may_be_unset: frozenset[str],
 ) -> Callable[[], None]:
-    """Registers `cls` with JAX; returns the switch to the general (dict) flatten path."""
+    """Registers `cls` with JAX; returns the switch to the general (dict) flatten path.
+
+    `may_be_unset` names the fields that `__init__` might leave unset: every field of
+    a custom `__init__`; for a generated one, only `init=False` fields without a
+    `default_factory` (dataclass serves their plain default from the class).
+    """
     slotted: set[str] = set()
     class_served = False  # some field could be read from the class instead of an instance
     descriptor = False  # some field name is shadowed by a data descriptor (a property)
@@ -169,7 +177,7 @@ def register_pytree(
         if isinstance(attribute, types.MemberDescriptorType):
             slotted.add(name)
         elif attribute is not _NOT_FOUND:
-            class_served = True
+            class_served |= name in may_be_unset
             kind = type(attribute)
             descriptor |= hasattr(kind, "__set__") or hasattr(kind, "__delete__")
     functions = build_pytree_functions(
@@ -177,9 +185,9 @@ def register_pytree(
         dynamic,
         static,
         slotted=frozenset(slotted),
-        # A generated `__init__` sets every field it declares, so class-level defaults
-        # can never stand in for an instance value there.
-        attribute_mode=not descriptor and not (class_served and has_custom_init),
+        # Attribute reads are exact unless a class-level value can stand in for a
+        # field that an instance lacks.
+        attribute_mode=not descriptor and not class_served,
         direct_set=not descriptor,
     )
     jtu.register_pytree_with_keys(

@@ -156,7 +156,16 @@ class _ModuleMeta(abc.ABCMeta):
             init_field_names=tuple(f.name for f in fields if f.init),
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
             init_values=tuple_attrgetter(tuple(f.name for f in fields if f.init)),
-            use_dict_mode=register_pytree(cls, dynamic, static, custom_init),
+            use_dict_mode=register_pytree(
+                cls,
+                dynamic,
+                static,
+                may_be_unset=frozenset(
+                    f.name
+                    for f in fields
+                    if custom_init or (not f.init and f.default_factory is dataclasses.MISSING)
+                ),
+            ),
             metadata=types.MappingProxyType({f.name: f.metadata for f in fields}),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
