@@ -24,3 +24,19 @@ def test_a_cycle_is_an_error():
 
 def test_distinct_equal_subtrees_are_fine():
     tree_check([[1], [1]])
+
+
+def test_the_cycle_message_names_the_type_and_the_paths():
+    inner: list = [1]
+    inner.append(inner)
+    with pytest.raises(ValueError, match="self-referential") as info:
+        tree_check({"x": inner})
+    message = str(info.value)
+    assert "list" in message
+    assert "['x']" in message
+    assert "['x'][1]" in message
+
+
+def test_a_shared_node_without_leaves_is_fine():
+    empty: list = []
+    tree_check({"a": empty, "b": empty, "c": [None], "d": [None]})

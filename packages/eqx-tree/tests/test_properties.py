@@ -4,6 +4,7 @@ import io
 
 import hypothesis.strategies as st
 import jax.numpy as jnp
+import jax.tree_util as jtu
 import numpy as np
 from hypothesis import given, settings
 
@@ -57,3 +58,32 @@ def test_serialise_then_deserialise_returns_an_equal_tree(tree):
     tree_serialise_leaves(f, tree)
     f.seek(0)
     assert _is_true(tree_equal(tree_deserialise_leaves(f, tree), tree))
+
+
+def _getter(path):
+    """`where` that walks a key path (SequenceKey / DictKey) on any tree of that shape."""
+
+    def where(tree):
+        for key in path:
+            tree = tree[key.idx] if hasattr(key, "idx") else tree[key.key]
+        return tree
+
+    return where
+
+
+@_settings
+@given(_trees, st.data())
+def test_tree_at_on_one_leaf_matches_plain_flatten_replace_unflatten(tree, data):
+    leaves_with_paths, treedef = jtu.tree_flatten_with_path(tree)
+    if not leaves_with_paths:
+        return
+    index = data.draw(st.integers(0, len(leaves_with_paths) - 1))
+    path, _ = leaves_with_paths[index]
+    marker = object()
+    out = tree_at(_getter(path), tree, marker)
+    leaves = [leaf for _, leaf in leaves_with_paths]
+    leaves[index] = marker
+    expected = jtu.tree_unflatten(treedef, leaves)
+    assert jtu.tree_structure(out) == jtu.tree_structure(expected)
+    for x, y in zip(jtu.tree_leaves(out), jtu.tree_leaves(expected), strict=True):
+        assert x is y
