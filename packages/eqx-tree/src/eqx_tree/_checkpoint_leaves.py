@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from ._predicates import is_array
 
@@ -184,7 +185,7 @@ def check_storable(named: NamedLeaf) -> LeafSpec:
     return spec
 
 
-def to_numpy(named: NamedLeaf, spec: LeafSpec) -> np.ndarray[Any, Any]:
+def to_numpy(named: NamedLeaf, spec: LeafSpec) -> npt.NDArray[Any]:
     """A stored leaf as a host NumPy array (Python scalars as 0-d arrays of their kind).
 
     Raises:

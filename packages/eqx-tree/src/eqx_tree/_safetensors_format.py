@@ -38,6 +38,7 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+import numpy.typing as npt
 
 from ._checkpoint_report import CheckpointFormatError
 
@@ -299,7 +300,7 @@ def parse_header(file: io.BufferedIOBase, file_size: int) -> SafetensorsHeader:
 
 def read_tensor(
     file: io.BufferedIOBase, header: SafetensorsHeader, name: str, crc32: int | None = None
-) -> np.ndarray[Any, Any]:
+) -> npt.NDArray[Any]:
     """Read one validated tensor into a fresh, writable NumPy array (native byte order).
 
     Arguments:
