@@ -136,12 +136,6 @@ def test_linear_works_under_jit_grad_and_vmap():
     np.testing.assert_allclose(grad.bias, jnp.ones(2))
 
 
-def test_linear_runs_in_named_scope():
-    layer = Linear(2, 2, key=KEY)
-    text = jax.jit(lambda x: layer(x)).lower(jnp.ones(2)).as_text(debug_info=True)
-    assert "eqx.nn.Linear" in text
-
-
 def test_identity_ignores_arguments_and_returns_input():
     ident = Identity(1, 2, foo="bar")
     x = object()
