@@ -38,6 +38,13 @@ class IntField(Module):
     value: object
 
 
+class Scale(Module):
+    weight: jax.Array
+
+    def __call__(self, x, *, shift=0.0):
+        return self.weight * x + shift
+
+
 def make_mlp():
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     return MLP(
@@ -306,6 +313,15 @@ def test_module_with_call_is_jitted_with_its_arrays_traced():
     np.testing.assert_allclose(filter_jit(model)(x), model(x), rtol=1e-6)
 
 
+def test_module_called_with_keyword_arguments_binds_them():
+    model = Scale(jnp.full(2, 2.0))
+    wrapped = filter_jit(model)
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), shift=1.0), jnp.full(2, 3.0))
+    np.testing.assert_array_equal(wrapped(x=jnp.ones(2)), jnp.full(2, 2.0))
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        wrapped(jnp.ones(2), scale=1.0)
+
+
 def test_bound_method_of_a_module_is_jitted():
     model = make_mlp()
     x = jnp.ones(3)
@@ -361,6 +377,28 @@ def test_donate_all_silences_unusable_donation_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         filter_jit(lambda x: jnp.sum(x), donate="all")(x)
+
+
+def test_donate_warn_lets_jax_warn_about_unusable_donations():
+    with pytest.warns(UserWarning, match="Some donated buffers were not usable"):
+        filter_jit(lambda x: jnp.sum(x), donate="warn")(jnp.ones(3))
+
+
+def test_donate_warn_except_first_keeps_the_first_argument():
+    x, y = jnp.ones(3), jnp.ones(3)
+    filter_jit(lambda x, y: x + y, donate="warn-except-first")(x, y)
+    assert not x.is_deleted()
+    assert y.is_deleted()
+
+
+def test_donate_all_includes_the_arrays_of_a_module_function():
+    box = IntField(jnp.ones(3))
+    out = filter_jit(lambda m, x: m.value + x, donate="all")
+    out(box, jnp.ones(3))
+    wrapped = filter_jit(Scale(jnp.ones(3)), donate="all")
+    weight = wrapped.__wrapped__.weight
+    wrapped(jnp.ones(3))
+    assert weight.is_deleted()
 
 
 def test_donate_rejects_unknown_values_listing_the_valid_ones():

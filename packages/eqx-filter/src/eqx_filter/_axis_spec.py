@@ -7,7 +7,6 @@ An axis spec is a PyTree prefix whose leaves are an `int`, `None`, or a callable
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import jax.tree_util as jtu
 from eqx_tree import is_array
 
 from ._compat import flatten_up_to
+from ._jit_bind import signature_of
 
 __all__ = ["if_array", "resolve_axes", "resolve_in_axes_dict"]
 
@@ -92,7 +92,7 @@ def resolve_in_axes_dict(
 ) -> tuple[Any, ...]:
     """Turn `in_axes={"name": spec}` into a tuple of per-positional-argument specs."""
     try:
-        parameters = list(inspect.signature(fun).parameters.values())
+        parameters = list(signature_of(fun).parameters.values())
     except (TypeError, ValueError):
         raise ValueError(
             "`in_axes` was given as a dict, but the signature of the function could not "

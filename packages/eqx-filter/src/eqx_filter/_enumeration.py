@@ -37,7 +37,7 @@ class EnumerationItem(Module):
     _value: Any
     _enumeration: Any = field(static=True)
 
-    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+    def __eq__(self, other: object) -> Any:
         if isinstance(other, EnumerationItem) and other._enumeration is self._enumeration:
             return jnp.asarray(self._value) == jnp.asarray(other._value)
         raise ValueError(
@@ -45,7 +45,7 @@ class EnumerationItem(Module):
             f"{self!r} was compared with {_describe(other)}."
         )
 
-    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+    def __ne__(self, other: object) -> Any:
         if isinstance(other, EnumerationItem) and other._enumeration is self._enumeration:
             return jnp.asarray(self._value) != jnp.asarray(other._value)
         raise ValueError(
@@ -127,7 +127,7 @@ class _EnumerationMeta(type):
         # Only called when normal lookup fails: the entries live in `_items`.
         found = cls.__dict__.get("_items", {}).get(item)
         if found is not None:
-            return found  # type: ignore[no-any-return]
+            return found
         raise AttributeError(f"Enumeration {cls.__qualname__!r} has no entry {item!r}.")
 
     def __getitem__(cls, item: Any) -> Any:

@@ -30,7 +30,7 @@ import numpy as np
 
 from eqx_tree import EqxWarning, is_array
 
-from ._compat import tracer_type
+from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit
 from ._runtime_error import EqxTracetimeError, _CheckFailed, check_failed_text, register_site
 from ._tracing_hooks import _current_record, note_check_staged
@@ -96,7 +96,7 @@ def _fill_value(dtype: Any) -> Any:
     if jnp.issubdtype(dtype, jnp.bool_):
         return np.array(True)
     if jnp.issubdtype(dtype, jnp.integer):
-        return np.array(jnp.iinfo(dtype).max, dtype)
+        return np.array(np.iinfo(dtype).max, dtype)
     return None  # e.g. PRNG key data: left as it is
 
 
@@ -141,7 +141,7 @@ def _make_check(mode: str, msgs: tuple[str, ...]) -> Callable[..., list[Any]]:
 
     def failed(arrays: list[Any], index: Any) -> list[Any]:
         if mode == "raise":
-            structs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arrays]
+            structs = [shape_dtype_struct(a.shape, a.dtype) for a in arrays]
             out: list[Any] = jax.pure_callback(raise_failure, structs, index, arrays)
             return out
         if mode == "breakpoint":
@@ -170,19 +170,17 @@ def _make_check(mode: str, msgs: tuple[str, ...]) -> Callable[..., list[Any]]:
 
     @jax.custom_jvp
     def check(arrays: list[Any], pred: Any, index: Any) -> list[Any]:
-        return unbatched(arrays, pred, index)  # type: ignore[no-any-return]
+        return unbatched(arrays, pred, index)
 
     @check.defjvp
     def check_jvp(primals: Any, tangents: Any) -> tuple[list[Any], list[Any]]:
         arrays, pred, index = primals
         return unbatched(arrays, pred, index), list(tangents[0])
 
-    return check  # type: ignore[no-any-return]
+    return check
 
 
-def _staged_check(
-    x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str
-) -> Any:
+def _staged_check(x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str) -> Any:
     leaves, treedef = jtu.tree_flatten(x)
     positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
     if not positions:
@@ -203,9 +201,7 @@ def _staged_check(
     return jtu.tree_unflatten(treedef, leaves)
 
 
-def _branched_error_if_impl(
-    x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str
-) -> Any:
+def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str) -> Any:
     if not _is_traced(pred):
         if not bool(np.any(np.asarray(pred))):
             return x

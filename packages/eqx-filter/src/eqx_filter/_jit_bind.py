@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Binder", "bind_general", "general_binders"]
+__all__ = ["Binder", "bind_general", "general_binders", "signature_of"]
 
 
 class Binder:
@@ -17,7 +18,7 @@ class Binder:
 
     def __init__(self, fun: Callable[..., Any]) -> None:
         try:
-            self.signature: inspect.Signature | None = inspect.signature(fun)
+            self.signature: inspect.Signature | None = signature_of(fun)
         except (TypeError, ValueError):  # builtins without a signature
             self.signature = None
             self.min_positional = 0
@@ -58,17 +59,46 @@ def bind_general(
     return binder.bind(args, kwargs)
 
 
-def _binder_key(fun: Any) -> Any:
-    """What determines `inspect.signature(fun)` for a non-function callable, if cheap."""
+def _without_first(signature: inspect.Signature) -> inspect.Signature:
+    parameters = list(signature.parameters.values())[1:]
+    return signature.replace(parameters=parameters)
+
+
+def _method_function(fun: Any) -> types.FunctionType | None:
+    """The function of a bound method (Python's, or an eqx `BoundMethod`), if any."""
     func = getattr(fun, "__func__", None)
-    if func is not None and hasattr(fun, "__self__") and type(func) is types.FunctionType:
-        return ("method", func)
-    cls = type(fun)
-    if getattr(cls, "__wrapped__", None) is not None or hasattr(fun, "__signature__"):
-        return None  # the signature follows `__wrapped__`, which is per instance
-    call = inspect.getattr_static(cls, "__call__", None)
+    if isinstance(func, types.FunctionType) and hasattr(fun, "__self__"):
+        return func
+    return None
+
+
+def signature_of(fun: Any) -> inspect.Signature:
+    """The signature `fun` is called with.
+
+    Unlike `inspect.signature`, a Module instance gives its `__call__`'s signature: a
+    Module class carries `__signature__` (that of its `__init__`), which
+    `inspect.signature` would otherwise report for instances too.
+    """
+    if isinstance(fun, (types.FunctionType, functools.partial)):
+        return inspect.signature(fun)
+    func = _method_function(fun)
+    if func is not None:
+        return _without_first(inspect.signature(func))
+    call = inspect.getattr_static(type(fun), "__call__", None)
     if isinstance(call, types.FunctionType):
-        return cls
+        return _without_first(inspect.signature(call))
+    return inspect.signature(fun)
+
+
+def _binder_key(fun: Any) -> Any:
+    """What determines `signature_of(fun)` for a non-function callable, when cheap."""
+    func = _method_function(fun)
+    if func is not None:
+        return ("method", func)
+    if isinstance(fun, functools.partial):
+        return None
+    if isinstance(inspect.getattr_static(type(fun), "__call__", None), types.FunctionType):
+        return type(fun)
     return None
 
 

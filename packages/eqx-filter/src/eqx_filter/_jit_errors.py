@@ -11,6 +11,8 @@ from typing import Any
 
 import jax.tree_util as jtu
 
+from ._jit_bind import signature_of
+
 __all__ = ["unhashable_leaf_error", "unhashable_treedef_error"]
 
 
@@ -32,7 +34,7 @@ def _leaf_path(tree: Any, index: int, has_fun: bool, fun: Any) -> str:
 
 def _parameter_names(fun: Any) -> list[str]:
     try:
-        parameters = inspect.signature(fun).parameters.values()
+        parameters = signature_of(fun).parameters.values()
     except (TypeError, ValueError):
         return []
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -10,6 +10,7 @@ Python over PyTrees, runs only when asked (never on a cache hit), and needs no J
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import weakref
 from collections.abc import Callable, Sequence
@@ -59,7 +60,7 @@ def _static_equal(a: Any, b: Any) -> bool:
         return False
     try:
         return bool(a == b)
-    except Exception:  # noqa: BLE001 - an == that cannot answer: treat as changed
+    except Exception:
         return a is b
 
 
@@ -126,19 +127,42 @@ def _diff(path: tuple[Any, ...], a: Any, b: Any, out: list[tuple[tuple[Any, ...]
             out.append((path, change))
         return
     if a_leaf != b_leaf or a is None or b is None:
-        out.append(
-            (path, f"treedef changed: {_structure_summary(a)} -> {_structure_summary(b)}")
-        )
+        out.append((path, f"treedef changed: {_structure_summary(a)} -> {_structure_summary(b)}"))
         return
     a_pairs, a_def = _children(a)
     b_pairs, b_def = _children(b)
+    if a_def != b_def and _static_fields_differ(path, a, b, a_pairs, b_pairs, out):
+        a_def = b_def  # explained by the static fields; compare the children as well
     if a_def != b_def:
-        out.append(
-            (path, f"treedef changed: {_structure_summary(a)} -> {_structure_summary(b)}")
-        )
+        out.append((path, f"treedef changed: {_structure_summary(a)} -> {_structure_summary(b)}"))
         return
     for (key, a_child), (_, b_child) in zip(a_pairs, b_pairs, strict=True):
         _diff((*path, key), a_child, b_child, out)
+
+
+def _static_fields_differ(
+    path: tuple[Any, ...],
+    a: Any,
+    b: Any,
+    a_pairs: list[Any],
+    b_pairs: list[Any],
+    out: list[tuple[tuple[Any, ...], str]],
+) -> bool:
+    """For two dataclasses (Modules) of one type: report their changed static fields."""
+    if type(a) is not type(b) or not dataclasses.is_dataclass(a):
+        return False
+    if [key for key, _ in a_pairs] != [key for key, _ in b_pairs]:
+        return False
+    children = {getattr(key, "name", None) for key, _ in a_pairs}
+    found = False
+    for field in dataclasses.fields(a):
+        if field.name in children:
+            continue
+        change = _leaf_change(getattr(a, field.name, None), getattr(b, field.name, None))
+        if change is not None:
+            out.append(((*path, jtu.GetAttrKey(field.name)), change))
+            found = True
+    return found
 
 
 def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> str:
@@ -155,9 +179,7 @@ def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> str:
     return jtu.keystr(path) or "(the whole call)"
 
 
-def explain_signature_change(
-    old: Any, new: Any, parameter_names: Sequence[str] = ()
-) -> list[str]:
+def explain_signature_change(old: Any, new: Any, parameter_names: Sequence[str] = ()) -> list[str]:
     """The differences between two recorded trace signatures, one line per leaf path.
 
     **Arguments:**

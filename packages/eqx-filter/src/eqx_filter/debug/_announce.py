@@ -12,8 +12,11 @@ from typing import Any
 
 import jax
 import jax.tree_util as jtu
-from eqx_tree import is_array
 from jax.interpreters import ad, batching, mlir
+
+from eqx_tree import is_array
+
+_instantiate_zeros: Any = ad.instantiate_zeros
 
 __all__ = ["announce_transform"]
 
@@ -51,14 +54,14 @@ def _abstract_eval(*avals: Any, **params: Any) -> list[Any]:
 def _jvp(primals: list[Any], tangents: list[Any], **params: Any) -> tuple[list[Any], list[Any]]:
     if params["intermediates"]:
         _say(params, "jvp")
-    tangents = [ad.instantiate_zeros(t) for t in tangents]
+    tangents = [_instantiate_zeros(t) for t in tangents]
     return _rebind(params, "jvp_p", *primals), _rebind(params, "jvp_t", *tangents)
 
 
 def _transpose(cotangents: list[Any], *args: Any, **params: Any) -> list[Any]:
     if params["intermediates"]:
         _say(params, "transpose")
-    cotangents = [ad.instantiate_zeros(c) for c in cotangents]
+    cotangents = [_instantiate_zeros(c) for c in cotangents]
     return _rebind(params, "transpose", *cotangents)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
+
 from eqx_tree import is_array
 
 from .._error_if import error_if

@@ -9,9 +9,10 @@ from typing import Any
 import jax
 import jax.tree_util as jtu
 import numpy as np
+
 from eqx_tree import is_array, tree_pformat
 
-from .._compat import pure_callback, tracer_type
+from .._compat import pure_callback, shape_dtype_struct, tracer_type
 from .._retrace import short_aval
 
 __all__ = ["inspect_dce", "store_dce"]
@@ -83,11 +84,11 @@ def store_dce(x: Any, name: Hashable = None) -> Any:
     out = list(leaves)
     for position, leaf in enumerate(leaves):
         if is_array(leaf):
-            stored.leaves[position] = jax.ShapeDtypeStruct(leaf.shape, leaf.dtype)
+            stored.leaves[position] = shape_dtype_struct(leaf.shape, leaf.dtype)
             stored.alive[position] = False
             out[position] = pure_callback(
                 functools.partial(_mark_alive, stored, position),
-                jax.ShapeDtypeStruct(leaf.shape, leaf.dtype),
+                shape_dtype_struct(leaf.shape, leaf.dtype),
                 leaf,
                 vectorized=True,
             )

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax.tree_util as jtu
+
 from eqx_module import Module, field, module_update_wrapper
 from eqx_tree import is_array, tree_pformat
 
@@ -70,12 +71,14 @@ def _explain_new_trace(
     for group, key, value in arguments:
         previous = []
         for old_args, old_kwargs in earlier:
-            if group == 0:
+            if isinstance(key, int):
                 previous.append(old_args[key] if key < len(old_args) else sentinel)
             else:
                 previous.append(old_kwargs.get(key, sentinel))
-        if any(p is not sentinel and not explain_signature_change(((p,), {}), ((value,), {}))
-               for p in previous):
+        if any(
+            p is not sentinel and not explain_signature_change(((p,), {}), ((value,), {}))
+            for p in previous
+        ):
             continue
         last = previous[-1] if previous else sentinel
         shown_last = "(absent)" if last is sentinel else tree_pformat(last)
@@ -92,9 +95,7 @@ def _explain_new_trace(
     if earlier:
         changes = explain_signature_change(earlier[-1], new, names)
         if changes:
-            lines.append(
-                "Compared with the last trace:\n" + "\n".join(f"  {c}" for c in changes)
-            )
+            lines.append("Compared with the last trace:\n" + "\n".join(f"  {c}" for c in changes))
     return "\n".join(lines)
 
 

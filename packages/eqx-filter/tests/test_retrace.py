@@ -1,0 +1,107 @@
+"""The path-by-path signature diff behind retrace explanations (spec §8.1), without JIT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from eqx_filter._retrace import explain_signature_change, parameter_names, short_aval
+from eqx_module import Module, field
+
+
+def S(shape: tuple[int, ...], dtype: Any = jnp.float32, weak: bool = False) -> Any:
+    return jax.ShapeDtypeStruct(shape, dtype, weak_type=weak)
+
+
+def relu(x: Any) -> Any:
+    return x
+
+
+def gelu(x: Any) -> Any:
+    return x
+
+
+class Layer(Module):
+    weight: Any
+    activation: Callable[..., Any] = field(static=True)
+
+
+class Model(Module):
+    layers: list[Layer]
+
+
+def test_shape_change_is_named_by_parameter() -> None:
+    lines = explain_signature_change(((S((3, 4)),), {}), ((S((5, 4)),), {}), ["x"])
+    assert lines == ["x: shape changed (3, 4) -> (5, 4) (f32[3,4] -> f32[5,4])"]
+
+
+def test_python_number_change_says_numbers_are_static() -> None:
+    lines = explain_signature_change(((), {"n": 3}), ((), {"n": 4}))
+    assert lines == [
+        "kwargs['n']: Python int 3 -> 4 (Python numbers are static; pass a jnp array to "
+        "avoid retracing)"
+    ]
+
+
+def test_static_field_change_deep_in_a_module_is_named_by_its_path() -> None:
+    def model(activation: Callable[..., Any]) -> Model:
+        return Model([Layer(S((2,)), relu), Layer(S((2,)), relu), Layer(S((2,)), activation)])
+
+    lines = explain_signature_change(((model(relu),), {}), ((model(gelu),), {}))
+    assert lines == [
+        "args[0].layers[2].activation: static value changed (<function relu> -> <function gelu>)"
+    ]
+
+
+def test_static_field_and_array_changes_in_one_module_are_both_reported() -> None:
+    old = Layer(S((2,)), relu)
+    new = Layer(S((3,)), gelu)
+    lines = explain_signature_change(((old,), {}), ((new,), {}), ["layer"])
+    assert lines == [
+        "layer.activation: static value changed (<function relu> -> <function gelu>)",
+        "layer.weight: shape changed (2,) -> (3,) (f32[2] -> f32[3])",
+    ]
+
+
+def test_static_leaf_change_shows_both_values() -> None:
+    lines = explain_signature_change(((relu,), {}), ((gelu,), {}), ["f"])
+    assert lines == ["f: static value changed (<function relu> -> <function gelu>)"]
+
+
+def test_dtype_and_weak_type_changes() -> None:
+    (line,) = explain_signature_change(((S((3,), weak=True),), {}), ((S((3,), jnp.int32),), {}))
+    assert "dtype changed float32 -> int32" in line
+    assert "weak type changed (weakly typed -> strongly typed" in line
+
+
+def test_treedef_change_names_the_subtree_and_both_structures() -> None:
+    (line,) = explain_signature_change(((), {"opts": {"a": 1}}), ((), {"opts": {"b": 1}}))
+    assert line.startswith("kwargs['opts']: treedef changed")
+    assert "'a'" in line and "'b'" in line
+
+
+def test_array_becoming_static_is_explained() -> None:
+    (line,) = explain_signature_change(((S(()),), {}), ((1.0,), {}), ["x"])
+    assert line.startswith("x: changed from an array f32[] to the static value 1.0")
+
+
+def test_identical_signatures_have_no_differences() -> None:
+    sig = ((S((3,)), "a", {"k": [1, 2]}), {"n": 3})
+    assert explain_signature_change(sig, sig) == []
+
+
+def test_recorded_triples_name_the_function_part_fun() -> None:
+    (line,) = explain_signature_change(((relu,), (), {}), ((gelu,), (), {}))
+    assert line.startswith("fun[0]: static value changed") or line.startswith("fun")
+
+
+def test_parameter_names_and_short_aval() -> None:
+    def f(x: Any, y: Any, *args: Any, z: Any = 1) -> None: ...
+
+    assert parameter_names(f) == ["x", "y"]
+    assert parameter_names(None) == []
+    assert short_aval(S((2, 3), jnp.bfloat16)) == "bf16[2,3]"
+    assert short_aval(S((), jnp.bool_)) == "bool[]"
