@@ -1,3 +1,94 @@
-"""eqx: neural networks in JAX where a model is a PyTree. Meta-package re-exporting eqx-tree, eqx-module, eqx-filter and eqx-nn."""
+"""eqx: neural networks in JAX where a model is a PyTree.
 
+This meta-package owns nothing: every name is the very object defined in one of the
+four eqx packages (`eqx.X is <package>.X`), gathered into one namespace so that code
+written for `import equinox as eqx` keeps working with `import eqx`.
+
+- `eqx_tree`: PyTree manipulation, array predicates, pretty-printing, serialisation.
+- `eqx_module`: `Module`, `field`, `AbstractVar`, `Partial`.
+- `eqx_filter`: filtering, the filtered transformations, runtime errors, `eqx.debug`.
+- `eqx_nn`: the layers, available as `eqx.nn`.
+
+Run `python -m eqx` to print the version of every eqx package (and of JAX) for a bug
+report.
+"""
+
+# eqx_tree (spec §2)
+from eqx_tree import EqxDeprecationWarning as EqxDeprecationWarning
+from eqx_tree import EqxWarning as EqxWarning
+from eqx_tree import TreePathError as TreePathError
+from eqx_tree import apply_updates as apply_updates
+from eqx_tree import clear_caches as clear_caches
+from eqx_tree import default_deserialise_filter_spec as default_deserialise_filter_spec
+from eqx_tree import default_serialise_filter_spec as default_serialise_filter_spec
+from eqx_tree import is_array as is_array
+from eqx_tree import is_array_like as is_array_like
+from eqx_tree import is_inexact_array as is_inexact_array
+from eqx_tree import is_inexact_array_like as is_inexact_array_like
+from eqx_tree import tree_at as tree_at
+from eqx_tree import tree_check as tree_check
+from eqx_tree import tree_deserialise_leaves as tree_deserialise_leaves
+from eqx_tree import tree_equal as tree_equal
+from eqx_tree import tree_flatten_one_level as tree_flatten_one_level
+from eqx_tree import tree_pformat as tree_pformat
+from eqx_tree import tree_pprint as tree_pprint
+from eqx_tree import tree_serialise_leaves as tree_serialise_leaves
+
+# eqx_module (spec §3)
+from eqx_module import AbstractClassVar as AbstractClassVar
+from eqx_module import AbstractVar as AbstractVar
+from eqx_module import Module as Module
+from eqx_module import Partial as Partial
+from eqx_module import StrictConfig as StrictConfig
+from eqx_module import field as field
+from eqx_module import module_update_wrapper as module_update_wrapper
+from eqx_module import static_field as static_field
+
+# eqx_filter (spec §4)
+from eqx_filter import Enumeration as Enumeration
+from eqx_filter import EqxRuntimeError as EqxRuntimeError
+from eqx_filter import EqxTracetimeError as EqxTracetimeError
+from eqx_filter import EquinoxRuntimeError as EquinoxRuntimeError
+from eqx_filter import EquinoxTracetimeError as EquinoxTracetimeError
+from eqx_filter import branched_error_if as branched_error_if
+from eqx_filter import combine as combine
+from eqx_filter import error_if as error_if
+from eqx_filter import filter as filter  # Equinox's name; shadows the builtin here only
+from eqx_filter import filter_checkpoint as filter_checkpoint
+from eqx_filter import filter_closure_convert as filter_closure_convert
+from eqx_filter import filter_custom_jvp as filter_custom_jvp
+from eqx_filter import filter_custom_vjp as filter_custom_vjp
+from eqx_filter import filter_eval_shape as filter_eval_shape
+from eqx_filter import filter_grad as filter_grad
+from eqx_filter import filter_hessian as filter_hessian
+from eqx_filter import filter_jacfwd as filter_jacfwd
+from eqx_filter import filter_jacrev as filter_jacrev
+from eqx_filter import filter_jit as filter_jit
+from eqx_filter import filter_jvp as filter_jvp
+from eqx_filter import filter_make_jaxpr as filter_make_jaxpr
+from eqx_filter import filter_pmap as filter_pmap
+from eqx_filter import filter_pure_callback as filter_pure_callback
+from eqx_filter import filter_shard as filter_shard
+from eqx_filter import filter_value_and_grad as filter_value_and_grad
+from eqx_filter import filter_vjp as filter_vjp
+from eqx_filter import filter_vmap as filter_vmap
+from eqx_filter import if_array as if_array
+from eqx_filter import partition as partition
+
+# Beyond Equinox: self-describing checkpoints (spec §8.2, issue 9).
+from eqx_tree import CheckpointError as CheckpointError
+from eqx_tree import CheckpointFormatError as CheckpointFormatError
+from eqx_tree import CheckpointMismatchError as CheckpointMismatchError
+from eqx_tree import LeafMismatch as LeafMismatch
+from eqx_tree import LoadReport as LoadReport
+from eqx_tree import tree_from_flat_dict as tree_from_flat_dict
+from eqx_tree import tree_load as tree_load
+from eqx_tree import tree_load_metadata as tree_load_metadata
+from eqx_tree import tree_save as tree_save
+from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
+
+# The submodules `eqx.nn` and `eqx.debug`, and the one name the meta-package defines.
+from . import debug as debug
+from . import nn as nn
+from ._tree_inference import tree_inference as tree_inference
 from ._version import __version__ as __version__

@@ -1,0 +1,49 @@
+"""`eqx.debug` is spec §6/§4.9's seven tools plus §8.1's `explain_retraces`, each the
+`eqx_filter.debug` object."""
+
+import pytest
+
+import eqx
+import eqx_filter.debug
+
+DEBUG_NAMES = (
+    "announce_transform",
+    "backward_nan",
+    "breakpoint_if",
+    "store_dce",
+    "inspect_dce",
+    "assert_max_traces",
+    "get_num_traces",
+    "explain_retraces",  # spec §8.1 (issue 5)
+)
+
+
+def test_public_names_of_eqx_debug_are_exactly_the_spec_list() -> None:
+    actual = {name for name in dir(eqx.debug) if not name.startswith("_")}
+    assert sorted(set(DEBUG_NAMES) - actual) == [], "names the spec lists but eqx.debug lacks"
+    assert sorted(actual - set(DEBUG_NAMES)) == [], "public names the spec does not list"
+
+
+@pytest.mark.parametrize("name", DEBUG_NAMES)
+def test_each_debug_name_is_the_very_object_of_eqx_filter_debug(name: str) -> None:
+    assert getattr(eqx.debug, name) is getattr(eqx_filter.debug, name)
+
+
+def test_import_eqx_debug_gives_the_submodule() -> None:
+    import eqx.debug as debug
+
+    assert debug is eqx.debug
+
+
+def test_get_num_traces_counts_through_eqx_debug() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def double(x: jax.Array) -> jax.Array:
+        return 2 * x
+
+    assert jnp.array_equal(double(jnp.arange(3)), jnp.array([0, 2, 4]))
+    double(jnp.arange(3) + 1)  # same shape and dtype: no retrace
+    assert eqx.debug.get_num_traces(double) == 1
