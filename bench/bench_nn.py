@@ -166,11 +166,16 @@ def main() -> None:
         diff = float(jnp.max(jnp.abs(np_eqx(model, x) - np_plain(params, x))))
         assert diff < 1e-4, f"{name}: eqx and plain JAX disagree by {diff}"
         rows.append(
-            Comparison(name, lambda f=np_eqx, m=model, x=x: f(m, x),
-                       lambda f=np_plain, p=params, x=x: f(p, x)).run()  # fmt: skip
+            Comparison(
+                name,
+                lambda f=np_eqx, m=model, x=x: f(m, x),
+                lambda f=np_plain, p=params, x=x: f(p, x),
+            ).run()
         )
-        eqx_compile = _compile_time(lambda f=eqx_fn: eqx_filter.filter_jit(lambda m, x: f(m, x)), model, x)
-        plain_compile = _compile_time(lambda f=plain_fn: jax.jit(lambda p, x: f(p, x)), params, x)
+        eqx_compile = _compile_time(
+            lambda f=eqx_fn: eqx_filter.filter_jit(lambda m, x_: f(m, x_)), model, x
+        )
+        plain_compile = _compile_time(lambda f=plain_fn: jax.jit(lambda p, x_: f(p, x_)), params, x)
         compile_rows.append((name, eqx_compile, plain_compile))
     report("eqx-nn: compiled forward, runtime", rows)
     print()

@@ -561,6 +561,17 @@ def test_files_open_with_the_safetensors_library(ckpt: pathlib.Path) -> None:
         assert file.get_tensor("model.layers.1.bias").shape == (1,)
 
 
+def test_the_safetensors_library_reads_bfloat16_headers_we_write(ckpt: pathlib.Path) -> None:
+    # safetensors.numpy cannot build a bfloat16 array, but its reader must accept the
+    # entry; the values themselves round-trip through tree_load (tested above).
+    safetensors = pytest.importorskip("safetensors")
+    tree_save(ckpt, {"bf": jnp.ones((2, 3), jnp.bfloat16), "f": np.arange(2.0)})
+    with safetensors.safe_open(str(ckpt), framework="numpy") as file:
+        assert file.get_slice("bf").get_dtype() == "BF16"
+        assert file.get_slice("bf").get_shape() == [2, 3]
+        np.testing.assert_array_equal(file.get_tensor("f"), [0.0, 1.0])
+
+
 def test_files_written_by_the_safetensors_library_load_into_like(ckpt: pathlib.Path) -> None:
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     flat = {
