@@ -8,9 +8,11 @@ flags). eqx handles that with *filtering*:
 - a `spec` is a predicate (`eqx.is_array`, `eqx.is_inexact_array`, ...) or a PyTree of
   booleans shaped like the model, which lets you pick individual parameters.
 
-This script shows the three uses that come up most: looking at the halves, freezing
-part of a model during training, and what `eqx.filter_jit` traces versus what it treats
-as static (and so what makes it recompile).
+This script shows the uses that come up most: looking at the halves, the two routes to
+differentiate a model that holds a Python function (`partition`/`combine` around plain
+`jax.jit`/`jax.grad`, or `eqx.filter_jit`/`eqx.filter_grad`, which give the same
+gradients), freezing part of a model during training, and what `eqx.filter_jit` traces
+versus what it treats as static (and so what makes it recompile).
 
 Run it with
 
@@ -83,6 +85,37 @@ def count_traces() -> tuple[int, int, int]:
     return same_shapes, new_static, traces
 
 
+def mse(model: eqx.nn.MLP, x: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean((jax.vmap(model)(x) - y) ** 2)
+
+
+def two_routes(model: eqx.nn.MLP, x: jax.Array, y: jax.Array) -> bool:
+    """The gradient of a model holding a function (its activation), computed two ways."""
+    # Route 1, by hand: `jax.grad` sees only the arrays; the rest is a static argument
+    # of `jax.jit` (a Module hashes by its leaves, so it can be one).
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def loss_of_params(params: eqx.nn.MLP, static: eqx.nn.MLP) -> jax.Array:
+        return mse(eqx.combine(params, static), x, y)
+
+    grad_by_hand = jax.jit(jax.grad(loss_of_params), static_argnums=1)
+    by_hand = grad_by_hand(params, static)
+
+    # Route 2, filtered: the same split happens inside, at trace time.
+    filtered = eqx.filter_jit(eqx.filter_grad(mse))(model, x, y)
+
+    # Both are MLP-shaped trees with a gradient at every float array and None elsewhere.
+    same_structure = jax.tree_util.tree_structure(by_hand) == jax.tree_util.tree_structure(filtered)
+    same_values = all(
+        np.allclose(a, b)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(by_hand), jax.tree_util.tree_leaves(filtered), strict=True
+        )
+    )
+    print(f"partition/combine + jax.grad and filter_grad agree: {same_structure and same_values}")
+    return same_structure and same_values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer steps, for smoke tests")
@@ -95,6 +128,7 @@ def main() -> None:
 
     x = jax.random.normal(data_key, (64, 2))
     y = x[:, :1] * x[:, 1:]
+    routes_agree = two_routes(model, x, y)
     spec = last_layer_only(model)
     trained = model
     losses = []
@@ -115,6 +149,7 @@ def main() -> None:
 
     result = {
         "num_param_leaves": num_param_leaves,
+        "grad_routes_agree": routes_agree,
         "first_loss": losses[0],
         "final_loss": losses[-1],
         "loss_decreased": losses[-1] < losses[0],

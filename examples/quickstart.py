@@ -5,7 +5,10 @@ whose fields (arrays, other Modules, lists of layers, functions, numbers) are th
 branches and leaves of a PyTree. So a model can go through `jax.jit`, `jax.grad`,
 `jax.vmap` and `jax.tree_util` like any tuple of arrays, and the filtered
 transformations (`eqx.filter_jit`, `eqx.filter_grad`, ...) make that convenient when
-some leaves are not arrays.
+some leaves are not arrays (see `filtering.py`).
+
+This model holds only arrays, so plain `jax.jit(jax.grad(loss))` differentiates it and
+one SGD step is a `jax.tree_util.tree_map` over the model and its gradients.
 
 Run it with
 
@@ -16,7 +19,6 @@ The last line printed is `RESULT {json}` with the facts the script checked.
 
 import argparse
 import json
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -40,10 +42,9 @@ class Dense(eqx.Module):
 
 
 class Model(eqx.Module):
-    """Layers in a list, plus a function: any PyTree can be a field."""
+    """Layers in a list: any PyTree can be a field. Every leaf here is an array."""
 
     layers: list[Dense]
-    activation: Callable[[jax.Array], jax.Array]
 
     def __init__(self, sizes: list[int], *, key: jax.Array) -> None:
         keys = jax.random.split(key, len(sizes) - 1)
@@ -51,11 +52,10 @@ class Model(eqx.Module):
             Dense(n_in, n_out, key=k)
             for n_in, n_out, k in zip(sizes[:-1], sizes[1:], keys, strict=True)
         ]
-        self.activation = jax.nn.tanh
 
     def __call__(self, x: jax.Array) -> jax.Array:
         for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
+            x = jax.nn.tanh(layer(x))
         return self.layers[-1](x)
 
 
@@ -64,15 +64,14 @@ def loss_fn(model: Model, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean((jax.vmap(model)(x) - y) ** 2)
 
 
-# `filter_jit` compiles; arrays are traced, the rest (here: jnp.tanh) is static.
-# `filter_grad` differentiates with respect to the floating-point arrays of `model`.
-@eqx.filter_jit
+# The model is a PyTree of arrays, so plain JAX transformations take it as it is:
+# `jax.grad` returns a `Model` holding the gradient of every array.
+grad_fn = jax.jit(jax.grad(loss_fn))
+
+
 def sgd_step(model: Model, x: jax.Array, y: jax.Array, learning_rate: float) -> Model:
-    grads = eqx.filter_grad(loss_fn)(model, x, y)
-    # `grads` is a Model too, holding a gradient wherever `model` holds a float array
-    # and None elsewhere; `apply_updates` adds them leaf by leaf.
-    updates = jax.tree_util.tree_map(lambda g: -learning_rate * g, grads)
-    return eqx.apply_updates(model, updates)
+    grads = grad_fn(model, x, y)
+    return jax.tree_util.tree_map(lambda p, g: p - learning_rate * g, model, grads)
 
 
 def main() -> None:
@@ -85,7 +84,7 @@ def main() -> None:
     model = Model([3, 16, 16, 1], key=model_key)
     print(model)  # Modules print as a tree: arrays are shown by dtype and shape
 
-    # It's a PyTree: JAX's tree utilities see the six arrays (the function is a leaf too).
+    # It's a PyTree: JAX's tree utilities see its six arrays.
     arrays = [leaf for leaf in jax.tree_util.tree_leaves(model) if eqx.is_array(leaf)]
     num_parameters = sum(leaf.size for leaf in arrays)
     print(f"{len(arrays)} arrays, {num_parameters} parameters")
@@ -93,11 +92,11 @@ def main() -> None:
     x = jax.random.normal(data_key, (64, 3))
     y = jnp.sin(x.sum(axis=1, keepdims=True))
     single_output = model(x[0])
-    grads = eqx.filter_grad(loss_fn)(model, x, y)
+    grads = grad_fn(model, x, y)
 
     loss_before = float(loss_fn(model, x, y))
     for _ in range(steps):
-        model = sgd_step(model, x, y, 0.1)
+        model = sgd_step(model, x, y, 0.1)  # one SGD step: `tree_map` over model and grads
     loss_after = float(loss_fn(model, x, y))
     print(f"loss {loss_before:.4f} -> {loss_after:.4f} after {steps} SGD steps")
 

@@ -68,6 +68,7 @@ def check_quickstart(result: Result, out_dir: pathlib.Path) -> None:
 
 def check_filtering(result: Result, out_dir: pathlib.Path) -> None:
     assert result["num_param_leaves"] == 6  # three Linear layers, weight and bias each
+    assert result["grad_routes_agree"] is True
     assert result["final_loss"] < result["first_loss"]
     assert (
         result["traces_same_shapes"],
