@@ -1,25 +1,32 @@
+# pyright: reportUnnecessaryTypeIgnoreComment=error
 """Type-checking fixture for `eqx_module` (not collected by pytest: it is only checked).
 
 `check_module_mypy.py` holds the checks pyright cannot pass (see there).
 
-Checked with both checkers; a line that must be rejected carries an ignore comment with
-the checker's error code, and mypy's `warn_unused_ignores` (via `--strict`) / pyright's
-`reportUnnecessaryTypeIgnoreComment` prove those lines really are errors:
+Checked with both checkers, with the root configuration:
 
-    .venv/bin/mypy --strict tests/typing
+    .venv/bin/mypy tests/typing          # strict, so `warn_unused_ignores` is on
     .venv/bin/basedpyright tests/typing
+
+A line that must be rejected carries `# type: ignore[<mypy code>]`. mypy's
+`warn_unused_ignores` proves mypy reports exactly that code there; pyright honours
+`# type: ignore` too, and the file-level `reportUnnecessaryTypeIgnoreComment=error`
+above proves pyright reports an error on that line as well.
 
 Frozenness is a runtime property only: `dataclass_transform(frozen_default=True)` would
 make both checkers reject `self.x = ...` inside a custom `__init__` (the normal way to
 write a Module), so post-init assignment is caught at runtime (`FrozenInstanceError`),
 and here we check that custom `__init__` assignments type-check.
+
+`AbstractVar[T]` reads as `T` (spec §3.3), so for checkers it is a field of the
+declaring class: a concrete subclass satisfies it by redeclaring the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from typing_extensions import assert_type
 
@@ -42,9 +49,9 @@ Linear(weight=1.0, bias=2.0, name="n")
 assert_type(layer.weight, float)
 assert_type(layer.name, str)
 assert_type(layer.tags, list[str])
-Linear()  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
-Linear("not a float")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
-Linear(1.0, nonexistent=1)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+Linear()  # type: ignore[call-arg]
+Linear("not a float")  # type: ignore[arg-type]
+Linear(1.0, nonexistent=1)  # type: ignore[call-arg]
 
 
 # `field()` types: `default=` and `default_factory=` give the field's type; no default
@@ -52,7 +59,7 @@ Linear(1.0, nonexistent=1)  # type: ignore[call-arg]  # pyright: ignore[reportCa
 assert_type(field(default=3), int)
 assert_type(field(default_factory=list[int]), list[int])
 static_int: int = field(static=True)
-wrong: int = field(default="s")  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+wrong: int = field(default="s")  # type: ignore[assignment]
 
 
 class WithInitFalse(Module):
@@ -64,7 +71,7 @@ class WithInitFalse(Module):
 
 
 WithInitFalse(1)
-WithInitFalse(1, 2)  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+WithInitFalse(1, 2)  # type: ignore[call-arg]
 
 
 # A custom `__init__` assigns fields freely and replaces the synthesised one.
@@ -78,7 +85,7 @@ class Custom(Module):
 
 
 assert_type(Custom(3).x, int)
-Custom(x=3, label="a")  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+Custom(x=3, label="a")  # type: ignore[call-arg]
 
 
 # Abstract attributes: `AbstractVar[T]` reads as `T`. (For checkers it is then a field of
@@ -109,3 +116,62 @@ partial = eqx_module.Partial(lambda a, b: a + b, 1)
 static = eqx_module.Static((1, 2))
 assert_type(eqx_module.StrictConfig(force_abstact=True), Literal[False] | None)
 wrapped_check: Callable[..., object] = partial
+assert_type(static.value, Any)
+assert_type(eqx_module.__version__, str)
+
+
+# `module_update_wrapper` returns the wrapper's own type.
+class Wrapper(Module):
+    fn: Callable[[int], int]
+
+    @property
+    def __wrapped__(self) -> Callable[[int], int]:
+        return self.fn
+
+    def __call__(self, x: int) -> int:
+        return self.fn(x)
+
+
+def double(x: int) -> int:
+    return 2 * x
+
+
+updated = eqx_module.module_update_wrapper(Wrapper(double))
+assert_type(updated, Wrapper)
+assert_type(updated(3), int)
+eqx_module.module_update_wrapper(double)  # type: ignore[type-var]
+
+
+# Class keywords: `is_abstract`, the legacy `strict`, and `__init_subclass__` options.
+class AbstractBase(Module, is_abstract=True):
+    x: int
+
+
+class LegacyAbstract(Module, strict=eqx_module.StrictConfig(force_abstact=True)):
+    pass
+
+
+# Generic Modules keep their type parameter.
+_T = TypeVar("_T")
+
+
+class Box(Module, Generic[_T]):
+    value: _T
+
+
+assert_type(Box(1).value, int)
+assert_type(Box[str]("a").value, str)
+Box[str](1)  # type: ignore[arg-type]
+
+
+# `static_field` is the deprecated alias; it still types like `field`.
+class Legacy(Module):
+    name: str = eqx_module.static_field(default="a")
+
+
+assert_type(Legacy().name, str)
+
+
+# A method accessed on an instance is still an ordinary bound method for checkers.
+method = square.describe
+assert_type(method(), str)
