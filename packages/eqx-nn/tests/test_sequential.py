@@ -152,9 +152,49 @@ def test_lambda_fn_is_a_pytree_child() -> None:
     assert paths == [".fn.weight", ".fn.bias"]
 
 
-def test_sequential_with_stateful_layer_but_no_state_raises() -> None:
-    seq = eqx_nn.Sequential([AddOne(), CountCalls()])
+class AcceptsNoState(eqx_nn.StatefulLayer):
+    """A stateful layer that can also run without a state (it gets the sentinel)."""
+
+    def __call__(self, x: jax.Array, state: Any, *, key: Any = None) -> Any:
+        return x + 1, state
+
+
+def test_sequential_without_state_passes_the_sentinel_on_to_stateful_layers() -> None:
+    seq = eqx_nn.Sequential([AddOne(), AcceptsNoState()])
+    out = seq(jnp.array(1))
+    assert int(out) == 3  # just `x`: no state was given, so none is returned
+
+
+def test_sequential_with_batch_norm_but_no_state_raises_pointing_to_make_with_state() -> None:
+    bn, _ = eqx_nn.make_with_state(eqx_nn.BatchNorm)(2, "batch", mode="batch")
+    seq = eqx_nn.Sequential([AddOne(), bn])
     with pytest.raises(
-        ValueError, match=r"layers\[1\]` \(CountCalls\) is stateful.*without a `state`"
+        ValueError, match=r"`BatchNorm` is a stateful layer.*got no state.*make_with_state"
     ):
-        seq(jnp.array(1))
+        jax.vmap(seq, axis_name="batch")(jnp.ones((3, 2)))
+
+
+def test_sequential_threads_state_through_nested_sequentials_and_batch_norm() -> None:
+    def make() -> eqx_nn.Sequential:
+        return eqx_nn.Sequential(
+            [
+                eqx_nn.Sequential([CountCalls(), eqx_nn.BatchNorm(1, "batch", mode="batch")]),
+                AddOne(),
+            ]
+        )
+
+    seq, state = eqx_nn.make_with_state(make)()
+    assert seq.is_stateful()
+    inner = seq[0]
+    assert isinstance(inner, eqx_nn.Sequential)
+    x = jnp.array([[1.0], [3.0]])
+    out, state = jax.vmap(seq, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+    # CountCalls doubles, BatchNorm normalises the batch [2, 6] to [-1, 1], AddOne adds 1.
+    assert np.allclose(out[:, 0], [0.0, 2.0], atol=1e-4)
+    counter = inner[0]
+    assert isinstance(counter, CountCalls)
+    assert int(state.get(counter.index)) == 1
+    batch_norm = inner[1]
+    assert isinstance(batch_norm, eqx_nn.BatchNorm)
+    assert batch_norm.batch_counter is not None
+    assert int(state.get(batch_norm.batch_counter)) == 1

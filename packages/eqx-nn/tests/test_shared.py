@@ -118,3 +118,47 @@ def test_shared_under_filter_jit_matches_eager() -> None:
     model = Tied(jr.key(0))
     token = jnp.array(3)
     assert np.allclose(eqx_filter.filter_jit(_loss)(model, token), _loss(model, token))
+
+
+def test_mismatched_shapes_name_both_paths_in_the_pytree() -> None:
+    a = eqx_nn.Linear(2, 3, key=jr.key(0))
+    b = eqx_nn.Linear(3, 2, key=jr.key(1))
+    with pytest.raises(
+        ValueError,
+        match=r"Every node being shared together must have the same pytree structure.*"
+        r"`where` picks `\[1\]\.weight` of float32\[2, 3\] but `get` picks `\[0\]\.weight` of "
+        r"float32\[3, 2\]",
+    ):
+        eqx_nn.Shared((a, b), where=lambda p: p[1].weight, get=lambda p: p[0].weight)
+
+
+def test_mismatched_dtypes_name_the_first_differing_leaf_of_whole_layers() -> None:
+    a = eqx_nn.Linear(2, 2, key=jr.key(0))
+    b = eqx_nn.Linear(2, 2, dtype=jnp.float16, key=jr.key(0))
+    with pytest.raises(
+        ValueError,
+        match=r"`where` picks `\[1\]\.weight` of float16\[2, 2\] but `get` picks "
+        r"`\[0\]\.weight` of float32\[2, 2\]",
+    ):
+        eqx_nn.Shared((a, b), where=lambda p: p[1], get=lambda p: p[0])
+
+
+def test_mismatched_structures_list_the_paths_each_side_picks() -> None:
+    a = eqx_nn.Linear(2, 2, key=jr.key(0))
+    b = eqx_nn.Linear(2, 2, key=jr.key(1))
+    with pytest.raises(
+        ValueError,
+        match=r"`where` picks 2 leaves \(\[1\]\.weight, \[1\]\.bias\) but `get` picks 1 "
+        r"\(\[0\]\.weight\), in different structures",
+    ):
+        eqx_nn.Shared((a, b), where=lambda p: (p[1].weight, p[1].bias), get=lambda p: p[0].weight)
+
+
+def test_mismatch_from_a_computing_selector_falls_back_to_result_paths() -> None:
+    a = eqx_nn.Linear(2, 2, key=jr.key(0))
+    with pytest.raises(
+        ValueError,
+        match=r"`where` picks `\.weight` of float32\[2, 2\] but `get` picks a result "
+        r"of float32\[1, 2\]",
+    ):
+        eqx_nn.Shared(a, where=lambda m: m.weight, get=lambda m: m.weight[:1])

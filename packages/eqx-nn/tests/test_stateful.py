@@ -107,6 +107,39 @@ def test_state_set_rejects_non_state_index_keys() -> None:
         state.set("a", jnp.zeros(2))
 
 
+def test_state_keys_must_be_exactly_state_index_not_a_subclass() -> None:
+    class MyIndex(eqx_nn.StateIndex[jax.Array]):
+        pass
+
+    index = MyIndex(jnp.zeros(2))
+    state = eqx_nn.State(index)
+    with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s.*MyIndex"):
+        state.get(index)
+
+
+def test_state_set_stores_a_weakly_typed_scalar_with_the_old_strong_dtype() -> None:
+    index = eqx_nn.StateIndex(jnp.array(0.0))
+    state = eqx_nn.State(index).set(index, 2.5)
+    value = state.get(index)
+    assert value.dtype == jnp.float32
+    assert not value.weak_type
+    assert float(value) == 2.5
+
+
+def test_stateful_layers_called_without_a_state_raise_pointing_to_make_with_state() -> None:
+    bn, _ = eqx_nn.make_with_state(eqx_nn.BatchNorm)(3, "batch", mode="batch")
+    with pytest.raises(
+        ValueError, match=r"`BatchNorm` is a stateful layer.*got dict.*make_with_state"
+    ):
+        bn(jnp.zeros(3), {})
+    linear = eqx_nn.Linear(3, 3, key=jax.random.key(0))
+    spectral, _ = eqx_nn.make_with_state(eqx_nn.SpectralNorm)(
+        linear, "weight", key=jax.random.key(1)
+    )
+    with pytest.raises(ValueError, match=r"`SpectralNorm` is a stateful layer.*got no state"):
+        spectral(jnp.zeros(3), None)
+
+
 def test_state_get_of_foreign_index_names_the_marker() -> None:
     a, b = _two_indices()
     with pytest.raises(KeyError, match="not part of this `State`"):

@@ -12,7 +12,7 @@ from eqx_tree import EqxWarning
 
 from ._misc import default_floating_dtype
 from ._sequential import StatefulLayer
-from ._stateful import State, StateIndex
+from ._stateful import State, StateIndex, check_state
 
 __all__ = ["BatchNorm"]
 
@@ -181,6 +181,7 @@ class BatchNorm(StatefulLayer):
             NameError: `axis_name` is not bound by an enclosing `vmap`/`pmap`.
         """
         with jax.named_scope("eqx.nn.BatchNorm"):
+            check_state(state, "BatchNorm")
             if x.ndim == 0 or x.shape[0] != self.input_size:
                 raise ValueError(
                     f"`BatchNorm(input_size={self.input_size})` expects an unbatched input "

@@ -73,16 +73,10 @@ class Sequential(StatefulLayer):
                 keys = [None] * len(self.layers)
             else:
                 keys = list(jr.split(key, len(self.layers)))
-            for position, (layer, layer_key) in enumerate(zip(self.layers, keys, strict=True)):
+            for layer, layer_key in zip(self.layers, keys, strict=True):
                 if _is_stateful(layer):
-                    if state is sentinel:
-                        raise ValueError(
-                            f"`Sequential.layers[{position}]` ({type(layer).__qualname__}) is "
-                            "stateful, but the `Sequential` was called without a `state`. "
-                            "Build the model with `model, state = "
-                            "eqx.nn.make_with_state(...)(...)` and call "
-                            "`x, state = model(x, state)`."
-                        )
+                    # Without a state the sentinel is passed on as the state (as Equinox
+                    # does): a stateful layer that can run without one may accept it.
                     x, state = layer(x, state=state, key=layer_key)
                 else:
                     x = layer(x, key=layer_key)

@@ -11,7 +11,7 @@ from eqx_module import field
 from eqx_tree import tree_at
 
 from ._sequential import StatefulLayer
-from ._stateful import State, StateIndex
+from ._stateful import State, StateIndex, check_state
 
 __all__ = ["SpectralNorm"]
 
@@ -129,6 +129,7 @@ class SpectralNorm(StatefulLayer, Generic[_Layer]):
             `(out, new_state)`.
         """
         with jax.named_scope("eqx.nn.SpectralNorm"):
+            check_state(state, "SpectralNorm")
             u, v = state.get(self.uv_index)
             weight = _get_weight(self.layer, self.weight_name)
             shape = weight.shape

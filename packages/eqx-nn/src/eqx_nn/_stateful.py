@@ -21,6 +21,8 @@ import jax.tree_util as jtu
 from eqx_module import Module, field
 from eqx_tree import tree_pformat
 
+from ._misc import sentinel
+
 __all__ = ["State", "StateIndex", "delete_init_state", "make_with_state"]
 
 _Value = TypeVar("_Value")
@@ -131,7 +133,8 @@ _KEY_MESSAGE = "Can only use `eqx.nn.StateIndex`s as state keys; got {}."
 
 
 def _check_key(index: Any) -> None:
-    if not isinstance(index, StateIndex):
+    # Exactly a StateIndex (as the spec says), not a subclass nor a marker.
+    if type(index) is not StateIndex:
         raise ValueError(_KEY_MESSAGE.format(f"an object of type {type(index).__qualname__}"))
 
 
@@ -241,6 +244,12 @@ class State:
                 f"{_structure_summary(old_value)}. The structure, shapes and dtypes of a "
                 "piece of state must not change; cast or reshape the new value to match."
             )
+        # Same dtype, but drop weak typing (`state.set(i, 1.0)`), so that the stored
+        # value promotes exactly like the initial one did.
+        new_value = jtu.tree_unflatten(
+            old_def,
+            [jnp.asarray(b, dtype=a.dtype) for a, b in zip(old_leaves, new_leaves, strict=True)],
+        )
         state = dict(self._live())
         state[index.marker] = new_value
         self._state = _OLD
@@ -326,6 +335,22 @@ def _unflatten_state(markers: tuple[object, ...], values: Any) -> "State":
 jtu.register_pytree_with_keys(
     State, _flatten_state_with_keys, _unflatten_state, flatten_func=_flatten_state
 )
+
+
+def check_state(state: Any, layer: str) -> None:
+    """Raise a clear error when a stateful layer is called without a `State`.
+
+    `Sequential` passes its own "no state given" sentinel on to stateful layers, so
+    forgetting the state would otherwise fail deep inside with an `AttributeError`.
+    """
+    if not isinstance(state, State):
+        got = "no state" if state is None or state is sentinel else type(state).__qualname__
+        raise ValueError(
+            f"`{layer}` is a stateful layer and must be called as "
+            f"`out, state = layer(x, state)` with an `eqx.nn.State`, but got {got}. Build "
+            "the model and its state with `model, state = eqx.nn.make_with_state(Model)(...)` "
+            "and pass the state through every call (also through `Sequential`)."
+        )
 
 
 def delete_init_state(model: _Model) -> _Model:
