@@ -1,5 +1,6 @@
 """`Shared`: tie parts of a model together (weight sharing)."""
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -85,7 +86,7 @@ def _first_mismatch(
         relative_path = jtu.keystr(relative)
         return f"the leaf `{relative_path}` of its result" if relative_path else "a result"
 
-    if jtu.tree_structure(destination) != jtu.tree_structure(source):
+    if not operator.eq(jtu.tree_structure(destination), jtu.tree_structure(source)):
         where_names = where_paths or _describe(destination)
         get_names = get_paths or _describe(source)
         return (
