@@ -80,6 +80,48 @@ def test_a_stateful_model_round_trips_with_its_batch_norm_state(tmp_path: pathli
     assert _leaves_equal(new_state, expected_state)
 
 
+def test_a_stateful_model_round_trips_through_the_eqx_leaf_stream(tmp_path: pathlib.Path) -> None:
+    make = eqx_nn.make_with_state(_Stateful)
+    model, state = make(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (8, 3))
+    _, state = _train_step(model, state, x)  # running statistics now differ from init
+    path = tmp_path / "stateful"
+    eqx_tree.tree_serialise_leaves(path, (model, state))
+    assert (tmp_path / "stateful.eqx").exists()
+
+    like = eqx_filter.filter_eval_shape(make, jax.random.key(0))
+    loaded_model, loaded_state = eqx_tree.tree_deserialise_leaves(path, like)
+
+    assert isinstance(loaded_state, eqx_nn.State)
+    assert _leaves_equal(loaded_model, model)
+    assert _leaves_equal(loaded_state, state)
+    assert not _leaves_equal(loaded_state, make(jax.random.key(0))[1])  # not the init state
+    expected_out, expected_state = _train_step(model, state, x)
+    out, new_state = _train_step(loaded_model, loaded_state, x)
+    np.testing.assert_array_equal(out, expected_out)
+    assert _leaves_equal(new_state, expected_state)
+
+
+def test_a_stateful_model_loaded_from_the_leaf_stream_into_a_wider_like_names_the_leaf(
+    tmp_path: pathlib.Path,
+) -> None:
+    path = tmp_path / "stateful.eqx"
+    eqx_tree.tree_serialise_leaves(path, eqx_nn.make_with_state(_Stateful)(jax.random.key(0)))
+
+    class _Wider(_Stateful):
+        def __init__(self, key: jax.Array) -> None:
+            self.linear = eqx_nn.Linear(3, 5, key=key)
+            self.norm = eqx_nn.BatchNorm(5, axis_name="batch", mode="ema")
+
+    like = eqx_nn.make_with_state(_Wider)(jax.random.key(0))
+    with pytest.raises(
+        RuntimeError, match=r"Deserialised leaf at path .*has changed shape"
+    ) as info:
+        eqx_tree.tree_deserialise_leaves(path, like)
+    assert "[0].linear.weight" in str(info.value)
+    assert "(5, 3)" in str(info.value) and "(4, 3)" in str(info.value)
+
+
 def test_state_markers_are_escaped_in_the_stored_names() -> None:
     model, state = eqx_nn.make_with_state(_Stateful)(jax.random.key(0))
     names = list(eqx_tree.tree_to_flat_dict({"model": model, "state": state}))

@@ -154,6 +154,37 @@ def test_leaf_errors_name_the_path_and_chain_the_cause():
     assert isinstance(error.__cause__, ValueError)
 
 
+def test_nested_serialisation_errors_concatenate_paths_and_keep_the_original_cause():
+    def inner_fails(f, x):
+        raise ValueError("boom")
+
+    def nested(f, x):  # a filter spec that serialises a subtree of its own
+        tree_serialise_leaves(f, {"q": x}, filter_spec=inner_fails)
+
+    with pytest.raises(TreePathError, match=r"Error at leaf with path") as info:
+        tree_serialise_leaves(io.BytesIO(), [1, 2], filter_spec=[nested, nested])
+    error = info.value
+    assert error.path == (jtu.SequenceKey(0), jtu.DictKey("q"))
+    assert "[0]['q']" in str(error)
+    assert type(error.__cause__) is ValueError and str(error.__cause__) == "boom"
+
+
+def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
+    tree_serialise_leaves(tmp_path / "m.eqx", [jnp.ones(2)])
+    with open(tmp_path / "plain", "wb"):
+        pass
+    mode = os.stat(tmp_path / "m.eqx").st_mode & 0o777
+    assert mode == os.stat(tmp_path / "plain").st_mode & 0o777  # the umask decides, not 0o600
+
+
+def test_a_file_object_is_written_in_place_without_a_suffix_or_temporary(tmp_path):
+    with open(tmp_path / "raw", "wb") as f:
+        tree_serialise_leaves(f, [jnp.ones(2)])
+    assert os.listdir(tmp_path) == ["raw"]
+    with open(tmp_path / "raw", "rb") as f:
+        np.testing.assert_array_equal(np.load(f), np.ones(2, np.float32))
+
+
 def test_filter_spec_prefix_maps_each_function_over_its_subtree():
     f = io.BytesIO()
     skip = lambda f, x: None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO
 
@@ -53,8 +53,10 @@ def _is_path(path_or_file: Any) -> bool:
 @contextlib.contextmanager
 def _atomic_writer(path: pathlib.Path) -> Iterator[BinaryIO]:
     """A file that replaces `path` only if the block completes."""
-    directory = path.parent if str(path.parent) else pathlib.Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # Not `tempfile.mkstemp`, whose 0o600 would make every checkpoint owner-only:
+    # 0o666 lets the umask decide, as a plain `open(path, "wb")` would.
+    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -138,9 +140,14 @@ def default_deserialise_filter_spec(f: BinaryIO, x: Any) -> Any:
 
 
 def _path_error(path: tuple[Any, ...], error: BaseException) -> TreePathError:
-    if isinstance(error, TreePathError):
+    """`error` re-raised for the leaf at `path`; raise it `from` its `__cause__`.
+
+    A `TreePathError` from a nested call (a filter spec that itself serialises a
+    subtree) is flattened: the paths concatenate and the cause stays the original error.
+    """
+    if isinstance(error, TreePathError) and error.__cause__ is not None:
         path = path + error.path
-        error = error.__cause__ or error
+        error = error.__cause__
     message = (
         f"Error at leaf with path {path!r}, i.e. `{jtu.keystr(path)}`: "
         f"{type(error).__name__}: {error}"
@@ -196,7 +203,8 @@ def tree_serialise_leaves(
             try:
                 spec(f, leaf)
             except Exception as error:
-                raise _path_error(path, error) from error
+                wrapped = _path_error(path, error)
+                raise wrapped from wrapped.__cause__
             return leaf
 
         _map_with_spec(save_leaf, filter_spec, pytree, is_leaf)
@@ -272,7 +280,8 @@ def tree_deserialise_leaves(
                     "with the dtype that was saved (float64 needs `jax_enable_x64`)."
                 ) from None
             except Exception as error:
-                raise _path_error(path, error) from error
+                wrapped = _path_error(path, error)
+                raise wrapped from wrapped.__cause__
             _check_leaf(path, leaf, loaded)
             return loaded
 
