@@ -9,6 +9,49 @@ import jax.numpy as jnp
 import pytest
 
 import eqx_filter as ef
+from eqx_module import Module, field
+
+
+def relu(x: Any) -> Any:
+    return x
+
+
+def gelu(x: Any) -> Any:
+    return x
+
+
+class Activation(Module):
+    activation: Any = field(static=True)
+
+
+class MLP(Module):
+    layers: list[Activation]
+
+
+def mlp(last: Any) -> MLP:
+    return MLP([Activation(relu), Activation(relu), Activation(last)])
+
+
+def apply(model: MLP, x: jax.Array, *, n: int) -> jax.Array:
+    for layer in model.layers:
+        x = layer.activation(x)
+    return x * n
+
+
+# The three kinds of change the issue names, one retrace each.
+CALLS = [
+    (mlp(relu), (3, 4), 3),
+    (mlp(gelu), (3, 4), 3),
+    (mlp(gelu), (5, 4), 3),
+    (mlp(gelu), (5, 4), 4),
+]
+EXPECTED = [
+    "args[0].layers[2].activation: static value changed (<function relu> -> <function gelu>) "
+    "(in the argument `model`)",
+    "x: shape changed (3, 4) -> (5, 4) (f32[3,4]\u2192f32[5,4])",
+    "kwargs['n']: Python int 3 -> 4 (Python numbers are static; pass a jnp array to avoid "
+    "retracing)",
+]
 
 
 def test_each_retrace_is_explained_by_path(capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +85,8 @@ def test_static_function_change_deep_in_a_pytree() -> None:
     f({"layers": [{"activation": a}, {"activation": a}]}, jnp.ones(2))
     f({"layers": [{"activation": a}, {"activation": b}]}, jnp.ones(2))
     (explanation,) = ef.debug.explain_retraces(f, announce=None)
-    assert "params['layers'][1]['activation']: static value changed (<function " in explanation
+    assert "args[0]['layers'][1]['activation']: static value changed (<function " in explanation
+    assert explanation.endswith("(in the argument `params`)")
     assert ".a> -> <function " in explanation and ".b>)" in explanation
 
 
@@ -63,3 +107,23 @@ def test_no_retrace_no_explanation() -> None:
     f = ef.filter_jit(lambda x: x)
     f(jnp.ones(1))
     assert ef.debug.explain_retraces(f, announce=None) == []
+
+
+def test_explain_retraces_gives_the_issue_forms_of_message() -> None:
+    f = ef.filter_jit(apply)
+    for model, shape, n in CALLS:
+        f(model, jnp.ones(shape), n=n)
+    explanations = ef.debug.explain_retraces(f, announce=None)
+    assert explanations == [
+        f"Trace {i + 2} of `apply` (retrace {i + 1}):\n  {line}" for i, line in enumerate(EXPECTED)
+    ]
+
+
+def test_assert_max_traces_gives_the_issue_forms_of_message() -> None:
+    f = ef.filter_jit(ef.debug.assert_max_traces(apply, max_traces=1))
+    model, shape, n = CALLS[0]
+    f(model, jnp.ones(shape), n=n)
+    for (model, shape, n), line in zip(CALLS[1:], EXPECTED, strict=True):
+        with pytest.raises(RuntimeError, match="can only be traced 1 times") as info:
+            f(model, jnp.ones(shape), n=n)
+        assert f"Compared with the last trace:\n  {line}" in str(info.value)

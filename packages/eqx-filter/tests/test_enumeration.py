@@ -162,6 +162,36 @@ def test_multiple_bases_take_the_union_of_entries() -> None:
     assert [C[getattr(C, n)] for n in "abc"] == ["A", "B", "C"]
 
 
+def test_multiple_bases_number_parent_entries_first_in_base_order() -> None:
+    class Base(ef.Enumeration):
+        a = "A"
+
+    class Left(Base):
+        b = "B"
+
+    class Right(Base):
+        c = "C"
+
+    class Both(Left, Right):
+        d = "D"
+
+    assert [Both[item] for item in Both] == ["A", "B", "C", "D"]
+    values = [int(jax.tree_util.tree_leaves(getattr(Both, n))[0]) for n in "abcd"]
+    assert values == [0, 1, 2, 3]
+    assert Both[Both.promote(Right.c)] == "C" and Both[Both.promote(Left.b)] == "B"
+
+
+def test_item_error_if_with_a_false_predicate_returns_the_token() -> None:
+    @ef.filter_jit
+    def f(item: EnumerationItem, x: jax.Array) -> jax.Array:
+        out: jax.Array = item.error_if(x, item != Result.ok)
+        return out
+
+    np.testing.assert_array_equal(f(Result.ok, jnp.arange(2.0)), np.arange(2.0))
+    with pytest.raises(ef.EqxRuntimeError, match="Diverged"):
+        f(Result.bad, jnp.arange(2.0))
+
+
 def test_non_enumeration_base_is_rejected() -> None:
     with pytest.raises(ValueError, match="int"):
 

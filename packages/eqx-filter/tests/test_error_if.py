@@ -326,3 +326,51 @@ def test_breakpoint_frames_must_be_an_int() -> None:
     result = _import_with_env(EQX_ON_ERROR_BREAKPOINT_FRAMES="many")
     assert result.returncode != 0
     assert "EQX_ON_ERROR_BREAKPOINT_FRAMES" in result.stderr
+
+
+def test_check_fires_under_jvp_and_the_derivative_is_right() -> None:
+    def f(x: jax.Array) -> jax.Array:
+        return ef.error_if(x, x > 1, "in jvp") ** 2
+
+    primal, tangent = jax.jvp(f, (jnp.arange(2.0),), (jnp.ones(2),))
+    np.testing.assert_allclose(primal, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(tangent, np.array([0.0, 2.0]))  # d(x^2) = 2x dx
+    with pytest.raises(ef.EqxRuntimeError, match="in jvp"):
+        jax.jvp(f, (jnp.arange(3.0),), (jnp.ones(3),))
+
+
+def test_check_fires_for_one_bad_element_under_eager_vmap() -> None:
+    f = jax.vmap(lambda x: ef.error_if(x, x > 0, "eager vmap"))
+    np.testing.assert_array_equal(f(jnp.zeros(3)), np.zeros(3))
+    with pytest.raises(ef.EqxRuntimeError, match="eager vmap"):
+        f(jnp.array([0.0, 0.0, 1.0]))
+
+
+def test_eager_failure_points_at_the_users_line() -> None:
+    x = jnp.arange(3.0)
+    with pytest.raises(ef.EqxRuntimeError) as info:
+        ef.error_if(x, x > 1, "points here")  # the line the message shows
+    text = str(info.value)
+    assert 'ef.error_if(x, x > 1, "points here")  # the line the message shows' in text
+    assert "eqx.EqxRuntimeError: points here" in text
+    stack = text.split("eqx.EqxRuntimeError:")[0]
+    assert "eqx_filter" not in stack and "/jax/" not in stack
+
+
+def test_default_on_error_follows_eqx_on_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ef._error_if, "EQX_ON_ERROR", "off")
+    x = jnp.arange(2.0)
+    np.testing.assert_array_equal(ef.error_if(x, x > 0, "off by default"), x)
+    with pytest.raises(ef.EqxRuntimeError, match="explicit raise"):
+        ef.error_if(x, x > 0, "explicit raise", on_error="raise")
+
+
+def test_concrete_true_pred_with_breakpoint_prints_then_opens_the_debugger(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opened: list[bool] = []
+    monkeypatch.setattr(sys, "breakpointhook", lambda *a, **k: opened.append(True))
+    out = ef.error_if(jnp.float32(1.0), True, "concrete stop", on_error="breakpoint")
+    assert opened == [True]
+    assert float(out) == 1.0
+    assert "eqx.EqxRuntimeError: concrete stop" in capsys.readouterr().out

@@ -105,11 +105,11 @@ class _EnumerationMeta(type):
             del namespace[key]
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         messages: dict[str, str] = {}
-        # Parent entries first, in method-resolution order (base-most first).
-        for ancestor in reversed(cls.__mro__[1:]):
-            if isinstance(ancestor, _EnumerationMeta):
-                for entry, message in zip(ancestor._names, ancestor._messages, strict=True):
-                    _add_entry(messages, entry, message, name)
+        # Parent entries first, base by base in the order the bases are listed (each
+        # base already holds its own parents' entries first).
+        for base in bases:
+            for entry, message in zip(base._names, base._messages, strict=True):
+                _add_entry(messages, entry, message, name)
         for entry, message in own.items():
             _add_entry(messages, entry, message, name)
         cls._names = tuple(messages)

@@ -85,7 +85,7 @@ def _leaf_change(a: Any, b: Any) -> str | None:
             )
         if not changes:
             return None
-        return "; ".join(changes) + f" ({short_aval(a)} -> {short_aval(b)})"
+        return "; ".join(changes) + f" ({short_aval(a)}\u2192{short_aval(b)})"
     if a_array != b_array:
         old = f"an array {short_aval(a)}" if a_array else f"the static value {_describe_static(a)}"
         new = f"an array {short_aval(b)}" if b_array else f"the static value {_describe_static(b)}"
@@ -101,7 +101,11 @@ def _leaf_change(a: Any, b: Any) -> str | None:
 
 
 def _is_leaf(x: Any) -> bool:
-    return jtu.treedef_is_leaf(jtu.tree_structure(x)) and x is not None
+    """A true leaf (one leaf, no node) or `None`; empty containers/Modules are nodes."""
+    if x is None:
+        return True
+    structure = jtu.tree_structure(x)
+    return structure.num_leaves == 1 and structure.num_nodes == 1
 
 
 def _children(x: Any) -> tuple[list[Any], Any]:
@@ -117,7 +121,28 @@ def _structure_summary(x: Any) -> str:
     return text if len(text) <= 2 * _MAX_REPR else text[: 2 * _MAX_REPR - 3] + "..."
 
 
-def _diff(path: tuple[Any, ...], a: Any, b: Any, out: list[tuple[tuple[Any, ...], str]]) -> None:
+def _short(x: Any) -> str:
+    """A one-line description of a value as recorded (arrays as `f32[3]`)."""
+    if _is_abstract_array(x):
+        return short_aval(x)
+    if _is_leaf(x):
+        return _describe_static(x)
+    text = repr(jtu.tree_map(lambda y: _Shown(short_aval(y)) if _is_abstract_array(y) else y, x))
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
+
+
+class _Shown:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_Changes = list[tuple[tuple[Any, ...], str]]
+
+
+def _diff(path: tuple[Any, ...], a: Any, b: Any, out: _Changes) -> None:
     if a is b:
         return
     a_leaf, b_leaf = _is_leaf(a), _is_leaf(b)
@@ -126,8 +151,17 @@ def _diff(path: tuple[Any, ...], a: Any, b: Any, out: list[tuple[tuple[Any, ...]
         if change is not None:
             out.append((path, change))
         return
-    if a_leaf != b_leaf or a is None or b is None:
+    if a_leaf != b_leaf:
         out.append((path, f"treedef changed: {_structure_summary(a)} -> {_structure_summary(b)}"))
+        return
+    if type(a) is not type(b):
+        out.append((path, f"type changed ({type(a).__qualname__} -> {type(b).__qualname__})"))
+        return
+    if isinstance(a, dict) and a.keys() != b.keys():
+        _diff_dict_keys(path, a, b, out)
+        return
+    if type(a) in (list, tuple) and len(a) != len(b):
+        out.append((path, f"length changed {len(a)} -> {len(b)} ({_short(a)} -> {_short(b)})"))
         return
     a_pairs, a_def = _children(a)
     b_pairs, b_def = _children(b)
@@ -140,13 +174,59 @@ def _diff(path: tuple[Any, ...], a: Any, b: Any, out: list[tuple[tuple[Any, ...]
         _diff((*path, key), a_child, b_child, out)
 
 
+def _diff_dict_keys(
+    path: tuple[Any, ...], a: dict[Any, Any], b: dict[Any, Any], out: _Changes
+) -> None:
+    """Two dicts with different keys: a treedef change, named by the keys."""
+    for key in a:
+        if key in b:
+            _diff((*path, jtu.DictKey(key)), a[key], b[key], out)
+    added = [f"key {key!r} added: {_short(b[key])}" for key in b if key not in a]
+    removed = [f"key {key!r} removed: {_short(a[key])}" for key in a if key not in b]
+    out.append((path, f"treedef changed ({'; '.join(removed + added)})"))
+
+
+def _diff_keyword_arguments(old: dict[str, Any], new: dict[str, Any], out: _Changes) -> None:
+    for key in {**old, **new}:
+        path = (jtu.SequenceKey(2), jtu.DictKey(key))
+        if key not in new:
+            out.append((path, f"not passed now, passed before ({_short(old[key])})"))
+        elif key not in old:
+            out.append((path, f"passed now ({_short(new[key])}), not passed before"))
+        else:
+            _diff(path, old[key], new[key], out)
+
+
+def _diff_call(old: tuple[Any, ...], new: tuple[Any, ...], out: _Changes) -> None:
+    """`(fun, args, kwargs)` against `(fun, args, kwargs)`: arguments added or dropped
+    (say, one left to its default) are named as such rather than as a treedef change."""
+    _diff((jtu.SequenceKey(0),), old[0], new[0], out)
+    old_args, new_args = old[1], new[1]
+    if isinstance(old_args, tuple) and isinstance(new_args, tuple):
+        for i in range(max(len(old_args), len(new_args))):
+            path = (jtu.SequenceKey(1), jtu.SequenceKey(i))
+            if i >= len(old_args):
+                out.append((path, f"passed now ({_short(new_args[i])}), not passed before"))
+            elif i >= len(new_args):
+                out.append((path, f"not passed now, passed before ({_short(old_args[i])})"))
+            else:
+                _diff(path, old_args[i], new_args[i], out)
+    else:
+        _diff((jtu.SequenceKey(1),), old_args, new_args, out)
+    old_kwargs, new_kwargs = old[2], new[2]
+    if isinstance(old_kwargs, dict) and isinstance(new_kwargs, dict):
+        _diff_keyword_arguments(old_kwargs, new_kwargs, out)
+    else:
+        _diff((jtu.SequenceKey(2),), old_kwargs, new_kwargs, out)
+
+
 def _static_fields_differ(
     path: tuple[Any, ...],
     a: Any,
     b: Any,
     a_pairs: list[Any],
     b_pairs: list[Any],
-    out: list[tuple[tuple[Any, ...], str]],
+    out: _Changes,
 ) -> bool:
     """For two dataclasses (Modules) of one type: report their changed static fields."""
     if type(a) is not type(b) or not dataclasses.is_dataclass(a):
@@ -165,18 +245,26 @@ def _static_fields_differ(
     return found
 
 
-def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> str:
-    """`args[0].w` as `x.w` when argument 0 is the parameter `x`."""
+def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> tuple[str, str]:
+    """The path as `jax.tree_util.keystr` writes it for the call, and a hint.
+
+    A whole positional argument reads as its parameter name (`x`); a path inside one
+    keeps the call's form (`args[0].layers[2].activation`), with the parameter named in
+    the hint. Keyword arguments read `kwargs['n']`; the function itself, `fun`.
+    """
     if len(path) >= 2 and isinstance(path[0], jtu.SequenceKey):
         group = path[0].idx
         rest = path[1:]
         if group == 0:  # the function itself (a Module or closure) was part of the key
-            return "fun" + jtu.keystr(rest)
-        if group == 1 and isinstance(rest[0], jtu.SequenceKey) and rest[0].idx < len(names):
-            return names[rest[0].idx] + jtu.keystr(rest[1:])
+            return "fun" + jtu.keystr(rest), ""
         prefix = "args" if group == 1 else "kwargs"
-        return prefix + jtu.keystr(rest)
-    return jtu.keystr(path) or "(the whole call)"
+        if group == 1 and isinstance(rest[0], jtu.SequenceKey) and rest[0].idx < len(names):
+            name = names[rest[0].idx]
+            if len(rest) == 1:
+                return name, ""
+            return prefix + jtu.keystr(rest), f" (in the argument `{name}`)"
+        return prefix + jtu.keystr(rest), ""
+    return jtu.keystr(path) or "(the whole call)", ""
 
 
 def explain_signature_change(old: Any, new: Any, parameter_names: Sequence[str] = ()) -> list[str]:
@@ -186,26 +274,31 @@ def explain_signature_change(old: Any, new: Any, parameter_names: Sequence[str] 
 
     - `old`, `new`: `(fun, args, kwargs)` tuples as `trace_signatures` records them
       (arrays as `ShapeDtypeStruct`s). A pair `(args, kwargs)` is accepted too.
-    - `parameter_names`: the names of the positional parameters, so that `args[0]`
-      reads as `x`.
+    - `parameter_names`: the names of the positional parameters, so that a whole
+      argument `args[1]` reads as `x`.
 
-    **Returns:** lines such as `x: shape changed (3, 4) -> (5, 4) (f32[3,4] -> f32[5,4])`,
+    **Returns:** lines such as `x: shape changed (3, 4) -> (5, 4) (f32[3,4]→f32[5,4])`,
+    `args[0].layers[2].activation: static value changed (<function a> -> <function b>)`,
     `kwargs['n']: Python int 3 -> 4 (...)` or
-    `args[0]['opts']: treedef changed: PyTreeDef(...) -> PyTreeDef(...)`; empty if
+    `kwargs['opts']: treedef changed: PyTreeDef(...) -> PyTreeDef(...)`; empty if
     nothing differs (for example, only a sharding changed).
 
     ```python
-    old = ((), (jax.ShapeDtypeStruct((3,), jnp.float32),), {})
-    new = ((), (jax.ShapeDtypeStruct((4,), jnp.float32),), {})
+    old = ((jax.ShapeDtypeStruct((3,), jnp.float32),), {})
+    new = ((jax.ShapeDtypeStruct((4,), jnp.float32),), {})
     explain_signature_change(old, new, ["x"])
-    # ['x: shape changed (3,) -> (4,) (f32[3] -> f32[4])']
+    # ['x: shape changed (3,) -> (4,) (f32[3]→f32[4])']
     ```
     """
     if len(old) == 2 and len(new) == 2:
         old, new = (None, *old), (None, *new)
-    found: list[tuple[tuple[Any, ...], str]] = []
-    _diff((), tuple(old), tuple(new), found)
-    return [f"{_path_text(path, parameter_names)}: {change}" for path, change in found]
+    found: _Changes = []
+    _diff_call(tuple(old), tuple(new), found)
+    lines = []
+    for path, change in found:
+        text, hint = _path_text(path, parameter_names)
+        lines.append(f"{text}: {change}{hint}")
+    return lines
 
 
 def parameter_names(fun: Callable[..., Any] | None) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax.tree_util as jtu
@@ -20,6 +22,9 @@ from .._wrapper import TransformWrapper
 __all__ = ["assert_max_traces", "get_num_traces"]
 
 
+_KEPT_SIGNATURES = 64
+
+
 class _TraceCounter:
     """Shared by every flatten/unflatten clone of one wrapper (held as a static field)."""
 
@@ -27,7 +32,10 @@ class _TraceCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self.signatures: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        # Bounded: a counter of an eager function (`max_traces=None`) may see many calls.
+        self.signatures: collections.deque[tuple[tuple[Any, ...], dict[str, Any]]] = (
+            collections.deque(maxlen=_KEPT_SIGNATURES)
+        )
 
     def __repr__(self) -> str:
         return f"<trace counter: {self.count}>"
@@ -51,6 +59,10 @@ def _signature(
     return abstract
 
 
+def _indent(text: str) -> str:
+    return textwrap.indent(text, "  ")
+
+
 def _argument_label(group: int, key: Any, names: list[str]) -> str:
     if group == 0:
         return f"`{names[key]}`" if key < len(names) else f"positional argument {key}"
@@ -60,7 +72,7 @@ def _argument_label(group: int, key: Any, names: list[str]) -> str:
 def _explain_new_trace(
     fn: Callable[..., Any],
     new: tuple[tuple[Any, ...], dict[str, Any]],
-    earlier: list[tuple[tuple[Any, ...], dict[str, Any]]],
+    earlier: Sequence[tuple[tuple[Any, ...], dict[str, Any]]],
 ) -> str:
     names = parameter_names(fn)
     new_args, new_kwargs = new
@@ -84,8 +96,8 @@ def _explain_new_trace(
         shown_last = "(absent)" if last is sentinel else tree_pformat(last)
         lines.append(
             f"The argument {_argument_label(group, key, names)} has a structure that matches "
-            f"no earlier call. It is now\n  {tree_pformat(value)}\nand in the last trace "
-            f"was\n  {shown_last}"
+            f"no earlier call. It is now\n{_indent(tree_pformat(value))}\nand in the last "
+            f"trace was\n{_indent(shown_last)}"
         )
     if not lines:
         lines.append(
@@ -110,11 +122,14 @@ class _AssertMaxTraces(TransformWrapper):
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         counter = self._counter
-        signature = _signature(self._fn, args, kwargs)
         counter.count += 1
-        if self._max_traces is not None and counter.count > self._max_traces:
+        if self._max_traces is None:  # only counting: nothing will ever be explained
+            return self._fn(*args, **kwargs)
+        signature = _signature(self._fn, args, kwargs)
+        if counter.count > self._max_traces:
             name = getattr(self._fn, "__qualname__", None) or type(self._fn).__name__
             explanation = _explain_new_trace(self._fn, signature, counter.signatures)
+            counter.signatures.append(signature)  # the next call compares with this one
             raise RuntimeError(
                 f"`{name}` can only be traced {self._max_traces} times. However, it has now "
                 f"been traced {counter.count} times (this is the call over the limit set by "
