@@ -108,6 +108,7 @@ class _EnumerationMeta(type):
         # Parent entries first, base by base in the order the bases are listed (each
         # base already holds its own parents' entries first).
         for base in bases:
+            assert isinstance(base, _EnumerationMeta)  # checked above
             for entry, message in zip(base._names, base._messages, strict=True):
                 _add_entry(messages, entry, message, name)
         for entry, message in own.items():

@@ -104,8 +104,8 @@ def _is_leaf(x: Any) -> bool:
     """A true leaf (one leaf, no node) or `None`; empty containers/Modules are nodes."""
     if x is None:
         return True
-    structure = jtu.tree_structure(x)
-    return structure.num_leaves == 1 and structure.num_nodes == 1
+    leaves = jtu.tree_leaves(x)
+    return len(leaves) == 1 and leaves[0] is x
 
 
 def _children(x: Any) -> tuple[list[Any], Any]:
