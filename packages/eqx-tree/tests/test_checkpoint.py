@@ -2,6 +2,7 @@
 
 import dataclasses
 import importlib
+import inspect
 import json
 import os
 import pathlib
@@ -200,6 +201,22 @@ def test_names_in_the_file_match_tree_to_flat_dict(ckpt: pathlib.Path) -> None:
             "scale",
         }
     )
+
+
+def test_names_are_the_dotted_keystr_of_each_leaf_path(ckpt: pathlib.Path) -> None:
+    if "simple" not in inspect.signature(jax.tree_util.keystr).parameters:
+        pytest.skip("jax.tree_util.keystr(simple=...) arrived after this JAX version")
+    tree = {"model": _model(), "opt": (np.ones(2), {"mu": jnp.zeros(3)}), "step": 7}
+    tree_save(ckpt, tree)
+    stored = [name for name in _read_header(ckpt) if name != "__metadata__"]
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    dotted = {
+        jax.tree_util.keystr(path, simple=True, separator=".")
+        for path, leaf in leaves
+        if not callable(leaf)
+    }
+    assert set(stored) == dotted
+    assert "opt.1.mu" in dotted
 
 
 def test_tensors_are_stored_largest_itemsize_first_so_each_is_aligned(

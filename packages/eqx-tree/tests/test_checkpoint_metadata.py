@@ -4,6 +4,7 @@ Each bad entry is written by hand into an otherwise valid safetensors file, and 
 must refuse it with a `CheckpointFormatError` naming the entry.
 """
 
+import importlib.metadata
 import json
 import pathlib
 import struct
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import eqx_tree
-from eqx_tree import CheckpointFormatError, tree_load
+from eqx_tree import CheckpointFormatError, _checkpoint_metadata, tree_load
 from eqx_tree._checkpoint_metadata import (
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -27,7 +28,10 @@ def ckpt(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path / "model.safetensors"
 
 
-def test_build_metadata_holds_only_strings_with_versions_and_json_entries() -> None:
+def test_build_metadata_holds_only_strings_with_versions_and_json_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_checkpoint_metadata, "_eqx_version", lambda: None)
     metadata = build_metadata({"s": "int"}, {"s": "0000abcd"}, encode_user_metadata({"lr": 1}))
     assert metadata == {
         "format": FORMAT_NAME,
@@ -38,6 +42,30 @@ def test_build_metadata_holds_only_strings_with_versions_and_json_entries() -> N
         "crc32": '{"s": "0000abcd"}',
         "user_metadata": '{"lr": 1}',
     }
+
+
+def test_build_metadata_records_the_eqx_version_when_eqx_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def version(name: str) -> str:
+        if name == "eqx":
+            return "9.8.7"
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    metadata = build_metadata({}, {}, "null")
+    assert metadata["eqx_version"] == "9.8.7"
+    assert metadata["eqx_tree_version"] == eqx_tree.__version__  # read at import time
+
+
+def test_build_metadata_leaves_out_the_eqx_version_without_eqx(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def version(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    assert "eqx_version" not in build_metadata({}, {}, "null")
 
 
 def test_encode_user_metadata_writes_null_for_none() -> None:

@@ -3,7 +3,8 @@
 All values are strings (safetensors requires it); the structured ones are JSON:
 
 - `format` = `"eqx-tree.checkpoint"`, `format_version` = `"1"`, `eqx_tree_version`,
-  `jax_version`;
+  `jax_version`, and `eqx_version` when the `eqx` meta-package is installed (its
+  version is read from the distribution metadata; `eqx` is never imported);
 - `user_metadata`: `json.dumps(metadata)` (`"null"` when none was given);
 - `crc32`: `{name: "8 hex digits"}`, the CRC-32 of each tensor's bytes, checked as each
   tensor is read (so flipped bits in the data section are caught too);
@@ -20,6 +21,7 @@ checksum. Entries that are present are validated like the header itself.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -57,19 +59,33 @@ COMPLEX128 = np.dtype(np.complex128)
 FLOAT64 = np.dtype(np.float64)
 
 
+def _eqx_version() -> str | None:
+    """The installed `eqx` meta-package's version, or `None` (eqx-tree used on its own)."""
+    try:
+        return importlib.metadata.version("eqx")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def build_metadata(
     kinds: Mapping[str, str], checksums: Mapping[str, str], user_metadata: str
 ) -> dict[str, str]:
     """The `__metadata__` strings of a checkpoint."""
-    return {
+    metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "eqx_tree_version": __version__,
         "jax_version": jax.__version__,
+    }
+    eqx_version = _eqx_version()
+    if eqx_version is not None:
+        metadata["eqx_version"] = eqx_version
+    metadata |= {
         "leaf_kinds": json.dumps(kinds),
         "crc32": json.dumps(checksums),
         "user_metadata": user_metadata,
     }
+    return metadata
 
 
 def check_format_version(header: SafetensorsHeader) -> None:
