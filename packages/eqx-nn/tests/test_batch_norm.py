@@ -312,6 +312,79 @@ def test_pmap_over_eight_devices_matches_single_batch() -> None:
     assert np.allclose(out.reshape(flat.shape), _normalise(flat, mean, var), atol=1e-4)
 
 
+def _shard_map(fn: Any, mesh: Mesh, in_specs: Any, out_specs: Any) -> Any:
+    # `jax.shard_map` is public from JAX 0.6; before that it is experimental. Its
+    # replication/VMA check is off: with it on, JAX (0.10) fails on a `pmean` over a
+    # `vmap` axis name inside `shard_map` (an AssertionError in JAX itself).
+    if hasattr(jax, "shard_map"):
+        return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    from jax.experimental.shard_map import shard_map
+
+    return shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
+
+
+def _check_filter_pmap_with_broadcast_state(n: int) -> None:
+    assert jax.device_count() == n  # pmap maps over every device
+    x = jr.normal(jr.key(4), (n, 3, 2, 4))
+    bn, state = eqx_nn.make_with_state(eqx_nn.BatchNorm)(
+        2, ("device", "batch"), momentum=MOM, mode="batch"
+    )
+    inner = eqx_filter.filter_vmap(bn, in_axes=(0, None), out_axes=(0, None), axis_name="batch")
+    # The statistics are averaged over every device, so the new state is the same on
+    # each: it can be broadcast in and returned unmapped.
+    run = eqx_filter.filter_pmap(inner, axis_name="device", in_axes=(0, None), out_axes=(0, None))
+    out, state = run(x, state)
+    flat = x.reshape(n * 3, 2, 4)
+    mean, var = _batch_stats(flat)
+    assert np.allclose(out.reshape(flat.shape), _normalise(flat, mean, var), atol=1e-4)
+    assert bn.batch_state_index is not None
+    hidden_mean, hidden_var = state.get(bn.batch_state_index)
+    assert np.allclose(hidden_mean, (1 - MOM) * mean, atol=1e-6)
+    assert np.allclose(hidden_var, MOM + (1 - MOM) * var, atol=1e-5)
+
+
+def _check_shard_map_over_a_mesh_axis(n: int) -> None:
+    mesh = Mesh(np.array(jax.devices()[:n]), ("data",))
+    x = jr.normal(jr.key(5), (2 * n, 2, 3))
+    bn, state = eqx_nn.make_with_state(eqx_nn.BatchNorm)(
+        2, ("data", "batch"), momentum=MOM, mode="ema"
+    )
+    local = jax.vmap(bn, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    run = jax.jit(
+        _shard_map(
+            local,
+            mesh,
+            in_specs=(PartitionSpec("data"), PartitionSpec()),
+            out_specs=(PartitionSpec("data"), PartitionSpec()),
+        )
+    )
+    out, state = run(x, state)
+    mean, var = _batch_stats(x)
+    assert np.allclose(out, _normalise(x, mean, var), atol=1e-4)
+    assert bn.ema_state_index is not None
+    assert np.allclose(state.get(bn.ema_state_index)[1], var, atol=1e-5)
+
+
+def test_filter_pmap_with_broadcast_state_averages_over_devices() -> None:
+    _check_filter_pmap_with_broadcast_state(jax.device_count())
+
+
+def test_shard_map_with_mesh_axis_name_matches_unsharded_statistics() -> None:
+    _check_shard_map_over_a_mesh_axis(jax.device_count())
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices")
+def test_filter_pmap_over_eight_devices() -> None:
+    _check_filter_pmap_with_broadcast_state(8)
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 (simulated) devices")
+def test_shard_map_over_eight_devices() -> None:
+    _check_shard_map_over_a_mesh_axis(8)
+
+
 def test_works_under_filter_vmap_with_axis_name() -> None:
     bn, state = _make("batch")
     batched = eqx_filter.filter_vmap(bn, in_axes=(0, None), out_axes=(0, None), axis_name="batch")
