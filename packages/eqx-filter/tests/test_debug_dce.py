@@ -44,3 +44,14 @@ def test_inspect_dce_inside_jit_raises() -> None:
 def test_inspect_dce_with_no_calls(capsys: pytest.CaptureFixture[str]) -> None:
     ef.debug.inspect_dce(name="never-used")
     assert capsys.readouterr().out == "Found 0 call(s) to `eqx.debug.store_dce`.\n"
+
+
+def test_store_dce_under_vmap_inside_jit(capsys: pytest.CaptureFixture[str]) -> None:
+    @jax.jit
+    def f(x: jax.Array, y: jax.Array) -> jax.Array:
+        x, y = jax.vmap(lambda a, b: ef.debug.store_dce((a, b), name="vmapped"))(x, y)
+        return y
+
+    assert f(jnp.zeros(2), jnp.ones(2)).tolist() == [1.0, 1.0]
+    ef.debug.inspect_dce(name="vmapped")
+    assert capsys.readouterr().out.endswith("Entry 0:\n(<DCE'd>, f32[])\n")

@@ -164,3 +164,8 @@ def test_none_becoming_an_array_is_explained() -> None:
         "x: changed from the static value None to an array f32[2] (arrays are traced, "
         "everything else is static)"
     )
+
+
+def test_wrapped_functions_such_as_jax_nn_relu_show_by_name() -> None:
+    lines = explain_signature_change(((jax.nn.relu,), {}), ((jax.nn.gelu,), {}), ["f"])
+    assert lines == ["f: static value changed (<function relu> -> <function gelu>)"]

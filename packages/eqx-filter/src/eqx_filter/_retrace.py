@@ -45,10 +45,11 @@ def _is_abstract_array(x: Any) -> bool:
 def _describe_static(x: Any) -> str:
     if isinstance(x, weakref.ref):
         x = x()
-    if inspect.isfunction(x) or inspect.isbuiltin(x) or inspect.ismethod(x):
-        return f"<function {getattr(x, '__qualname__', repr(x))}>"
     if isinstance(x, type):
         return f"<class {x.__qualname__}>"
+    name = getattr(x, "__qualname__", None) or getattr(x, "__name__", None)
+    if callable(x) and isinstance(name, str):  # functions, and wrappers such as jax.nn.relu
+        return f"<function {name}>"
     text = repr(x)
     return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
 

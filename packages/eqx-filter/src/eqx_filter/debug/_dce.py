@@ -90,7 +90,8 @@ def store_dce(x: Any, name: Hashable = None) -> Any:
                 functools.partial(_mark_alive, stored, position),
                 shape_dtype_struct(leaf.shape, leaf.dtype),
                 leaf,
-                vectorized=True,
+                vectorized=None,
+                vmap_method="expand_dims",  # the identity: any batching serves
             )
     return jtu.tree_unflatten(treedef, out)
 
