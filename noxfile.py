@@ -198,6 +198,9 @@ def isolation(session: nox.Session) -> None:
             "--no-sources",
             "--find-links",
             str(dist),
+            # Every build is 0.1.0 until a release: without a refresh, uv would reuse
+            # the wheel it cached for that version from an earlier build.
+            *(arg for dist_name in names for arg in ("--refresh-package", dist_name)),
             name,
             external=True,
         )
