@@ -121,3 +121,77 @@ def test_hessian_matches_jax_hessian():
 
     x = jnp.array([1.0, 2.0])
     np.testing.assert_allclose(filter_hessian(g)(x), jax.hessian(g)(x), rtol=1e-6)
+
+
+def test_jvp_output_tangent_is_none_where_it_is_symbolically_zero():
+    x, y = jnp.array([1.0, 2.0]), jnp.array(3.0)
+
+    def g(x, y):
+        return x * y, y, jnp.ones(2), jax.lax.stop_gradient(x)
+
+    out, t_out = filter_jvp(g, (x, y), (jnp.ones(2), None))
+    np.testing.assert_array_equal(t_out[0], jnp.full(2, 3.0))
+    assert t_out[1] is None  # unperturbed input returned as is
+    assert t_out[2] is None  # constant
+    assert t_out[3] is None  # stop_gradient
+    np.testing.assert_array_equal(out[1], y)
+
+
+def test_jvp_with_nothing_perturbed_gives_none_tangents():
+    out, t_out = filter_jvp(lambda x: {"a": x * 2, "b": "s"}, (jnp.ones(2),), (None,))
+    np.testing.assert_array_equal(out["a"], jnp.full(2, 2.0))
+    assert out["b"] == "s"
+    assert t_out == {"a": None, "b": None}
+
+
+def test_jvp_jaxpr_equals_jax_jvp():
+    x = jnp.array([0.5, 1.0])
+
+    def g(x):
+        return jnp.sin(x) * 2.0, x**2
+
+    ours = jax.make_jaxpr(lambda x, t: filter_jvp(g, (x,), (t,)))(x, x)
+    plain = jax.make_jaxpr(lambda x, t: jax.jvp(g, (x,), (t,)))(x, x)
+    assert str(ours) == str(plain)
+
+
+def test_jvp_symbolic_zeros_inside_an_outer_transform():
+    y = jnp.array(3.0)
+
+    def inner_tangent(x):
+        _, t_out = filter_jvp(lambda a: (a * y, y), (x,), (jnp.ones(2),))
+        assert t_out[1] is None
+        return t_out[0]
+
+    x = jnp.array([1.0, 2.0])
+    np.testing.assert_array_equal(jax.vmap(inner_tangent)(jnp.stack([x, x])), jnp.full((2, 2), 3.0))
+    np.testing.assert_array_equal(jax.grad(lambda x: jnp.sum(inner_tangent(x)))(x), jnp.zeros(2))
+
+
+def test_jvp_and_vjp_with_modules_functions_strings_and_none():
+    from eqx_module import Module
+
+    class Affine(Module):
+        w: jax.Array
+        act: object
+        name: str
+        bias: object
+
+    def run(m, x):
+        return {"y": m.act(m.w * x), "name": m.name, "bias": m.bias, "act": m.act}
+
+    m = Affine(jnp.array([0.5, 1.5]), jnp.tanh, "aff", None)
+    x = jnp.array([1.0, 2.0])
+    tm = Affine(jnp.array([1.0, 0.0]), None, None, None)
+    out, t_out = filter_jvp(run, (m, x), (tm, None))
+    _, expected_t = jax.jvp(lambda w: jnp.tanh(w * x), (m.w,), (tm.w,))
+    np.testing.assert_allclose(t_out["y"], expected_t, rtol=1e-6)
+    assert out["act"] is jnp.tanh and out["name"] == "aff" and out["bias"] is None
+    assert t_out["name"] is None and t_out["act"] is None
+
+    out, vjp_fn = filter_vjp(run, m, x)
+    grad_m, grad_x = vjp_fn({"y": jnp.ones(2), "name": None, "bias": None, "act": None})
+    expected_w, expected_x = jax.vjp(lambda w, x: jnp.tanh(w * x), m.w, x)[1](jnp.ones(2))
+    np.testing.assert_allclose(grad_m.w, expected_w, rtol=1e-6)
+    np.testing.assert_allclose(grad_x, expected_x, rtol=1e-6)
+    assert grad_m.act is None and grad_m.name is None

@@ -75,3 +75,24 @@ def test_different_static_arguments_raise():
     converted = filter_closure_convert(make_closure(jnp.ones(2)), jnp.ones(2), "mul")
     with pytest.raises(ValueError, match="different static arguments"):
         converted(jnp.ones(2), "add")
+
+
+_PLAIN_CALLS = [0]
+
+
+def _plain(x, mode):
+    _PLAIN_CALLS[0] += 1  # a global, not a closure
+    return x * 2 if mode == "double" else x
+
+
+def test_a_plain_function_is_not_traced_but_calls_are_still_checked():
+    _PLAIN_CALLS[0] = 0
+    converted = filter_closure_convert(_plain, jnp.ones(2), "double")
+    assert _PLAIN_CALLS[0] == 0
+    assert converted.consts == ()
+    np.testing.assert_array_equal(converted(jnp.array([1.0, 2.0]), "double"), jnp.array([2.0, 4.0]))
+    assert converted.out_struct == jax.ShapeDtypeStruct((2,), jnp.float32)
+    with pytest.raises(ValueError, match="different dynamic arguments"):
+        converted(jnp.ones(3), "double")
+    with pytest.raises(ValueError, match="different static arguments"):
+        converted(jnp.ones(2), "identity")

@@ -90,3 +90,32 @@ def test_legacy_defvjp_warns_and_works():
     with pytest.warns(EqxDeprecationWarning, match="def_fwd"):
         g.defvjp(lambda x, y: (g(x, y), y), lambda res, ct, x, y: ct * res)
     np.testing.assert_allclose(jax.grad(lambda x: g(x, jnp.array(4.0)))(jnp.array(1.0)), 4.0)
+
+
+def test_none_inside_vjp_arg_keeps_gradients_aligned():
+    @filter_custom_vjp
+    def f(v, y):
+        a, _, b = v
+        return a * b * y
+
+    @f.def_fwd
+    def f_fwd(perturbed, v, y):
+        return f(v, y), None
+
+    @f.def_bwd
+    def f_bwd(residuals, grad_out, perturbed, v, y):
+        a, _, b = v
+        return (grad_out * b * y, None, grad_out * a * y)
+
+    x, y = jnp.array(2.0), jnp.array(3.0)
+    grads = jax.grad(lambda v: f(v, y))((x, None, y))
+    expected = jax.grad(lambda v: v[0] * v[2] * y)((x, None, y))
+    assert grads[1] is None
+    np.testing.assert_allclose(grads[0], expected[0])
+    np.testing.assert_allclose(grads[2], expected[2])  # 6.0, not the zero of a shifted leaf
+
+
+def test_missing_rules_message_names_each_missing_method():
+    f = filter_custom_vjp(lambda x: x)
+    with pytest.raises(RuntimeError, match=r"`\.def_fwd\(\.\.\.\)` and `\.def_bwd\(\.\.\.\)`"):
+        f(jnp.array(1.0))

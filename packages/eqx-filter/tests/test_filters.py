@@ -112,3 +112,41 @@ def test_combine_rejects_different_structures():
 def test_combine_requires_at_least_one_tree():
     with pytest.raises(TypeError, match="at least one"):
         combine()
+
+
+def test_filter_spec_may_hold_none_where_the_tree_holds_none():
+    # A spec made by `tree_map` over a model copies the model's `None` fields; `None`
+    # is an empty subtree in both, not a bad spec leaf.
+    model = Pair(jnp.ones(2), None)
+    spec = jax.tree_util.tree_map(lambda _: True, model)
+    assert spec.b is None
+    kept = filter(model, spec)
+    assert kept.a is model.a and kept.b is None
+    params, rest = partition({"w": jnp.ones(1), "b": None}, {"w": True, "b": None})
+    assert params["b"] is None and rest == {"w": None, "b": None}
+
+
+def test_filter_spec_none_over_a_non_none_subtree_is_not_a_prefix():
+    with pytest.raises(ValueError, match="prefix"):
+        filter([jnp.ones(1), [jnp.ones(1)]], [True, None])
+
+
+def test_filter_with_non_array_leaves_of_every_kind():
+    tree = {"f": jnp.tanh, "s": "str", "i": 3, "n": None, "x": jnp.ones(2), "m": Pair(1.0, 2)}
+    kept, rest = partition(tree, is_array)
+    assert kept == {
+        "f": None,
+        "s": None,
+        "i": None,
+        "n": None,
+        "x": tree["x"],
+        "m": Pair(None, None),
+    }
+    assert rest["f"] is jnp.tanh and rest["s"] == "str" and rest["i"] == 3
+    assert rest["m"] == Pair(1.0, 2)
+    assert combine(kept, rest)["x"] is tree["x"]
+
+
+def test_combine_is_leaf_is_ored_with_none():
+    out = combine([None, (1, 2)], [0, None], is_leaf=lambda x: isinstance(x, tuple))
+    assert out == [0, (1, 2)]

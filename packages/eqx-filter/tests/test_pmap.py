@@ -78,3 +78,10 @@ def test_lower_gives_text():
 def test_eight_devices():
     out = filter_pmap(lambda x: jax.lax.psum(x, "d"), axis_name="d")(jnp.arange(8.0))
     np.testing.assert_array_equal(out, jnp.full(8, 28.0))
+
+
+def test_a_new_input_rank_is_a_miss_and_its_out_axes_are_checked_again():
+    wrapped = filter_pmap(lambda x: x, out_axes=1)
+    assert wrapped(jnp.ones((N, 2))).shape == (2, N)
+    with pytest.raises(ValueError, match="outside its rank"):
+        wrapped(jnp.ones((N,)))

@@ -17,8 +17,11 @@ from eqx_module import field
 from eqx_tree import is_array, is_inexact_array
 
 from ._compat import flatten_up_to, same_structure
+from ._custom_jvp import zero_tangent
 from ._filters import combine, partition
 from ._wrapper import TransformWrapper
+
+_SymbolicZero = jax.custom_derivatives.SymbolicZero
 
 __all__ = ["filter_hessian", "filter_jacfwd", "filter_jacrev", "filter_jvp", "filter_vjp"]
 
@@ -66,7 +69,8 @@ def filter_jvp(
     - `**kwargs`: passed to `fn`, not differentiated.
 
     **Returns:** `(out, t_out)`; `t_out` mirrors `out`, `None` where the output is not a
-    floating-point array.
+    floating-point array or its tangent is (symbolically) zero, as for an output that
+    does not depend on any perturbed input.
 
     **Raises:** `ValueError` if `primals` and `tangents` differ in structure;
     `TypeError` for a non-array tangent, an integer tangent of a float primal, or a
@@ -92,7 +96,12 @@ def filter_jvp(
             _check_tangent(primal, tangent, "primals" + jtu.keystr(path))
             positions.append(i)
     full_treedef = jtu.tree_structure(tuple(primals), is_leaf=_is_none)
+    if not positions:
+        # Nothing is perturbed: every output tangent is a symbolic zero.
+        out = fn(*primals, **kwargs)
+        return out, jtu.tree_map(lambda _: None, out)
     static_out: list[Any] = []
+    zero_record: list[list[bool]] = []
 
     def fn_of_perturbed(*perturbed: Any) -> Any:
         leaves = list(primal_leaves)
@@ -102,7 +111,9 @@ def filter_jvp(
         out = fn(*args, **kwargs)
         dynamic, static = partition(out, is_array)
         static_out.append(static)
-        return dynamic
+        dynamic_leaves, dynamic_treedef = jtu.tree_flatten(dynamic)
+        marked = _mark_symbolic_zeros(zero_record, dynamic_leaves, list(perturbed))
+        return jtu.tree_unflatten(dynamic_treedef, marked)
 
     diff_primals = [jnp.asarray(primal_leaves[i]) for i in positions]
     diff_tangents = [
@@ -110,10 +121,49 @@ def filter_jvp(
     ]
     out_dynamic, t_out_dynamic = jax.jvp(fn_of_perturbed, diff_primals, diff_tangents)
     out = combine(out_dynamic, static_out[-1])
-    t_out = jtu.tree_map(
-        lambda o, t: t if is_inexact_array(o) else None, out_dynamic, t_out_dynamic
+    out_leaves, out_treedef = jtu.tree_flatten(out_dynamic)
+    t_out_leaves = jtu.tree_leaves(t_out_dynamic)
+    # The marker's rule runs whenever some input is perturbed; if it did not, no output
+    # depends on a perturbed input.
+    is_zero = zero_record[-1] if zero_record else [True] * len(out_leaves)
+    t_out = jtu.tree_unflatten(
+        out_treedef,
+        [
+            t if is_inexact_array(o) and not zero else None
+            for o, t, zero in zip(out_leaves, t_out_leaves, is_zero, strict=True)
+        ],
     )
     return out, t_out
+
+
+def _mark_symbolic_zeros(
+    record: list[list[bool]], outputs: list[Any], perturbed: list[Any]
+) -> list[Any]:
+    """The identity on `outputs`; records which of their tangents are symbolic zeros.
+
+    `jax.custom_jvp` with `symbolic_zeros=True` shows the rule which tangents are zero.
+    The perturbed inputs are passed along (and ignored) so that the innermost JVP trace,
+    the one of this `filter_jvp`, always runs the rule. The rule adds no operations, so
+    the jaxpr equals that of `jax.jvp`.
+    """
+
+    @jax.custom_jvp
+    def mark(outs: list[Any], ins: list[Any]) -> list[Any]:
+        del ins
+        return outs
+
+    def mark_jvp(primals: Any, tangents: Any) -> Any:
+        outs, _ = primals
+        t_outs, _ = tangents
+        record.append([isinstance(t, _SymbolicZero) for t in t_outs])
+        return outs, [
+            zero_tangent(o) if isinstance(t, _SymbolicZero) else t
+            for o, t in zip(outs, t_outs, strict=True)
+        ]
+
+    mark.defjvp(mark_jvp, symbolic_zeros=True)
+    result: list[Any] = mark(outputs, perturbed)
+    return result
 
 
 def filter_vjp(fun: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:

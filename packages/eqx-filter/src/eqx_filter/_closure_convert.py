@@ -74,6 +74,14 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
+def _in_struct(sig: _Signature) -> Any:
+    n_leaves = len(sig.static) + len(sig.positions)
+    static_iter = iter(sig.static)
+    dynamic = set(sig.positions)
+    leaves = [None if i in dynamic else next(static_iter) for i in range(n_leaves)]
+    return rebuild(leaves, sig.treedef, sig.positions, sig.structs)
+
+
 class _ClosureConvert(Module):
     jaxpr: Any = field(static=True)
     consts: tuple[Any, ...]
@@ -89,12 +97,7 @@ class _ClosureConvert(Module):
     @property
     def in_struct(self) -> Any:
         """The arguments traced, with arrays as `ShapeDtypeStruct`s."""
-        sig = self._signature
-        leaves = [None] * (len(sig.static) + len(sig.positions))
-        static_iter = iter(sig.static)
-        dynamic = set(sig.positions)
-        leaves = [None if i in dynamic else next(static_iter) for i in range(len(leaves))]
-        return rebuild(leaves, sig.treedef, sig.positions, sig.structs)
+        return _in_struct(self._signature)
 
     @property
     def out_struct(self) -> Any:
@@ -103,22 +106,28 @@ class _ClosureConvert(Module):
 
 
 class _NotConverted(Module):
-    """A plain function with no closure: nothing to convert, so it is not traced."""
+    """A plain function with no closure: nothing to convert, so it is not traced.
+
+    Calls are still checked against the example arguments, as for a traced function.
+    """
 
     fn: Callable[..., Any] = field(static=True)
-    _args: Any
+    _signature: _Signature = field(static=True)
     consts: tuple[Any, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._signature.dynamic_of(args, kwargs)
         return self.fn(*args, **kwargs)
 
     @property
     def in_struct(self) -> Any:
-        return jtu.tree_map(lambda x: _struct(x) if is_abstract_input(x) else x, self._args)
+        """The example arguments, with arrays as `ShapeDtypeStruct`s."""
+        return _in_struct(self._signature)
 
     @property
     def out_struct(self) -> Any:
-        args, kwargs = self._args
+        """The output, with arrays as `ShapeDtypeStruct`s (computed abstractly)."""
+        args, kwargs = self.in_struct
         return filter_eval_shape(self.fn, *args, **kwargs)
 
 
@@ -139,9 +148,9 @@ def filter_closure_convert(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
     f.consts  # (w,)
     ```
     """
-    if isinstance(fn, types.FunctionType) and fn.__closure__ is None:
-        return _NotConverted(fn, (args, kwargs))
     signature = _Signature(args, kwargs)
+    if isinstance(fn, types.FunctionType) and fn.__closure__ is None:
+        return _NotConverted(fn, signature)
     leaves, treedef = jtu.tree_flatten((args, kwargs))
     skeletons: list[OutputSkeleton] = []
 

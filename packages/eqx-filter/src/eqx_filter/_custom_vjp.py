@@ -114,10 +114,12 @@ class filter_custom_vjp:
     def __call__(self, vjp_arg: Any, /, *args: Any, **kwargs: Any) -> Any:
         fwd, bwd = self.fwd, self.bwd
         if fwd is None or bwd is None:
-            missing = " and ".join(n for n, r in (("def_fwd", fwd), ("def_bwd", bwd)) if r is None)
+            missing = " and ".join(
+                f"`.{n}(...)`" for n, r in (("def_fwd", fwd), ("def_bwd", bwd)) if r is None
+            )
             raise RuntimeError(
                 f"filter_custom_vjp: `{_name(self.fn)}` was called before its rules were "
-                f"defined; call `.{missing}(...)` first."
+                f"defined; call {missing} first."
             )
         fn = self.fn
         materialise = self._materialise
@@ -208,7 +210,9 @@ class filter_custom_vjp:
                     f"(None for zero). Expected {expected_treedef}, got "
                     f"{jtu.tree_structure(grads, is_leaf=_is_none)}."
                 )
-            grad_leaves = flatten_up_to(expected_treedef, grads)
+            # `vjp_treedef` has no leaf for a `None` in `vjp_arg`, so this lines up with
+            # `vjp_leaves` (a `None` gradient at a leaf position is a subtree there).
+            grad_leaves = flatten_up_to(vjp_treedef, grads)
             diff_values, vjp_other_values, rest_values = values
             diff_ct = [
                 jnp.zeros_like(v) if grad_leaves[i] is None else jnp.asarray(grad_leaves[i])

@@ -59,7 +59,6 @@ def _flat_mask(
             lambda spec_leaf, subtree: _mask_for_subtree(spec_leaf, subtree, is_leaf),
             filter_spec,
             pytree,
-            is_leaf=lambda x: x is None,
         )
     except ValueError as e:
         if "filter spec" in str(e).lower():

@@ -88,9 +88,13 @@ class _PmapWrapper(TransformWrapper):
         )
         dynamic_set = set(positions)
         static = tuple(x for i, x in enumerate(leaves) if i not in dynamic_set)
+        # Shapes and dtypes are part of the key, so that a new input rank is a miss and
+        # its output axes are checked again.
+        avals = tuple((tuple(leaves[i].shape), str(leaves[i].dtype)) for i in positions)
         key = (
             treedef,
             static,
+            avals,
             tuple(axes),
             _hashable(self._out_axes),
             self._axis_name,
