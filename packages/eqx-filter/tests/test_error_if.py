@@ -374,3 +374,25 @@ def test_concrete_true_pred_with_breakpoint_prints_then_opens_the_debugger(
     assert opened == [True]
     assert float(out) == 1.0
     assert "eqx.EqxRuntimeError: concrete stop" in capsys.readouterr().out
+
+
+def test_message_shows_the_stack_inside_jit_not_the_call_that_first_traced_it() -> None:
+    @ef.filter_jit
+    def f(x: jax.Array) -> jax.Array:
+        return ef.error_if(x, x > 0, "inside f")
+
+    f(jnp.float32(-1.0))  # FIRST TRACE: this call traces (and compiles) f
+    with pytest.raises(ef.EqxRuntimeError) as info:
+        f(jnp.float32(1.0))
+    text = str(info.value)
+    assert 'return ef.error_if(x, x > 0, "inside f")' in text
+    assert "FIRST TRACE" not in text
+
+
+def test_eager_failure_shows_the_failing_call_even_when_an_earlier_call_traced() -> None:
+    x = jnp.arange(2.0)
+    ef.error_if(x, x > 5, "eager site")  # EARLIER CALL: traces the shared check
+    with pytest.raises(ef.EqxRuntimeError) as info:
+        ef.error_if(x, x > 0, "eager site")  # FAILING CALL
+    text = str(info.value)
+    assert "# FAILING CALL" in text and "EARLIER CALL" not in text

@@ -32,7 +32,15 @@ from eqx_tree import EqxWarning, is_array
 
 from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit
-from ._runtime_error import EqxTracetimeError, _CheckFailed, check_failed_text, register_site
+from ._runtime_error import (
+    EqxRuntimeError,
+    EqxTracetimeError,
+    _CheckFailed,
+    check_failed_text,
+    register_site,
+    runtime_error,
+    user_stack,
+)
 from ._tracing_hooks import _current_record, note_check_staged
 
 __all__ = [
@@ -279,7 +287,15 @@ def branched_error_if(
             # The check is staged inside the nested `filter_jit`'s own trace; tell an
             # enclosing trace (say, `jax.jit`'s) as well.
             note_check_staged()
-        return _jitted_impl(x, pred, index, msgs, mode)
+        try:
+            return _jitted_impl(x, pred, index, msgs, mode)
+        except EqxRuntimeError as error:
+            # Failed right here (eagerly): show this call's stack, not that of the call
+            # which first traced `_jitted_impl` (the trace is shared by every call).
+            message = getattr(error, "_eqx_message", None)
+            if message is None:  # pragma: no cover - every translated error has one
+                raise
+            raise runtime_error(message, user_stack(inside_jit=False)) from None
     return _branched_error_if_impl(x, pred, index, msgs, mode)
 
 

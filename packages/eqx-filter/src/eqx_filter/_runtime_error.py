@@ -23,7 +23,9 @@ __all__ = [
     "EquinoxTracetimeError",
     "check_failed_text",
     "register_site",
+    "runtime_error",
     "translate_runtime_error",
+    "user_stack",
 ]
 
 
@@ -80,23 +82,36 @@ _sites_lock = threading.Lock()
 _MAX_SITES = 100_000
 
 
-def _user_stack() -> str:
-    """The stack of the check, without the frames of JAX and eqx_filter themselves."""
-    frames = traceback.extract_stack()[:-3]
-    kept = [
-        frame
-        for frame in frames
-        if "/jax/" not in frame.filename
-        and "/jaxlib/" not in frame.filename
-        and "/eqx_filter/" not in frame.filename
-        and "contextlib" not in frame.filename
-    ]
+def _is_library_frame(frame: traceback.FrameSummary) -> bool:
+    filename = frame.filename.replace("\\", "/")
+    return (
+        "/jax/" in filename
+        or "/jaxlib/" in filename
+        or "/eqx_filter/" in filename
+        or "contextlib" in filename
+    )
+
+
+def user_stack(*, inside_jit: bool) -> str:
+    """The user's frames of the current stack, without those of JAX and eqx_filter.
+
+    With `inside_jit`, only the frames below the innermost `filter_jit` trace: those are
+    the same on every call that reuses the trace, unlike the frames above it (the call
+    that happened to trigger the trace; a failing call's own are in its traceback).
+    """
+    frames = traceback.extract_stack()[:-1]
+    if inside_jit:
+        for i in range(len(frames) - 1, -1, -1):
+            if frames[i].filename.replace("\\", "/").endswith("/eqx_filter/_jit_cache.py"):
+                frames = frames[i + 1 :]
+                break
+    kept = [frame for frame in frames if not _is_library_frame(frame)]
     return "".join(traceback.format_list(kept[-20:]))
 
 
 def register_site(msgs: Sequence[str]) -> int:
     """Record a check being traced now; returns the id its failures carry."""
-    site = _Site(tuple(msgs), _user_stack())
+    site = _Site(tuple(msgs), user_stack(inside_jit=True))
     with _sites_lock:
         site_id = next(_site_ids)
         if len(_sites) >= _MAX_SITES:  # bounded: forget the oldest sites
@@ -146,6 +161,11 @@ def translate_runtime_error(error: BaseException) -> EqxRuntimeError | None:
     else:
         msg = site.msgs[index] if 0 <= index < len(site.msgs) else f"(bad index {index})"
         stack = site.stack
+    return runtime_error(msg, stack)
+
+
+def runtime_error(msg: str, stack: str) -> EqxRuntimeError:
+    """The `EqxRuntimeError` of a failed check with message `msg`, staged at `stack`."""
     text = (
         "Above is the stack outside of JIT. Below is the stack inside of JIT, down to the "
         "failing check:\n"
@@ -153,4 +173,6 @@ def translate_runtime_error(error: BaseException) -> EqxRuntimeError | None:
         f"eqx.EqxRuntimeError: {msg}\n\n"
         f"{_TIPS}"
     )
-    return EqxRuntimeError(text)
+    error = EqxRuntimeError(text)
+    error._eqx_message = msg  # type: ignore[attr-defined]
+    return error
