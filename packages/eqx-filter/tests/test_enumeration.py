@@ -138,8 +138,11 @@ def test_error_if_on_an_item_raises_its_message() -> None:
         return out
 
     assert float(f(jnp.float32(-1.0))) == -1.0
-    with pytest.raises(ef.EqxRuntimeError, match=r"eqx\.EqxRuntimeError: Diverged"):
+    with pytest.raises(ef.EqxRuntimeError, match=r"eqx\.EqxRuntimeError: Diverged") as info:
         f(jnp.float32(1.0))
+    stack = str(info.value).split("eqx.EqxRuntimeError:")[0]
+    assert "out: jax.Array = result.error_if(x, result != Result.ok)" in stack
+    assert "eqx_module" not in stack and "eqx_filter" not in stack
 
 
 def test_class_docstring_lists_the_entries() -> None:

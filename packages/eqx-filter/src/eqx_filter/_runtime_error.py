@@ -88,6 +88,8 @@ def _is_library_frame(frame: traceback.FrameSummary) -> bool:
         "/jax/" in filename
         or "/jaxlib/" in filename
         or "/eqx_filter/" in filename
+        or "/eqx_module/" in filename  # e.g. the bound method of `item.error_if`
+        or "/eqx_tree/" in filename
         or "contextlib" in filename
     )
 
