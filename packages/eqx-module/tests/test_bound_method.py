@@ -2,6 +2,7 @@
 
 import doctest
 import inspect
+import pickle
 import sys
 import types
 from collections.abc import Callable
@@ -258,3 +259,79 @@ def test_doctest_finds_method_docstrings() -> None:
     for test in finder.find(Counter, module=sys.modules[__name__]):
         runner.run(test)
     assert runner.failures == 0
+
+
+# ------------------------------------------------- jit of a method, hashing, flattening
+
+
+def test_jax_jit_of_a_bound_method_as_the_function() -> None:
+    s = Scale(jnp.array(3.0))
+    jitted = jax.jit(s.apply)
+    assert jitted(jnp.array(2.0)) == 6.0
+    assert jitted(jnp.array(4.0)) == 12.0
+
+
+def test_jax_grad_of_a_bound_method_as_the_function() -> None:
+    s = Scale(jnp.array(3.0))
+    assert jax.grad(s.apply)(jnp.array(2.0)) == 3.0
+
+
+def test_bound_method_with_array_leaves_hashes_by_instance_identity() -> None:
+    s = Scale(jnp.array(3.0))
+    assert hash(s.apply) == hash(s.apply)
+    assert s.apply == s.apply
+    assert {s.apply: 1}[s.apply] == 1
+
+
+def test_bound_method_with_hashable_leaves_hashes_by_value() -> None:
+    assert hash(Scale(2).apply) == hash(Scale(2).apply)
+    assert hash(Scale(2).apply) != hash(Scale(3).apply)
+
+
+def test_flatten_unflatten_restores_wrapper_attributes() -> None:
+    s = Scale(jnp.array(2.0))
+    treedef = jtu.tree_structure(s.apply)
+    rebuilt = jtu.tree_unflatten(treedef, [jnp.array(5.0)])
+    assert isinstance(rebuilt, BoundMethod)
+    assert rebuilt.__name__ == "apply"
+    assert rebuilt.__qualname__ == "Scale.apply"
+    assert rebuilt.__doc__ == "Multiply by the factor."
+    assert rebuilt.__module__ == __name__
+    assert rebuilt.__func__ is Scale.apply
+    assert rebuilt(2.0) == 10.0
+
+
+def test_accessed_and_constructed_bound_methods_have_equal_treedefs() -> None:
+    s = Scale(2)
+    accessed = jtu.tree_structure(s.apply)
+    assert jtu.tree_structure(BoundMethod(Scale.apply, s)) == accessed
+    assert jtu.tree_structure(jtu.tree_map(lambda x: x, s.apply)) == accessed
+    assert jtu.tree_structure(Scale(3).apply) == accessed
+    assert jtu.tree_structure(Counter(2).add) != accessed
+
+
+def test_bound_method_treedef_pickles() -> None:
+    treedef = jtu.tree_structure(Scale(2).apply)
+    assert pickle.loads(pickle.dumps(treedef)) == treedef
+
+
+def test_changed_wrapper_attributes_survive_flatten() -> None:
+    def other(x: Any) -> Any:
+        """Other docs."""
+        return x
+
+    method = eqx_module.module_update_wrapper(Scale(2).apply, other)
+    assert method.__name__ == "other"
+    assert jtu.tree_structure(method) != jtu.tree_structure(Scale(2).apply)
+    rebuilt = jtu.tree_map(lambda x: x, method)
+    assert rebuilt.__name__ == "other"
+    assert rebuilt.__doc__ == "Other docs."
+    assert rebuilt(3) == 6
+
+
+def test_bound_method_of_a_callable_object_flattens() -> None:
+    partial = eqx_module.Partial(lambda self, x: self.factor + x)
+    method = BoundMethod(partial, Scale(jnp.array(1.0)))
+    leaves, treedef = jtu.tree_flatten(method)
+    assert len(leaves) == 1
+    assert jtu.tree_unflatten(treedef, leaves)(2.0) == 3.0

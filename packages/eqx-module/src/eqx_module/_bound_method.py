@@ -7,6 +7,11 @@ itself. Being a non-data descriptor, it costs nothing on field reads (no
 `__getattribute__` override), and a function stored in an instance field wins over it.
 Building the `BoundMethod` skips construction entirely: its `__dict__` is filled from a
 per-method template computed once.
+
+A `BoundMethod` is flattened whenever a method goes through `jax.jit` as an argument,
+so it has its own flatten/unflatten pair: when its wrapper attributes are the ones its
+method's template gave it (the usual case), the aux data is one `_SlowAux` per method,
+computed once, which JAX then compares by identity on every dispatch.
 """
 
 from __future__ import annotations
@@ -15,13 +20,73 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import jax.tree_util as jtu
+
 from ._field import field
-from ._flatten import WRAPPER_ATTRIBUTES
-from ._module import METHOD_TYPES, Module, refresh_checked_types, wrap_method_hook
+from ._flatten import MISSING, WRAPPER_ATTRIBUTES, _slow_flatten, _SlowAux
+from ._module import (
+    METHOD_TYPES,
+    Module,
+    refresh_checked_types,
+    wrap_method_hook,
+)
 
 __all__ = ["BoundMethod"]
 
 _object_new = object.__new__
+_FunctionType = types.FunctionType
+_FIELDS = (("__self__",), ("__func__",))
+
+
+class _MethodAux(tuple[Any, ...]):
+    """Aux data `(func,)` of a `BoundMethod` whose wrapper attributes are `func`'s own.
+
+    A tuple, so JAX hashes and compares it in C on every dispatch; unflatten restores
+    the wrapper attributes from the function's template.
+    """
+
+    __slots__ = ()
+
+
+# Per method function: its wrapper attribute values (in `WRAPPER_ATTRIBUTES` order),
+# then the `_MethodAux`, then the wrapper attributes as a dict. Functions of Module
+# classes live as long as their class, which JAX's PyTree registry keeps alive anyway.
+_CANONICAL: dict[Callable[..., Any], tuple[Any, ...]] = {}
+
+
+def _flatten_bound_method(method: Any) -> tuple[tuple[Any, ...], Any]:
+    d = method.__dict__
+    func = d.get("__func__")
+    if type(func) is _FunctionType:
+        canonical = _CANONICAL.get(func)
+        if (
+            canonical is not None
+            and d.get("__module__", MISSING) is canonical[0]
+            and d.get("__name__", MISSING) is canonical[1]
+            and d.get("__qualname__", MISSING) is canonical[2]
+            and d.get("__doc__", MISSING) is canonical[3]
+            and d.get("__annotations__", MISSING) is canonical[4]
+        ):
+            return (d.get("__self__", MISSING),), canonical[5]
+    return _slow_flatten(method, *_FIELDS)
+
+
+def _unflatten_bound_method(aux: Any, children: Any) -> Any:
+    method: Any = _object_new(BoundMethod)
+    d = method.__dict__
+    (instance,) = children
+    kind = type(aux)
+    if kind is _MethodAux:
+        d.update(_CANONICAL[aux[0]][6])
+    elif kind is _SlowAux:
+        d.update(aux.wrappers)
+        aux = aux.statics
+    (func,) = aux
+    if func is not MISSING:
+        d["__func__"] = func
+    if instance is not MISSING:
+        d["__self__"] = instance
+    return method
 
 
 class _MethodDescriptor:
@@ -44,6 +109,9 @@ class _MethodDescriptor:
             template[name] = value
             object.__setattr__(self, name, value)
         self._template = template
+        if type(func) is _FunctionType:  # functions have every wrapper attribute
+            wrappers = {name: template[name] for name in WRAPPER_ATTRIBUTES}
+            _CANONICAL[func] = (*wrappers.values(), _MethodAux((func,)), wrappers)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -78,6 +146,8 @@ class BoundMethod(Module):
     __func__: Callable[..., Any] = field(static=True)
     __self__: Any
 
+    _eqx_pytree_functions = (_flatten_bound_method, _unflatten_bound_method)
+
     def __post_init__(self) -> None:
         for name in WRAPPER_ATTRIBUTES:
             try:
@@ -89,13 +159,35 @@ class BoundMethod(Module):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__func__(self.__self__, *args, **kwargs)
 
+    def __hash__(self) -> int:
+        """The hash of the flattened form, like every Module's.
+
+        When the leaves are unhashable (arrays), it falls back to hashing the identity
+        of `__self__`, as Python's own bound methods do. `jax.jit(model.method)` keeps
+        the function in a weak-key cache, so it needs this.
+        """
+        leaves, treedef = jtu.tree_flatten(self)
+        try:
+            return hash((treedef, tuple(leaves)))
+        except TypeError:
+            return hash((treedef, id(self.__self__)))
+
+    def __eq__(self, other: object) -> Any:
+        # The same method of the same instance is equal without comparing its arrays,
+        # so a weak-key cache holding `jax.jit(model.method)` never needs array `==`.
+        if self is other or (
+            type(other) is BoundMethod
+            and other.__dict__.get("__self__", MISSING) is self.__dict__.get("__self__", MISSING)
+            and _flatten_bound_method(other)[1] == _flatten_bound_method(self)[1]
+        ):
+            return True
+        return super().__eq__(other)
+
     @property
     def __wrapped__(self) -> types.MethodType:
         """The plain Python bound method."""
         return types.MethodType(self.__func__, self.__self__)
 
 
-# Every BoundMethod carries its function's wrapper attributes in `__dict__`.
-BoundMethod._eqx_class_info.use_dict_mode()
 METHOD_TYPES.add(BoundMethod)
 refresh_checked_types()
