@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -393,3 +394,55 @@ def test_works_under_filter_vmap_with_axis_name() -> None:
     assert np.allclose(out, _normalise(X, mean, var), atol=1e-5)
     assert bn.batch_counter is not None
     assert int(state.get(bn.batch_counter)) == 1
+
+
+def test_small_cnn_with_batch_norm_trains_and_inference_ignores_the_rest_of_the_batch() -> None:
+    def make(key: jax.Array) -> eqx_nn.Sequential:
+        conv_key, linear_key = jr.split(key)
+        return eqx_nn.Sequential(
+            [
+                eqx_nn.Conv2d(1, 2, kernel_size=3, key=conv_key),
+                eqx_nn.BatchNorm(2, "batch", mode="batch"),
+                eqx_nn.Lambda(jnp.ravel),
+                eqx_nn.Linear(2 * 3 * 3, 1, key=linear_key),
+            ]
+        )
+
+    model, state = eqx_nn.make_with_state(make)(jr.key(0))
+    images = jr.normal(jr.key(1), (8, 1, 5, 5))
+    targets = jnp.sum(images[:, 0, :3, :3], axis=(1, 2))[:, None]
+
+    def forward(model: eqx_nn.Sequential, state: eqx_nn.State, x: jax.Array) -> Any:
+        return jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+
+    def loss_fn(model: eqx_nn.Sequential, state: eqx_nn.State) -> tuple[jax.Array, Any]:
+        out, state = forward(model, state, images)
+        return jnp.mean((out - targets) ** 2), state
+
+    @eqx_filter.filter_jit
+    def step(model: Any, state: Any, opt_state: Any) -> Any:
+        (loss, state), grads = eqx_filter.filter_value_and_grad(loss_fn, has_aux=True)(model, state)
+        with jax.numpy_dtype_promotion("standard"):  # optax mixes a float with an int count
+            updates, opt_state = optimiser.update(grads, opt_state)
+        return eqx_tree.apply_updates(model, updates), state, opt_state, loss
+
+    optimiser = optax.adam(3e-2)
+    opt_state = optimiser.init(eqx_filter.filter(model, eqx_tree.is_array))
+    losses = []
+    for _ in range(15):
+        model, state, opt_state, loss = step(model, state, opt_state)
+        losses.append(float(loss))
+    assert losses[-1] < 0.5 * losses[0]
+    batch_norm = model[1]
+    assert isinstance(batch_norm, eqx_nn.BatchNorm)
+    assert batch_norm.batch_counter is not None
+    assert int(state.get(batch_norm.batch_counter)) == 15
+
+    eval_model = eqx_nn.inference_mode(model)
+    full, state = forward(eval_model, state, images)
+    again, state = forward(eval_model, state, images)
+    first_two, state = forward(eval_model, state, images[:2])
+    assert np.array_equal(full, again)
+    # Running statistics, not batch ones: an example's output ignores the rest of the batch.
+    assert np.allclose(full[:2], first_two, atol=1e-5)
+    assert int(state.get(batch_norm.batch_counter)) == 15
