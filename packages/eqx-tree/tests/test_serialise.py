@@ -289,3 +289,17 @@ def test_pickled_object_arrays_are_refused_and_run_no_code(tmp_path):
 def test_round_trip_equals_the_original_tree():
     tree = {"layers": [jnp.ones((2, 3)), jnp.zeros(3)], "scale": 2.0, "act": jax.nn.relu}
     assert tree_equal(_roundtrip(tree), tree)
+
+
+def test_the_default_deserialise_spec_called_directly_reports_a_dtype_change():
+    f = io.BytesIO()
+    np.save(f, np.ones(2, np.float64))
+    f.seek(0)
+    with pytest.raises(RuntimeError, match="has changed dtype: expected float32, the file has"):
+        default_deserialise_filter_spec(f, jnp.zeros(2, jnp.float32))
+
+
+def test_the_default_deserialise_spec_keeps_non_arrays_by_identity():
+    marker = object()
+    assert default_deserialise_filter_spec(io.BytesIO(), marker) is marker
+    assert default_deserialise_filter_spec(io.BytesIO(), print) is print

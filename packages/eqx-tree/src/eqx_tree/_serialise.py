@@ -83,16 +83,20 @@ def _load_record(f: BinaryIO, like_dtype: Any = None) -> np.ndarray:
     return value
 
 
-class _DtypeMismatch(Exception):
+class _DtypeMismatch(RuntimeError):
     """A record whose dtype differs from `like`'s, found before converting it.
 
     Raised by the default deserialise spec so that `tree_deserialise_leaves` reports
     it, with the leaf path, as "has changed dtype" instead of letting JAX silently
-    cast (float64 to float32 without x64) or fail on a dtype it cannot name.
+    cast (float64 to float32 without x64) or fail on a dtype it cannot name. A
+    `RuntimeError`, like that report, for callers of the spec itself.
     """
 
     def __init__(self, expected: Any, actual: np.dtype[Any]) -> None:
-        super().__init__(f"expected {expected}, the file has {_describe_dtype(actual)}")
+        super().__init__(
+            f"The record has changed dtype: expected {expected}, the file has "
+            f"{_describe_dtype(actual)}"
+        )
         self.expected = expected
         self.actual = actual
 
@@ -276,8 +280,10 @@ def tree_deserialise_leaves(
                 loaded = spec(f, leaf)
             except _DtypeMismatch as mismatch:
                 raise RuntimeError(
-                    f"{_leaf_description(path)} has changed dtype: {mismatch}. Build `like` "
-                    "with the dtype that was saved (float64 needs `jax_enable_x64`)."
+                    f"{_leaf_description(path)} has changed dtype: expected "
+                    f"{mismatch.expected}, the file has {_describe_dtype(mismatch.actual)}. "
+                    "Build `like` with the dtype that was saved (float64 needs "
+                    "`jax_enable_x64`)."
                 ) from None
             except Exception as error:
                 wrapped = _path_error(path, error)
