@@ -30,7 +30,8 @@ def test_works_under_jit():
 
 def test_mismatched_static_outputs_raise():
     expected = {"y": jax.ShapeDtypeStruct((2,), jnp.float32), "mode": "other"}
-    with pytest.raises(Exception, match="Callback did not return matching static elements"):
+    # Users see it inside JAX's callback error, a RuntimeError.
+    with pytest.raises(RuntimeError, match="Callback did not return matching static elements"):
         out = filter_pure_callback(
             host, jnp.zeros(2), "m", offset=0.0, result_shape_dtypes=expected
         )
@@ -46,3 +47,26 @@ def test_vmap_method_is_forwarded():
         )["y"]
 
     np.testing.assert_allclose(jax.vmap(f)(jnp.zeros((3, 2))), np.zeros((3, 2)))
+
+
+def test_sharding_is_forwarded_and_nested_modules_cross():
+    from eqx_module import Module
+
+    class Box(Module):
+        value: jax.Array
+        tag: str
+
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    seen = []
+
+    def host(box):
+        seen.append(box.tag)
+        return Box(np.asarray(box.value) * 2, box.tag)
+
+    box = Box(jnp.arange(3.0), "t")
+    expected = Box(jax.ShapeDtypeStruct((3,), jnp.float32), "t")
+    out = filter_jit(
+        lambda b: filter_pure_callback(host, b, result_shape_dtypes=expected, sharding=sharding)
+    )(box)
+    np.testing.assert_array_equal(out.value, jnp.arange(3.0) * 2)
+    assert out.tag == "t" and seen == ["t"]

@@ -85,3 +85,8 @@ def test_a_new_input_rank_is_a_miss_and_its_out_axes_are_checked_again():
     assert wrapped(jnp.ones((N, 2))).shape == (2, N)
     with pytest.raises(ValueError, match="outside its rank"):
         wrapped(jnp.ones((N,)))
+
+
+def test_an_unhashable_static_argument_is_named_by_its_path():
+    with pytest.raises(TypeError, match=r"`args\[1\]\['k'\]\[1\]` is unhashable"):
+        filter_pmap(lambda x, opts: x)(jnp.ones((N, 1)), {"k": [1, {2}]})

@@ -150,3 +150,9 @@ def test_under_filter_jit_and_as_a_method():
 
     out = filter_jit(lambda s, x: s.apply(x))(Scaler(jnp.array(2.0)), jnp.arange(3.0))
     np.testing.assert_array_equal(out, jnp.arange(3.0) * 2)
+
+
+def test_a_list_in_axes_describes_the_arguments_as_in_jax_vmap():
+    x, y = jnp.ones((2, 3)), jnp.arange(3.0)
+    out = filter_vmap(lambda a, b: a + b, in_axes=[0, None])(x, y)
+    np.testing.assert_array_equal(out, jax.vmap(lambda a, b: a + b, in_axes=[0, None])(x, y))

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.tree_util as jtu
 
 from eqx_module import field, module_update_wrapper
-from eqx_tree import EqxDeprecationWarning, register_cache_clearer
+from eqx_tree import EqxDeprecationWarning, is_array, register_cache_clearer
 
 from ._axis_spec import if_array, resolve_in_axes_dict
 from ._sentinel import sentinel
@@ -81,6 +82,8 @@ class _PmapWrapper(TransformWrapper):
         in_axes = self._in_axes
         if isinstance(in_axes, dict):
             in_axes = resolve_in_axes_dict(fun, in_axes, args, if_array(0))
+        elif isinstance(in_axes, list):
+            in_axes = tuple(in_axes)
         if not isinstance(in_axes, tuple) or len(in_axes) != len(args):
             in_axes = _broadcast_prefix(in_axes, args)
         leaves, treedef, positions, axes = split_inputs(
@@ -106,9 +109,10 @@ class _PmapWrapper(TransformWrapper):
             entry = _cache.get(key)
         except TypeError:
             raise TypeError(
-                "filter_pmap: a non-array argument (or a static field) is unhashable; "
-                "non-array leaves are static and are hashed to look up the compiled "
-                "function. Make them hashable, or turn them into JAX arrays."
+                f"filter_pmap: {_unhashable_culprit(call_args)} is unhashable; non-array "
+                "leaves are static and are hashed to look up the compiled function. Make "
+                "it hashable (a tuple instead of a list, a frozen dataclass, ...), or turn "
+                "it into a JAX array."
             ) from None
         dynamic = [leaves[i] for i in positions]
         if entry is None:
@@ -184,6 +188,21 @@ class _PmapWrapper(TransformWrapper):
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
         return entry.pmapped.lower(*dynamic)
+
+
+def _unhashable_culprit(call_args: tuple[Any, ...]) -> str:
+    """Names the first unhashable non-array leaf by its path: `fun...` or `args[i]...`."""
+    for path, leaf in jtu.tree_flatten_with_path(call_args)[0]:
+        if is_array(leaf):
+            continue
+        try:
+            hash(leaf)
+        except TypeError:
+            (first, *rest) = path
+            index = first.idx if isinstance(first, jtu.SequenceKey) else 0
+            head = "fun" if index == 0 else f"args[{index - 1}]"
+            return f"the non-array leaf at `{head}{jtu.keystr(tuple(rest))}`"
+    return "a static field of the function or of an argument"
 
 
 def _hashable(x: Any) -> Any:

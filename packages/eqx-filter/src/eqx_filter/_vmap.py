@@ -37,6 +37,8 @@ def split_inputs(
     """Flatten `args`; return (leaves, treedef, array positions, their axes)."""
     if isinstance(in_axes, dict):
         in_axes = resolve_in_axes_dict(fun, in_axes, args, if_array(0))
+    elif isinstance(in_axes, list):
+        in_axes = tuple(in_axes)  # as `jax.vmap` does: a list describes the arguments too
     axes = resolve_axes(in_axes, args, "in_axes")
     leaves, treedef = jtu.tree_flatten(args)
     positions = []
