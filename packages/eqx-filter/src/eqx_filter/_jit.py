@@ -7,13 +7,25 @@ public wrapper Module, argument checking and ahead-of-time lowering.
 from __future__ import annotations
 
 import functools
+import types
 from collections.abc import Callable
 from typing import Any
+
+import jax.tree_util as jtu
 
 from eqx_module import Module, field, module_update_wrapper
 
 from ._compat import block_until_ready
-from ._jit_cache import JitConfig, dispatch, get_config, plan_call, prepare, trace_signatures
+from ._jit_cache import (
+    JitConfig,
+    dispatch,
+    finish_after_retrace,
+    get_config,
+    plan_call,
+    prepare,
+    trace_signatures,
+    translate_hot_path_error,
+)
 from ._sentinel import sentinel
 from ._wrapper import TransformWrapper
 
@@ -50,6 +62,10 @@ def check_donate(donate: str, valid: tuple[str, ...] = DONATE_MODES) -> None:
         )
 
 
+_FunctionType = types.FunctionType
+_tree_flatten = jtu.tree_flatten
+
+
 class _JitWrapper(TransformWrapper):
     _fun: Callable[..., Any]
     _config: JitConfig = field(static=True)
@@ -59,7 +75,44 @@ class _JitWrapper(TransformWrapper):
         return self._fun
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        return dispatch(self._fun, self._config, args, kwargs)
+        # The hot path (DESIGN §5), inlined because every frame shows at depth 2: one
+        # flatten, one lookup of (treedef, leaf types) giving the plan (which leaves are
+        # arrays), one lookup of the static leaves giving the entry, then the entry's
+        # `jax.jit` of the flat array leaves. A plan exists only for a treedef that an
+        # earlier call bound successfully to `fun`'s signature, and the treedef fixes
+        # the number of positional arguments, so a hit needs no binding. Anything else
+        # (keywords, a miss, runtime checks, donation) goes through `dispatch`.
+        fun = self._fun
+        config = self._config
+        if not kwargs:
+            if type(fun) is _FunctionType:
+                hit = config.function_caches.get(id(fun))
+                if hit is None or hit[0]() is not fun:
+                    return dispatch(fun, config, args, kwargs)
+                leaves, treedef = _tree_flatten((args, kwargs))
+                plans = hit[1].plans
+            else:
+                leaves, treedef = _tree_flatten((fun, args, kwargs))
+                plans = config.general_cache.plans
+            try:
+                plan = plans[(treedef, tuple(map(type, leaves)))]
+                entry = plan.entries[plan.static_of(leaves)]
+            except (KeyError, TypeError):  # a miss, or unhashable: `dispatch` says where
+                pass
+            else:
+                if entry.fast:
+                    try:
+                        out = entry.jitted(*plan.dynamic_of(leaves))
+                    except Exception as e:
+                        translated = translate_hot_path_error(entry, e)
+                        if translated is not None:
+                            raise translated from None
+                        raise
+                    if not entry.fast:  # `jax.jit` retraced, and the new trace differs
+                        return finish_after_retrace(entry, out)
+                    info: Any = entry.out_info  # set by the trace, before `fast`
+                    return out if info.all_dynamic else info.rebuild(out)
+        return dispatch(fun, config, args, kwargs)
 
     def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
         """Trace and lower for these arguments, without compiling: a `Lowered`."""

@@ -44,7 +44,16 @@ from ._jit_errors import unhashable_leaf_error, unhashable_treedef_error
 from ._jit_history import clear_histories, record_signature, trace_signatures
 from ._tracing_hooks import record_checks
 
-__all__ = ["JitConfig", "dispatch", "get_config", "plan_call", "prepare", "trace_signatures"]
+__all__ = [
+    "JitConfig",
+    "dispatch",
+    "finish_after_retrace",
+    "get_config",
+    "plan_call",
+    "prepare",
+    "trace_signatures",
+    "translate_hot_path_error",
+]
 
 _HISTORY_LENGTH = 32
 _DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
@@ -130,6 +139,7 @@ class _Plan:
         "entries",
         "has_fun",
         "n_leaves",
+        "silence",
         "static_of",
         "static_positions",
         "treedef",
@@ -161,6 +171,7 @@ class _Plan:
             )
         else:
             self.donate_argnums = ()
+        self.silence = config.silence_donation and bool(self.donate_argnums)
 
 
 class _OutInfo:
@@ -212,6 +223,7 @@ class _Entry:
         "__weakref__",
         "by_aval",
         "completed",
+        "fast",
         "has_checks",
         "jitted",
         "out_info",
@@ -233,6 +245,9 @@ class _Entry:
         self.has_checks = False
         self.completed = False
         self.unstable = False
+        # The hot path's one test: completed, no runtime checks, stable outputs, and no
+        # donation warnings to silence. Cleared by any trace that breaks one of these.
+        self.fast = False
         self.out_info: _OutInfo | None = None
         self.by_aval: dict[tuple[Any, ...], _Entry] | None = None
         self.jitted = _make_jitted(self, fun_ref, config, name)
@@ -269,9 +284,11 @@ def _make_jitted(
         if live_entry is not None:
             if record.count > 0:
                 live_entry.has_checks = True
+                live_entry.fast = False
             previous = live_entry.out_info
             if previous is not None and not previous.same_as(info):
                 live_entry.unstable = True
+                live_entry.fast = False
             live_entry.out_info = info
         if info.all_dynamic:
             return out
@@ -419,66 +436,46 @@ def _guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
         for logger in loggers:
             logger.removeFilter(_drop_callback_log)
     entry.completed = True
+    entry.fast = not (entry.has_checks or entry.unstable or entry.plan.silence)
     return out
 
 
 def dispatch(
     fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    """Call `fun(*args, **kwargs)` through the `filter_jit` cache."""
-    # The hot path, inlined: a cache hit on a settled entry, called positionally.
-    if not kwargs:
-        if type(fun) is _FunctionType:
-            hit = config.function_caches.get(id(fun))
-            if hit is not None and hit[0]() is fun:
-                binder = hit[1].binder
-                if binder is not None and (
-                    binder.min_positional <= len(args) <= binder.max_positional
-                ):
-                    leaves, treedef = _tree_flatten((args, kwargs))
-                    out = _try_hit(hit[1], leaves, treedef, config.silence_donation)
-                    if out is not _MISS:
-                        return out
-        else:
-            leaves, treedef = _tree_flatten((fun, args, kwargs))
-            out = _try_hit(config.general_cache, leaves, treedef, config.silence_donation)
-            if out is not _MISS:
-                return out
+    """Call `fun(*args, **kwargs)` through the `filter_jit` cache.
+
+    The wrapper's `__call__` (in `_jit.py`) inlines the cache-hit path and comes here
+    for everything else: keyword arguments, first calls, entries with runtime checks.
+    """
     return _dispatch_slow(fun, config, args, kwargs)
 
 
-_FunctionType = types.FunctionType
-_tree_flatten = jtu.tree_flatten
-_MISS: Any = object()
+def finish_after_retrace(entry: _Entry, out: Any) -> Any:
+    """Finish a hot-path call during which `jax.jit` retraced and the entry changed.
 
-
-def _try_hit(cache: _FunctionCache, leaves: list[Any], treedef: Any, silence: bool) -> Any:
-    try:
-        plan = cache.plans.get((treedef, tuple(map(type, leaves))))
-        if plan is None:
-            return _MISS
-        entry = plan.entries.get(plan.static_of(leaves))
-    except TypeError:  # unhashable: the slow path says where
-        return _MISS
-    if entry is None or entry.has_checks or entry.unstable or not entry.completed:
-        return _MISS
-    try:
-        if silence and plan.donate_argnums:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
-                out = entry.jitted(*plan.dynamic_of(leaves))
-        else:
-            out = entry.jitted(*plan.dynamic_of(leaves))
-    except Exception as e:
-        if entry.has_checks:  # a new trace of this entry staged a check
+    The new trace may have staged a runtime check (so wait for the result and
+    translate its failure), or given the output different static parts (so rebuild
+    it with the info that trace recorded).
+    """
+    if entry.has_checks:
+        try:
+            block_until_ready(out)
+        except Exception as e:
             translated = _runtime_error.translate_runtime_error(e)
             if translated is not None:
                 raise translated from None
-        raise
+            raise
     info = entry.out_info
-    if info is None or info.all_dynamic:
-        return out
-    return info.rebuild(out)
+    assert info is not None
+    return out if info.all_dynamic else info.rebuild(out)
+
+
+def translate_hot_path_error(entry: _Entry, error: Exception) -> Exception | None:
+    """The `EqxRuntimeError` for a hot-path call that failed synchronously, if any."""
+    if entry.has_checks:  # a new trace of this entry staged a check
+        return _runtime_error.translate_runtime_error(error)
+    return None
 
 
 def _dispatch_slow(
