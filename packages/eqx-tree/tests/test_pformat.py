@@ -17,6 +17,19 @@ def test_jax_arrays_render_as_dtype_and_shape():
     assert tree_pformat(jnp.ones(2, bool)) == "bool[2]"
 
 
+def test_typed_prng_keys_render_with_their_key_dtype():
+    keys = jax.random.split(jax.random.key(0), 3)
+    assert tree_pformat([jax.random.key(0), keys]) == "[key<fry>[], key<fry>[3]]"
+    struct = jax.ShapeDtypeStruct((2,), keys.dtype)
+    assert tree_pformat(struct, struct_as_array=True) == "key<fry>[2]"
+    assert tree_pformat(jax.random.PRNGKey(0)) == "u32[2]"  # a legacy key is plain uint32
+
+
+def test_float8_and_int4_render_with_short_names():
+    assert tree_pformat(jnp.ones(2, jnp.float8_e4m3fn)) == "f8_e4m3fn[2]"
+    assert tree_pformat(jnp.ones(2, jnp.int4)) == "i4[2]"
+
+
 def test_weak_type_adds_a_prefix():
     assert tree_pformat(jnp.array(1)) == "weak_i32[]"
     assert tree_pformat(jnp.array(1.0)) == "weak_f32[]"

@@ -303,3 +303,37 @@ def test_the_default_deserialise_spec_keeps_non_arrays_by_identity():
     marker = object()
     assert default_deserialise_filter_spec(io.BytesIO(), marker) is marker
     assert default_deserialise_filter_spec(io.BytesIO(), print) is print
+
+
+@pytest.mark.parametrize("impl", ["threefry2x32", "rbg"])
+def test_typed_prng_keys_round_trip_as_their_key_data(impl):
+    keys = jax.random.split(jax.random.key(0, impl=impl), 3)
+    f = io.BytesIO()
+    tree_serialise_leaves(f, {"keys": keys})
+    f.seek(0)
+    np.testing.assert_array_equal(np.load(f), jax.random.key_data(keys))  # the record
+    for like in (keys, jax.ShapeDtypeStruct(keys.shape, keys.dtype)):
+        f.seek(0)
+        out = tree_deserialise_leaves(f, {"keys": like})["keys"]
+        assert out.dtype == keys.dtype and out.shape == (3,)
+        np.testing.assert_array_equal(jax.random.key_data(out), jax.random.key_data(keys))
+        assert jax.random.key_impl(out) == jax.random.key_impl(keys)
+
+
+def test_keys_saved_from_another_shape_are_a_shape_change():
+    f = io.BytesIO()
+    tree_serialise_leaves(f, [jax.random.split(jax.random.key(0), 3)])
+    f.seek(0)
+    with pytest.raises(
+        RuntimeError, match=r"Deserialised leaf at path .*has changed shape"
+    ) as info:
+        tree_deserialise_leaves(f, [jax.random.split(jax.random.key(0), 4)])
+    assert "(4, 2)" in str(info.value) and "(3, 2)" in str(info.value)
+
+
+def test_keys_loaded_from_a_float_record_are_a_dtype_change():
+    f = io.BytesIO()
+    tree_serialise_leaves(f, [jnp.ones(2)])
+    f.seek(0)
+    with pytest.raises(RuntimeError, match=r"has changed dtype: expected uint32 key data"):
+        tree_deserialise_leaves(f, [jax.random.key(0)])

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 import wadler_lindig as wl
@@ -29,6 +30,8 @@ def _never(_: Any) -> bool:
 
 
 def _short_dtype(dtype: Any) -> str:
+    if jnp.issubdtype(dtype, jax.dtypes.extended):
+        return str(dtype)  # typed PRNG keys: `key<fry>`; not NumPy dtypes
     name = np.dtype(dtype).name
     for long, short in _DTYPE_PREFIXES:
         if name.startswith(long):

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 
+from ._checkpoint_leaves import is_key_dtype
 from ._errors import TreePathError
 from ._predicates import is_array_like
 
@@ -83,8 +84,8 @@ def _load_record(f: BinaryIO, like_dtype: Any = None) -> np.ndarray:
     return value
 
 
-class _DtypeMismatch(RuntimeError):
-    """A record whose dtype differs from `like`'s, found before converting it.
+class _RecordMismatch(RuntimeError):
+    """A record whose dtype or shape differs from `like`'s, found before converting it.
 
     Raised by the default deserialise spec so that `tree_deserialise_leaves` reports
     it, with the leaf path, as "has changed dtype" instead of letting JAX silently
@@ -92,13 +93,40 @@ class _DtypeMismatch(RuntimeError):
     `RuntimeError`, like that report, for callers of the spec itself.
     """
 
-    def __init__(self, expected: Any, actual: np.dtype[Any]) -> None:
+    def __init__(self, field: str, expected: Any, actual: Any) -> None:
+        shown = _describe_dtype(actual) if field == "dtype" else actual
         super().__init__(
-            f"The record has changed dtype: expected {expected}, the file has "
-            f"{_describe_dtype(actual)}"
+            f"The record has changed {field}: expected {expected}, the file has {shown}"
         )
+        self.field = field
         self.expected = expected
         self.actual = actual
+        self.shown = shown
+
+
+# The PRNG implementations JAX ships; a `ShapeDtypeStruct` of keys names its
+# implementation only through its dtype, so it is matched against each of these.
+_KEY_IMPLS = ("threefry2x32", "rbg", "unsafe_rbg")
+
+
+def _key_impl(like: Any) -> Any:
+    if isinstance(like, jax.Array):
+        return jax.random.key_impl(like)
+    for name in _KEY_IMPLS:
+        if jax.eval_shape(lambda name=name: jax.random.key(0, impl=name)).dtype == like.dtype:
+            return name
+    raise TypeError(f"cannot tell the PRNG implementation of key dtype {like.dtype}")
+
+
+def _load_keys(f: BinaryIO, like: Any) -> jax.Array:
+    """A typed PRNG key array, stored as its `key_data` record (uint32)."""
+    data = _load_record(f)
+    expected = jax.eval_shape(jax.random.key_data, like)
+    if data.dtype != expected.dtype:
+        raise _RecordMismatch("dtype", f"{expected.dtype} key data", data.dtype)
+    if data.shape != expected.shape:
+        raise _RecordMismatch("shape", f"{expected.shape} (key data)", data.shape)
+    return jax.random.wrap_key_data(jnp.asarray(data), impl=_key_impl(like))
 
 
 def _describe_dtype(dtype: np.dtype[Any]) -> str:
@@ -113,9 +141,12 @@ def default_serialise_filter_spec(f: BinaryIO, x: Any) -> None:
     """Write `x` as one `.npy` record if it is array-like; skip anything else.
 
     JAX arrays are written through JAX (so bfloat16 works), NumPy arrays unchanged,
-    Python scalars and NumPy scalars as 0-d arrays.
+    Python scalars and NumPy scalars as 0-d arrays. Typed PRNG keys
+    (`jax.random.key`) are written as their `jax.random.key_data`.
     """
     if isinstance(x, jax.Array):
+        if is_key_dtype(x.dtype):
+            x = jax.random.key_data(x)
         jnp.save(f, x, allow_pickle=False)
     elif isinstance(x, np.ndarray):
         np.save(f, x, allow_pickle=False)
@@ -128,12 +159,15 @@ def default_deserialise_filter_spec(f: BinaryIO, x: Any) -> Any:
 
     A JAX array or `jax.ShapeDtypeStruct` loads as a JAX array, a NumPy array as a
     NumPy array, any other array-like (Python or NumPy scalar) as `type(x)`.
+    Typed PRNG keys load from their key data, as keys of `x`'s implementation.
     Anything else is returned as is: functions and objects survive by identity.
     """
     if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+        if is_key_dtype(x.dtype):
+            return _load_keys(f, x)
         value = _load_record(f, x.dtype)
         if value.dtype != x.dtype:
-            raise _DtypeMismatch(x.dtype, value.dtype)
+            raise _RecordMismatch("dtype", x.dtype, value.dtype)
         return jnp.asarray(value)
     if isinstance(x, np.ndarray):
         return _load_record(f, x.dtype)
@@ -278,12 +312,15 @@ def tree_deserialise_leaves(
         def load_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
             try:
                 loaded = spec(f, leaf)
-            except _DtypeMismatch as mismatch:
+            except _RecordMismatch as mismatch:
+                fix = (
+                    "Build `like` with the dtype that was saved (float64 needs `jax_enable_x64`)."
+                    if mismatch.field == "dtype"
+                    else "The saved model was built with different sizes than `like`."
+                )
                 raise RuntimeError(
-                    f"{_leaf_description(path)} has changed dtype: expected "
-                    f"{mismatch.expected}, the file has {_describe_dtype(mismatch.actual)}. "
-                    "Build `like` with the dtype that was saved (float64 needs "
-                    "`jax_enable_x64`)."
+                    f"{_leaf_description(path)} has changed {mismatch.field}: expected "
+                    f"{mismatch.expected}, the file has {mismatch.shown}. {fix}"
                 ) from None
             except Exception as error:
                 wrapped = _path_error(path, error)
