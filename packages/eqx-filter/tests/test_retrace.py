@@ -169,3 +169,10 @@ def test_none_becoming_an_array_is_explained() -> None:
 def test_wrapped_functions_such_as_jax_nn_relu_show_by_name() -> None:
     lines = explain_signature_change(((jax.nn.relu,), {}), ((jax.nn.gelu,), {}), ["f"])
     assert lines == ["f: static value changed (<function relu> -> <function gelu>)"]
+
+
+def test_a_changed_function_itself_is_named_fun() -> None:
+    (line,) = explain_signature_change((relu, (), {}), (gelu, (), {}))
+    assert line == "fun: static value changed (<function relu> -> <function gelu>)"
+    (line,) = explain_signature_change((Activation(relu), (), {}), (Activation(gelu), (), {}))
+    assert line == "fun.activation: static value changed (<function relu> -> <function gelu>)"

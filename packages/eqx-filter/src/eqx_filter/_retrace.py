@@ -265,6 +265,8 @@ def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> tuple[str, str]:
                 return name, ""
             return prefix + jtu.keystr(rest), f" (in the argument `{name}`)"
         return prefix + jtu.keystr(rest), ""
+    if len(path) == 1 and isinstance(path[0], jtu.SequenceKey) and path[0].idx < 3:
+        return ("fun", "args", "kwargs")[path[0].idx], ""
     return jtu.keystr(path) or "(the whole call)", ""
 
 
