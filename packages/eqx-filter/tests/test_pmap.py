@@ -90,3 +90,27 @@ def test_a_new_input_rank_is_a_miss_and_its_out_axes_are_checked_again():
 def test_an_unhashable_static_argument_is_named_by_its_path():
     with pytest.raises(TypeError, match=r"`args\[1\]\['k'\]\[1\]` is unhashable"):
         filter_pmap(lambda x, opts: x)(jnp.ones((N, 1)), {"k": [1, {2}]})
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (nox -s multidevice)")
+def test_eight_devices_with_a_module_non_arrays_and_out_axes():
+    from eqx_module import Module
+
+    class Scale(Module):
+        weight: jax.Array
+        activation: object
+        name: str
+
+        def __call__(self, x, label):
+            return {"y": self.activation(x * self.weight), "label": label, "none": None}
+
+    model = Scale(jnp.array([0.5, 2.0]), jnp.tanh, "scale")
+    xs = jnp.arange(16.0).reshape(8, 2) / 10
+    out = filter_pmap(model)(xs, "lbl")
+    np.testing.assert_allclose(out["y"], jax.vmap(lambda x: model(x, "lbl")["y"])(xs), rtol=1e-6)
+    assert out["label"] == "lbl" and out["none"] is None
+    assert len(out["y"].sharding.device_set) == 8
+    moved = filter_pmap(lambda x: x[:, None] * jnp.ones((1, 3)), out_axes=1)(xs)
+    assert moved.shape == (2, 8, 3)
+    np.testing.assert_array_equal(moved, jnp.moveaxis(jnp.repeat(xs[:, :, None], 3, axis=2), 0, 1))

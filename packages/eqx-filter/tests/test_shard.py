@@ -74,3 +74,38 @@ def test_data_parallel_step_on_the_default_devices():
 @pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (nox -s multidevice)")
 def test_data_parallel_step_on_eight_devices():
     _data_parallel_step(8)
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (nox -s multidevice)")
+def test_a_prefix_of_shardings_over_a_two_axis_mesh_of_eight_devices():
+    mesh = Mesh(np.array(jax.devices()[:8]).reshape(4, 2), ("data", "model"))
+    by_model = NamedSharding(mesh, PartitionSpec(None, "model"))
+    by_data = NamedSharding(mesh, PartitionSpec("data"))
+    model = Model(jnp.ones((3, 4)), jnp.tanh)
+    batch = jnp.arange(32.0).reshape(8, 4)
+    out_model, out_batch = filter_shard((model, batch), (Model(by_model, None), by_data))
+    assert out_model.weight.sharding.is_equivalent_to(by_model, 2)
+    assert out_model.activation is jnp.tanh
+    assert out_batch.sharding.is_equivalent_to(by_data, 2)
+    np.testing.assert_array_equal(out_batch, batch)
+
+    @filter_jit
+    def apply(model, batch):
+        batch = filter_shard(batch, by_data)
+        return filter_shard(model.activation(batch @ model.weight.T), by_data)
+
+    result = apply(out_model, out_batch)
+    np.testing.assert_allclose(result, jnp.tanh(batch @ jnp.ones((4, 3))), rtol=1e-6)
+    assert result.sharding.is_equivalent_to(by_data, 2)
+
+
+def test_a_prefix_may_hold_none_where_the_tree_holds_no_arrays():
+    device = jax.devices()[-1]
+    sharding = SingleDeviceSharding(device)
+    model = Model(jnp.ones(2), jnp.tanh)
+    out = filter_shard(model, Model(sharding, None))
+    assert out.weight.sharding == sharding
+    assert out.activation is jnp.tanh
+    with pytest.raises(ValueError, match="PyTree prefix of `x`"):
+        filter_shard(model, Model(None, None))

@@ -10,6 +10,7 @@ import jax.tree_util as jtu
 from eqx_tree import is_array
 
 from ._compat import flatten_up_to, with_sharding_constraint
+from ._filters import combine, partition
 
 __all__ = ["filter_shard"]
 
@@ -36,7 +37,13 @@ def filter_shard(x: Any, device_or_shardings: Any) -> Any:
     """
     if isinstance(device_or_shardings, jax.Device):
         device_or_shardings = jax.sharding.SingleDeviceSharding(device_or_shardings)
-    leaves, treedef = jtu.tree_flatten(x)
+    # The prefix describes the arrays only, as `with_sharding_constraint` over
+    # `filter(x, is_array)` would read it: a `None` in it may stand where `x` holds a
+    # non-array (a function, a string, ...).
+    dynamic, static = partition(x, is_array)
+    leaves, treedef = jtu.tree_flatten(dynamic)
+    if not leaves:
+        return x
     if _is_sharding(device_or_shardings):
         shardings = [device_or_shardings] * len(leaves)
     else:
@@ -44,21 +51,15 @@ def filter_shard(x: Any, device_or_shardings: Any) -> Any:
             per_leaf = jtu.tree_map(
                 lambda s, sub: jtu.tree_map(lambda _: s, sub),
                 device_or_shardings,
-                x,
+                dynamic,
                 is_leaf=_is_sharding,
             )
             shardings = flatten_up_to(treedef, per_leaf)
         except ValueError as e:
             raise ValueError(
                 "filter_shard: `device_or_shardings` must be a device, a sharding, or a "
-                f"PyTree prefix of `x` with shardings as leaves: {e}"
+                "PyTree prefix of `x` with shardings as leaves (`None` where `x` holds no "
+                f"arrays): {e}"
             ) from None
-    positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
-    if not positions:
-        return x
-    constrained = with_sharding_constraint(
-        [leaves[i] for i in positions], [shardings[i] for i in positions]
-    )
-    for i, value in zip(positions, constrained, strict=True):
-        leaves[i] = value
-    return jtu.tree_unflatten(treedef, leaves)
+    constrained = with_sharding_constraint(leaves, shardings)
+    return combine(jtu.tree_unflatten(treedef, constrained), static)
