@@ -337,3 +337,23 @@ def test_keys_loaded_from_a_float_record_are_a_dtype_change():
     f.seek(0)
     with pytest.raises(RuntimeError, match=r"has changed dtype: expected uint32 key data"):
         tree_deserialise_leaves(f, [jax.random.key(0)])
+
+
+def test_is_leaf_applies_to_the_tree_not_to_the_filter_spec_prefix():
+    def is_pair(x):
+        return isinstance(x, list) and len(x) == 2
+
+    skip = lambda f, x: None
+    written = []
+
+    def save_pair(f, pair):  # `is_leaf` makes each pair one leaf
+        written.append(pair)
+        default_serialise_filter_spec(f, jnp.stack(pair))
+
+    f = io.BytesIO()
+    tree = [[[1.0, 2.0]], [[3.0, 4.0]]]
+    tree_serialise_leaves(f, tree, filter_spec=[save_pair, skip], is_leaf=is_pair)
+    assert written == [[1.0, 2.0]]
+    f.seek(0)
+    np.testing.assert_array_equal(np.load(f), [1.0, 2.0])
+    assert f.read() == b""

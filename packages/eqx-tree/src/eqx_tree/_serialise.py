@@ -208,7 +208,9 @@ def _map_with_spec(
             lambda path, leaf: fn(spec, prefix + tuple(path), leaf), subtree, is_leaf=is_leaf
         )
 
-    return jtu.tree_map_with_path(over_subtree, filter_spec, pytree, is_leaf=is_leaf)
+    # `is_leaf` is about `pytree`'s leaves; the prefix `filter_spec` is matched by plain
+    # structure (its leaves are the spec functions), so it does not apply there.
+    return jtu.tree_map_with_path(over_subtree, filter_spec, pytree)
 
 
 def tree_serialise_leaves(
