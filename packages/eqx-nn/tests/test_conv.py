@@ -240,3 +240,14 @@ def test_conv_accepts_numpy_input():
     conv = Conv1d(1, 1, 2, key=KEY)
     x = np.arange(4.0, dtype=np.float32)[None]
     np.testing.assert_allclose(conv(x), conv(jnp.asarray(x)))
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_conv_defaults_to_float64_under_x64():
+    with _x64():
+        conv = Conv1d(2, 3, 2, key=KEY)
+        assert conv.weight.dtype == conv.bias.dtype == jnp.float64
+        assert conv(jnp.ones((2, 4))).dtype == jnp.float64

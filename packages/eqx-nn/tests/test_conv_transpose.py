@@ -213,3 +213,34 @@ def test_conv_transpose_works_under_jit_grad_and_vmap():
     np.testing.assert_allclose(out[0], layer(xs[0]), rtol=1e-6)
     grad = jax.grad(lambda m: jnp.sum(m(xs[0])))(layer)
     np.testing.assert_allclose(grad.bias, np.full((3, 1), out.shape[-1]))
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_conv_transpose_defaults_to_float64_under_x64():
+    with _x64():
+        layer = ConvTranspose1d(2, 3, 2, stride=2, key=KEY)
+        assert layer.weight.dtype == layer.bias.dtype == jnp.float64
+        assert layer(jnp.ones((2, 4))).dtype == jnp.float64
+
+
+@pytest.mark.parametrize(
+    ("padding", "stride", "dilation"),
+    [("SAME", 2, 1), ("SAME", 3, 2), ("SAME", 1, 1), ("VALID", 2, 1), ("VALID", 2, 2)],
+)
+def test_conv_transpose_string_padding_matches_lax_conv_transpose(padding, stride, dilation):
+    # lax.conv_transpose with transpose_kernel=False is the same input-dilated
+    # cross-correlation; its SAME/VALID pads agree with the spec's formulas whenever the
+    # stride is at most the dilated kernel size.
+    layer = ConvTranspose1d(2, 3, 3, stride, padding=padding, dilation=dilation, key=KEY)
+    x = jr.normal(jr.key(5), (2, 5))
+    expected = (
+        jax.lax.conv_transpose(
+            x[None], layer.weight, (stride,), padding, rhs_dilation=(dilation,),
+            dimension_numbers=("NCH", "OIH", "NCH"),
+        )[0]
+        + layer.bias
+    )  # fmt: skip
+    np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)

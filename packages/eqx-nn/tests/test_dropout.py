@@ -81,3 +81,18 @@ def test_dropout_under_jit_and_vmap():
     keys = jr.split(KEY, 3)
     out = jax.jit(jax.vmap(lambda k: Dropout(0.5)(jnp.ones(6), key=k)))(keys)
     np.testing.assert_allclose(out[1], Dropout(0.5)(jnp.ones(6), key=keys[1]))
+
+
+def test_dropout_deprecation_warnings_point_at_the_callers_line():
+    with pytest.warns(EqxDeprecationWarning) as construction:
+        layer = Dropout(0.5, deterministic=False)
+    with pytest.warns(EqxDeprecationWarning) as call:
+        layer(jnp.ones(2), deterministic=True)
+    assert construction[0].filename == call[0].filename == __file__
+
+
+def test_dropout_accepts_numpy_probability_and_flag():
+    x = jnp.arange(1.0, 9.0)
+    expected = Dropout(0.25)(x, key=KEY)
+    np.testing.assert_allclose(Dropout(np.float32(0.25))(x, key=KEY), expected, rtol=1e-6)
+    assert Dropout(0.5, inference=np.bool_(True))(x) is x

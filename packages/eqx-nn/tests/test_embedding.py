@@ -69,3 +69,21 @@ def test_embedding_dtype_and_transforms():
     grad = jax.grad(lambda m: jnp.sum(m(jnp.array(1))))(emb)
     np.testing.assert_array_equal(grad.weight, [[0, 0], [1, 1], [0, 0], [0, 0]])
     np.testing.assert_array_equal(jax.jit(lambda m, i: m(i))(emb, jnp.array(3)), emb.weight[3])
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_embedding_defaults_to_float64_under_x64():
+    with _x64():
+        emb = Embedding(3, 2, key=KEY)
+        assert emb.weight.dtype == jnp.float64
+        assert emb(1).dtype == jnp.float64
+
+
+def test_embedding_with_numpy_weight_returns_a_jax_array():
+    table = np.arange(6.0, dtype=np.float32).reshape(3, 2)
+    row = Embedding(weight=table)(jnp.array(2))
+    assert isinstance(row, jax.Array)
+    np.testing.assert_array_equal(row, table[2])

@@ -161,3 +161,18 @@ def test_mlp_works_under_jit_grad_and_vmap():
     grads = jax.grad(lambda p: jnp.sum(jax.vmap(combine(p, static))(xs) ** 2))(params)
     assert grads.layers[0].weight.shape == (4, 3)
     assert np.all(np.isfinite(grads.layers[0].weight))
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+@pytest.mark.parametrize("scan", [False, True])
+def test_mlp_defaults_to_float64_under_x64(scan):
+    with _x64():
+        mlp = MLP(2, 3, 4, 3, scan=scan, key=KEY)
+        params = partition(mlp, is_inexact_array)[0]
+        assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(params)} == {
+            jnp.dtype(jnp.float64)
+        }
+        assert mlp(jnp.ones(2)).dtype == jnp.float64

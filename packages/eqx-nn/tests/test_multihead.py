@@ -169,3 +169,25 @@ def test_multihead_dtype_and_transforms():
     params, static = partition(m, is_inexact_array)
     grads = jax.grad(lambda p: jnp.sum(combine(p, static)(xs[0], xs[0], xs[0]) ** 2))(params)
     assert grads.query_proj.weight.shape == (4, 4)
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_multihead_defaults_to_float64_under_x64():
+    with _x64():
+        mha = MultiheadAttention(2, 4, key=KEY)
+        assert {
+            leaf.dtype for leaf in jax.tree_util.tree_leaves(mha) if hasattr(leaf, "dtype")
+        } == {jnp.dtype(jnp.float64)}
+        x = jnp.ones((3, 4))
+        assert mha(x, x, x).dtype == jnp.float64
+
+
+def test_multihead_deprecation_warning_points_at_the_callers_line():
+    mha = MultiheadAttention(1, 2, key=KEY)
+    x = jnp.ones((2, 2))
+    with pytest.warns(EqxDeprecationWarning) as records:
+        mha(x, x, x, deterministic=True)
+    assert records[0].filename == __file__

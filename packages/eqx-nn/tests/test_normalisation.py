@@ -179,3 +179,24 @@ def test_norms_under_jit_vmap_and_grad():
 def test_norms_accept_numpy_input():
     x = np.array([1.0, 2.0, 4.0], np.float32)
     np.testing.assert_allclose(LayerNorm(3)(x), LayerNorm(3)(jnp.asarray(x)))
+
+
+def test_layer_norm_deprecation_warning_points_at_the_callers_line():
+    with pytest.warns(EqxDeprecationWarning) as records:
+        LayerNorm(3, elementwise_affine=True)
+    assert records[0].filename == __file__
+
+
+@pytest.mark.parametrize("make", [lambda: LayerNorm(2, eps=0), lambda: RMSNorm(2, eps=0)])
+def test_norms_accept_an_integer_eps(make):
+    x = jnp.array([1.0, 3.0])
+    out = make()(x)
+    assert out.dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(out)))
+
+
+def test_group_norm_accepts_an_integer_eps_and_matches_zero_eps_formula():
+    x = jnp.array([[1.0, 2.0], [3.0, 5.0]])
+    out = GroupNorm(1, 2, eps=0)(x)
+    flat = np.asarray(x).reshape(-1)
+    np.testing.assert_allclose(out, (np.asarray(x) - flat.mean()) / flat.std(), rtol=1e-6)

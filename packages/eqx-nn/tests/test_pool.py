@@ -147,3 +147,18 @@ def test_pools_work_under_jit_grad_and_vmap():
     np.testing.assert_allclose(jax.jit(jax.vmap(pool))(xs)[1], pool(xs[1]), rtol=1e-6)
     grad = jax.grad(lambda x: jnp.sum(MaxPool1d(2, 2)(x)))(jnp.array([[1.0, 3.0, 2.0, 0.0]]))
     np.testing.assert_array_equal(grad, [[0.0, 1.0, 1.0, 0.0]])
+
+
+def test_generic_pool_accepts_a_numpy_scalar_init():
+    x = jnp.array([[1.0, 2.0, 3.0, 4.0]])
+    pool = Pool(np.float32(0.0), jax.lax.add, 1, 2, stride=2)
+    np.testing.assert_array_equal(pool(x), [[3.0, 7.0]])
+
+
+def test_pool_float64_input_keeps_dtype():
+    ctx = jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+    with ctx:
+        x = jnp.arange(6.0).reshape(1, 6)
+        assert x.dtype == jnp.float64
+        np.testing.assert_array_equal(AvgPool1d(2, 2)(x), [[0.5, 2.5, 4.5]])
+        assert MaxPool1d(2, 2)(x).dtype == jnp.float64

@@ -140,3 +140,45 @@ def test_gru_scan_jit_vmap_and_grad():
     grads = jax.grad(lambda c: jnp.sum(run(c, xs[0])))(cell)
     assert grads.weight_hh.shape == (9, 3)
     assert np.all(np.isfinite(grads.weight_hh))
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_cells_default_to_float64_under_x64():
+    with _x64():
+        gru = GRUCell(2, 3, key=KEY)
+        lstm = LSTMCell(2, 3, key=KEY)
+        leaves = jax.tree_util.tree_leaves((gru, lstm))
+        assert {leaf.dtype for leaf in leaves} == {jnp.dtype(jnp.float64)}
+        assert gru(jnp.ones(2), jnp.zeros(3)).dtype == jnp.float64
+        h, c = lstm(jnp.ones(2), (jnp.zeros(3), jnp.zeros(3)))
+        assert h.dtype == c.dtype == jnp.float64
+
+
+def test_lstm_accepts_hidden_state_as_a_list():
+    cell = LSTMCell(2, 3, key=KEY)
+    x, h, c = jnp.ones(2), jnp.full(3, 0.5), jnp.full(3, -0.5)
+    expected = cell(x, (h, c))
+    for got, want in zip(cell(x, [h, c]), expected, strict=True):
+        np.testing.assert_allclose(got, want)
+
+
+def test_gru_complex_init_draws_both_parts_within_the_bound():
+    cell = GRUCell(3, 16, dtype=jnp.complex64, key=KEY)
+    lim = 1 / math.sqrt(16)
+    for weight in (cell.weight_ih, cell.weight_hh, cell.bias, cell.bias_n):
+        assert weight.dtype == jnp.complex64
+        assert float(jnp.max(jnp.abs(weight.real))) <= lim
+        assert float(jnp.max(jnp.abs(weight.imag))) <= lim
+        assert not np.allclose(weight.real, weight.imag)
+    # split(key, 4) -> ih, hh, b, b_n; each complex draw splits its key into real/imag.
+    ihkey = jr.split(KEY, 4)[0]
+    rkey, ikey = jr.split(ihkey)
+    np.testing.assert_allclose(
+        cell.weight_ih.real, jr.uniform(rkey, (48, 3), minval=-lim, maxval=lim), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        cell.weight_ih.imag, jr.uniform(ikey, (48, 3), minval=-lim, maxval=lim), rtol=1e-6
+    )

@@ -96,3 +96,17 @@ def test_rope_under_jit_vmap_and_grad():
     # A rotation preserves the norm of each (j, j + d/2) pair, so d|x|^2 = 2x.
     grad = jax.grad(lambda x: jnp.sum(rope(x) ** 2))(xs[0])
     np.testing.assert_allclose(grad, 2 * xs[0], rtol=1e-5)
+
+
+def _x64():
+    return jax.enable_x64(True) if hasattr(jax, "enable_x64") else jax.experimental.enable_x64()
+
+
+def test_rope_default_dtype_follows_x64_at_construction():
+    with _x64():
+        rope = RotaryPositionalEmbedding(4)
+        assert rope.dtype == jnp.float64
+        x = np.random.default_rng(1).normal(size=(3, 4))
+        out = rope(jnp.asarray(x))
+        assert out.dtype == jnp.float64
+        np.testing.assert_allclose(out, reference_rope(x, 10000.0), rtol=1e-12, atol=1e-12)

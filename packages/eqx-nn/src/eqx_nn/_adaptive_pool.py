@@ -121,12 +121,22 @@ class AdaptiveAvgPool1d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.mean)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool1d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveAvgPool1d"):
+            return super().__call__(x, key=key)
+
 
 class AdaptiveAvgPool2d(AdaptivePool):
     """Adaptive average pooling over `(channels, height, width)`, with `jnp.mean`."""
 
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.mean)
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool2d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveAvgPool2d"):
+            return super().__call__(x, key=key)
 
 
 class AdaptiveAvgPool3d(AdaptivePool):
@@ -135,12 +145,22 @@ class AdaptiveAvgPool3d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.mean)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool3d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveAvgPool3d"):
+            return super().__call__(x, key=key)
+
 
 class AdaptiveMaxPool1d(AdaptivePool):
     """Adaptive max pooling over `(channels, length)`, with `jnp.max`."""
 
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.max)
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool1d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveMaxPool1d"):
+            return super().__call__(x, key=key)
 
 
 class AdaptiveMaxPool2d(AdaptivePool):
@@ -149,9 +169,19 @@ class AdaptiveMaxPool2d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.max)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool2d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveMaxPool2d"):
+            return super().__call__(x, key=key)
+
 
 class AdaptiveMaxPool3d(AdaptivePool):
     """Adaptive max pooling over `(channels, depth, height, width)`, with `jnp.max`."""
 
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.max)
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool3d")`."""
+        with jax.named_scope("eqx.nn.AdaptiveMaxPool3d"):
+            return super().__call__(x, key=key)

@@ -54,7 +54,7 @@ def dot_product_attention(
     dropout: Dropout | None = None,
     *,
     key: jax.Array | None = None,
-    inference: bool | None = None,
+    inference: ArrayLike | None = None,
 ) -> jax.Array:
     """Single-head attention: the weights (after optional dropout) times `value`.
 

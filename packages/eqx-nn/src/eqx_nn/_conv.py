@@ -203,6 +203,11 @@ class Conv1d(Conv):
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv1d")`."""
+        with jax.named_scope("eqx.nn.Conv1d"):
+            return super().__call__(x, key=key)
+
 
 class Conv2d(Conv):
     """`Conv` with `num_spatial_dims=2`; input `(in_channels, height, width)`."""
@@ -227,6 +232,11 @@ class Conv2d(Conv):
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv2d")`."""
+        with jax.named_scope("eqx.nn.Conv2d"):
+            return super().__call__(x, key=key)
+
 
 class Conv3d(Conv):
     """`Conv` with `num_spatial_dims=3`; input `(in_channels, depth, height, width)`."""
@@ -250,3 +260,8 @@ class Conv3d(Conv):
             3, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv3d")`."""
+        with jax.named_scope("eqx.nn.Conv3d"):
+            return super().__call__(x, key=key)

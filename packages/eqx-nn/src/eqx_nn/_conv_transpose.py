@@ -199,6 +199,11 @@ class ConvTranspose1d(ConvTranspose):
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose1d")`."""
+        with jax.named_scope("eqx.nn.ConvTranspose1d"):
+            return super().__call__(x, key=key)
+
 
 class ConvTranspose2d(ConvTranspose):
     """`ConvTranspose` with two spatial dimensions. Note: `output_padding` comes before
@@ -225,6 +230,11 @@ class ConvTranspose2d(ConvTranspose):
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose2d")`."""
+        with jax.named_scope("eqx.nn.ConvTranspose2d"):
+            return super().__call__(x, key=key)
+
 
 class ConvTranspose3d(ConvTranspose):
     """`ConvTranspose` with three spatial dimensions. Note: `output_padding` comes before
@@ -250,3 +260,8 @@ class ConvTranspose3d(ConvTranspose):
             3, in_channels, out_channels, kernel_size, stride, padding, output_padding,
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose3d")`."""
+        with jax.named_scope("eqx.nn.ConvTranspose3d"):
+            return super().__call__(x, key=key)

@@ -1,7 +1,5 @@
 """`Dropout`."""
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -10,14 +8,15 @@ from jax.typing import ArrayLike
 from eqx_module import Module
 from eqx_tree import EqxDeprecationWarning
 
+from ._misc import warn_at_user_code
+
 __all__ = ["Dropout"]
 
 
 def _deprecated_deterministic(where: str) -> None:
-    warnings.warn(
+    warn_at_user_code(
         f"`deterministic` is deprecated in {where}; use `inference` instead (same meaning).",
         EqxDeprecationWarning,
-        stacklevel=3,
     )
 
 
@@ -41,15 +40,15 @@ class Dropout(Module):
         Array([1., 1.], dtype=float32)
     """
 
-    p: int | float | jax.Array
-    inference: bool | jax.Array
+    p: ArrayLike
+    inference: ArrayLike
 
     def __init__(
         self,
-        p: int | float | jax.Array = 0.5,
-        inference: bool | jax.Array = False,
+        p: ArrayLike = 0.5,
+        inference: ArrayLike = False,
         *,
-        deterministic: bool | None = None,
+        deterministic: ArrayLike | None = None,
     ) -> None:
         if deterministic is not None:
             _deprecated_deterministic("`Dropout(...)`")
@@ -58,7 +57,7 @@ class Dropout(Module):
         self.inference = inference
 
     @property
-    def deterministic(self) -> bool | jax.Array:
+    def deterministic(self) -> ArrayLike:
         """Deprecated alias of `inference` (read-only)."""
         return self.inference
 
@@ -67,8 +66,8 @@ class Dropout(Module):
         x: ArrayLike,
         *,
         key: jax.Array | None = None,
-        inference: bool | jax.Array | None = None,
-        deterministic: bool | None = None,
+        inference: ArrayLike | None = None,
+        deterministic: ArrayLike | None = None,
     ) -> jax.Array:
         """Apply dropout to `x` (any shape).
 

@@ -5,6 +5,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
@@ -36,7 +37,7 @@ class Embedding(Module):
 
     num_embeddings: int = field(static=True)
     embedding_size: int = field(static=True)
-    weight: jax.Array
+    weight: ArrayLike
 
     def __init__(
         self,
@@ -94,7 +95,7 @@ class Embedding(Module):
                     "`Embedding()(x)` must be called with a scalar index `x`, but got shape "
                     f"{jnp.shape(x)}. Use `jax.vmap(embedding)(x)` to look up many indices."
                 )
-            return self.weight[x]
+            return jnp.asarray(self.weight)[x]
 
 
 def _check_sizes(num_embeddings: int, embedding_size: int) -> None:

@@ -109,4 +109,5 @@ class Identity(Module):
 
     def __call__(self, x: Any, *, key: jax.Array | None = None) -> Any:
         """Return `x` unchanged."""
-        return x
+        with jax.named_scope("eqx.nn.Identity"):
+            return x

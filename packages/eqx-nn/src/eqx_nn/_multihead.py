@@ -1,7 +1,6 @@
 """`MultiheadAttention`."""
 
 import functools as ft
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from eqx_tree import EqxDeprecationWarning
 from ._attention import dot_product_attention
 from ._dropout import Dropout
 from ._linear import Linear
+from ._misc import warn_at_user_code
 
 __all__ = ["MultiheadAttention"]
 
@@ -73,8 +73,8 @@ class MultiheadAttention(Module):
         use_key_bias: bool = False,
         use_value_bias: bool = False,
         use_output_bias: bool = False,
-        dropout_p: int | float = 0.0,
-        inference: bool = False,
+        dropout_p: ArrayLike = 0.0,
+        inference: ArrayLike = False,
         dtype: Any = None,
         *,
         key: jax.Array,
@@ -114,8 +114,8 @@ class MultiheadAttention(Module):
         mask: Any = None,
         *,
         key: jax.Array | None = None,
-        inference: bool | None = None,
-        deterministic: bool | None = None,
+        inference: ArrayLike | None = None,
+        deterministic: ArrayLike | None = None,
         process_heads: Callable[..., Any] | None = None,
     ) -> jax.Array:
         """Attend from `query` to `key_`/`value`.
@@ -141,10 +141,10 @@ class MultiheadAttention(Module):
         with jax.named_scope("eqx.nn.MultiheadAttention"):
             query, key_, value = jnp.asarray(query), jnp.asarray(key_), jnp.asarray(value)
             if deterministic is not None:
-                warnings.warn(
-                    "`deterministic` is deprecated; use `inference` instead (same meaning).",
+                warn_at_user_code(
+                    "`deterministic` is deprecated in `MultiheadAttention.__call__`; use "
+                    "`inference` instead (same meaning).",
                     EqxDeprecationWarning,
-                    stacklevel=2,
                 )
                 inference = deterministic
             for name, arr, size in (

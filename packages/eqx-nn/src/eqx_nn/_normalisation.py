@@ -5,7 +5,6 @@ to `x.dtype`, so float16/bfloat16 inputs are normalised accurately. Each layer t
 optional `state`, returned unchanged, so it drops into stateful models.
 """
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ from jax.typing import ArrayLike
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
 
-from ._misc import at_least_float32, default_floating_dtype, sentinel
+from ._misc import at_least_float32, default_floating_dtype, sentinel, warn_at_user_code
 
 __all__ = ["GroupNorm", "LayerNorm", "RMSNorm"]
 
@@ -70,7 +69,7 @@ class LayerNorm(Module):
     """
 
     shape: tuple[int, ...] = field(static=True)
-    eps: float = field(static=True)
+    eps: int | float = field(static=True)
     use_weight: bool = field(static=True)
     use_bias: bool = field(static=True)
     weight: jax.Array | None
@@ -79,7 +78,7 @@ class LayerNorm(Module):
     def __init__(
         self,
         shape: int | Sequence[int],
-        eps: float = 1e-5,
+        eps: int | float = 1e-5,
         use_weight: bool = True,
         use_bias: bool = True,
         dtype: Any = None,
@@ -87,11 +86,10 @@ class LayerNorm(Module):
         elementwise_affine: bool | None = None,
     ) -> None:
         if elementwise_affine is not None:
-            warnings.warn(
+            warn_at_user_code(
                 "LayerNorm(elementwise_affine=...) is deprecated; use `use_weight=...` and "
                 "`use_bias=...` instead.",
                 EqxDeprecationWarning,
-                stacklevel=2,
             )
             use_weight = use_bias = elementwise_affine
         dtype = default_floating_dtype() if dtype is None else dtype
@@ -139,7 +137,7 @@ class RMSNorm(Module):
     """
 
     shape: tuple[int, ...] = field(static=True)
-    eps: float = field(static=True)
+    eps: int | float = field(static=True)
     use_weight: bool = field(static=True)
     use_bias: bool = field(static=True)
     weight: jax.Array | None
@@ -148,7 +146,7 @@ class RMSNorm(Module):
     def __init__(
         self,
         shape: int | Sequence[int],
-        eps: float = 1e-5,
+        eps: int | float = 1e-5,
         use_weight: bool = True,
         use_bias: bool = True,
         dtype: Any = None,
@@ -203,7 +201,7 @@ class GroupNorm(Module):
 
     groups: int = field(static=True)
     channels: int | None = field(static=True)
-    eps: float = field(static=True)
+    eps: int | float = field(static=True)
     channelwise_affine: bool = field(static=True)
     weight: jax.Array | None
     bias: jax.Array | None
@@ -212,7 +210,7 @@ class GroupNorm(Module):
         self,
         groups: int,
         channels: int | None = None,
-        eps: float = 1e-5,
+        eps: int | float = 1e-5,
         channelwise_affine: bool = True,
         dtype: Any = None,
     ) -> None:

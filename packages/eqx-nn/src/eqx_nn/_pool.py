@@ -80,7 +80,7 @@ class Pool(Module):
         Array([[1., 3.]], dtype=float32)
     """
 
-    init: int | float | jax.Array
+    init: ArrayLike
     operation: Callable[[Any, Any], Any]
     num_spatial_dims: int = field(static=True)
     kernel_size: tuple[int, ...] = field(static=True)
@@ -90,7 +90,7 @@ class Pool(Module):
 
     def __init__(
         self,
-        init: int | float | jax.Array,
+        init: ArrayLike,
         operation: Callable[[Any, Any], Any],
         num_spatial_dims: int,
         kernel_size: int | Sequence[Any],
@@ -154,7 +154,7 @@ class Pool(Module):
 class _AvgPool(Pool):
     def __init__(
         self,
-        init: int | float | jax.Array,
+        init: ArrayLike,
         operation: Callable[[Any, Any], Any],
         num_spatial_dims: int,
         kernel_size: int | Sequence[Any],
@@ -166,9 +166,7 @@ class _AvgPool(Pool):
 
     def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
         """Average over each window; padded positions count towards the divisor."""
-        with jax.named_scope("eqx.nn.AvgPool"):
-            x = jnp.asarray(x)
-            return super().__call__(x) / math.prod(self.kernel_size)
+        return super().__call__(x) / math.prod(self.kernel_size)
 
 
 class AvgPool1d(_AvgPool):
@@ -188,6 +186,11 @@ class AvgPool1d(_AvgPool):
     ) -> None:
         super().__init__(0, jax.lax.add, 1, kernel_size, stride, padding, use_ceil)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool1d")`."""
+        with jax.named_scope("eqx.nn.AvgPool1d"):
+            return super().__call__(x, key=key)
+
 
 class AvgPool2d(_AvgPool):
     """2-d average pooling over an input of shape `(channels, height, width)`."""
@@ -201,6 +204,11 @@ class AvgPool2d(_AvgPool):
     ) -> None:
         super().__init__(0, jax.lax.add, 2, kernel_size, stride, padding, use_ceil)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool2d")`."""
+        with jax.named_scope("eqx.nn.AvgPool2d"):
+            return super().__call__(x, key=key)
+
 
 class AvgPool3d(_AvgPool):
     """3-d average pooling over an input of shape `(channels, depth, height, width)`."""
@@ -213,6 +221,11 @@ class AvgPool3d(_AvgPool):
         use_ceil: bool = False,
     ) -> None:
         super().__init__(0, jax.lax.add, 3, kernel_size, stride, padding, use_ceil)
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool3d")`."""
+        with jax.named_scope("eqx.nn.AvgPool3d"):
+            return super().__call__(x, key=key)
 
 
 class MaxPool1d(Pool):
@@ -232,6 +245,11 @@ class MaxPool1d(Pool):
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 1, kernel_size, stride, padding, use_ceil)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool1d")`."""
+        with jax.named_scope("eqx.nn.MaxPool1d"):
+            return super().__call__(x, key=key)
+
 
 class MaxPool2d(Pool):
     """2-d max pooling over an input of shape `(channels, height, width)`."""
@@ -245,6 +263,11 @@ class MaxPool2d(Pool):
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 2, kernel_size, stride, padding, use_ceil)
 
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool2d")`."""
+        with jax.named_scope("eqx.nn.MaxPool2d"):
+            return super().__call__(x, key=key)
+
 
 class MaxPool3d(Pool):
     """3-d max pooling over an input of shape `(channels, depth, height, width)`."""
@@ -257,3 +280,8 @@ class MaxPool3d(Pool):
         use_ceil: bool = False,
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 3, kernel_size, stride, padding, use_ceil)
+
+    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+        """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool3d")`."""
+        with jax.named_scope("eqx.nn.MaxPool3d"):
+            return super().__call__(x, key=key)

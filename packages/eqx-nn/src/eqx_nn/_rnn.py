@@ -1,6 +1,7 @@
 """Recurrent cells: `GRUCell` and `LSTMCell` (one step each; loop with `lax.scan`)."""
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -140,7 +141,7 @@ class LSTMCell(Module):
     def __call__(
         self,
         input: ArrayLike,
-        hidden: tuple[ArrayLike, ArrayLike],
+        hidden: tuple[ArrayLike, ArrayLike] | Sequence[ArrayLike],
         *,
         key: jax.Array | None = None,
     ) -> tuple[jax.Array, jax.Array]:
