@@ -47,7 +47,7 @@ CALLS = [
 ]
 EXPECTED = [
     "args[0].layers[2].activation: static value changed (<function relu> -> <function gelu>) "
-    "(in the argument `model`)",
+    "(that is, model.layers[2].activation)",
     "x: shape changed (3, 4) -> (5, 4) (f32[3,4]\u2192f32[5,4])",
     "kwargs['n']: Python int 3 -> 4 (Python numbers are static; pass a jnp array to avoid "
     "retracing)",
@@ -86,7 +86,7 @@ def test_static_function_change_deep_in_a_pytree() -> None:
     f({"layers": [{"activation": a}, {"activation": b}]}, jnp.ones(2))
     (explanation,) = ef.debug.explain_retraces(f, announce=None)
     assert "args[0]['layers'][1]['activation']: static value changed (<function " in explanation
-    assert explanation.endswith("(in the argument `params`)")
+    assert explanation.endswith("(that is, params['layers'][1]['activation'])")
     assert ".a> -> <function " in explanation and ".b>)" in explanation
 
 

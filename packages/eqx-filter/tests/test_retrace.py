@@ -73,9 +73,9 @@ def test_static_field_and_array_changes_in_one_module_are_both_reported() -> Non
     new = Layer(S((3,)), gelu)
     lines = explain_signature_change(((old,), {}), ((new,), {}), ["layer"])
     assert lines == [
-        "args[0].activation: static value changed (<function relu> -> <function gelu>) (in "
-        "the argument `layer`)",
-        "args[0].weight: shape changed (2,) -> (3,) (f32[2]\u2192f32[3]) (in the argument `layer`)",
+        "args[0].activation: static value changed (<function relu> -> <function gelu>) (that is, "
+        "layer.activation)",
+        "args[0].weight: shape changed (2,) -> (3,) (f32[2]\u2192f32[3]) (that is, layer.weight)",
     ]
 
 
@@ -132,7 +132,7 @@ def test_path_inside_a_named_argument_keeps_args_form_and_names_the_parameter() 
     new = ((mlp(gelu), S((5, 4))), {})
     assert explain_signature_change(old, new, ["model", "x"]) == [
         "args[0].layers[2].activation: static value changed (<function relu> -> <function "
-        "gelu>) (in the argument `model`)",
+        "gelu>) (that is, model.layers[2].activation)",
         "x: shape changed (3, 4) -> (5, 4) (f32[3,4]\u2192f32[5,4])",
     ]
 

@@ -250,8 +250,9 @@ def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> tuple[str, str]:
     """The path as `jax.tree_util.keystr` writes it for the call, and a hint.
 
     A whole positional argument reads as its parameter name (`x`); a path inside one
-    keeps the call's form (`args[0].layers[2].activation`), with the parameter named in
-    the hint. Keyword arguments read `kwargs['n']`; the function itself, `fun`.
+    keeps the call's form (`args[0].layers[2].activation`), and the hint gives it by
+    parameter name (`model.layers[2].activation`). Keyword arguments read `kwargs['n']`;
+    the function itself, `fun`.
     """
     if len(path) >= 2 and isinstance(path[0], jtu.SequenceKey):
         group = path[0].idx
@@ -263,7 +264,7 @@ def _path_text(path: tuple[Any, ...], names: Sequence[str]) -> tuple[str, str]:
             name = names[rest[0].idx]
             if len(rest) == 1:
                 return name, ""
-            return prefix + jtu.keystr(rest), f" (in the argument `{name}`)"
+            return prefix + jtu.keystr(rest), f" (that is, {name}{jtu.keystr(rest[1:])})"
         return prefix + jtu.keystr(rest), ""
     if len(path) == 1 and isinstance(path[0], jtu.SequenceKey) and path[0].idx < 3:
         return ("fun", "args", "kwargs")[path[0].idx], ""
