@@ -7,11 +7,6 @@ itself. Being a non-data descriptor, it costs nothing on field reads (no
 `__getattribute__` override), and a function stored in an instance field wins over it.
 Building the `BoundMethod` skips construction entirely: its `__dict__` is filled from a
 per-method template computed once.
-
-A `BoundMethod` is flattened whenever a method goes through `jax.jit` as an argument,
-so it has its own flatten/unflatten pair: when its wrapper attributes are the ones its
-method's template gave it (the usual case), the aux data is one `_SlowAux` per method,
-computed once, which JAX then compares by identity on every dispatch.
 """
 
 from __future__ import annotations
@@ -23,70 +18,13 @@ from typing import Any
 import jax.tree_util as jtu
 
 from ._field import field
-from ._flatten import MISSING, WRAPPER_ATTRIBUTES, _slow_flatten, _SlowAux
-from ._module import (
-    METHOD_TYPES,
-    Module,
-    refresh_checked_types,
-    wrap_method_hook,
-)
+from ._flatten import WRAPPER_ATTRIBUTES
+from ._module import METHOD_TYPES, Module, refresh_checked_types, wrap_method_hook
 
 __all__ = ["BoundMethod"]
 
 _object_new = object.__new__
-_FunctionType = types.FunctionType
-_FIELDS = (("__self__",), ("__func__",))
-
-
-class _MethodAux(tuple[Any, ...]):
-    """Aux data `(func,)` of a `BoundMethod` whose wrapper attributes are `func`'s own.
-
-    A tuple, so JAX hashes and compares it in C on every dispatch; unflatten restores
-    the wrapper attributes from the function's template.
-    """
-
-    __slots__ = ()
-
-
-# Per method function: its wrapper attribute values (in `WRAPPER_ATTRIBUTES` order),
-# then the `_MethodAux`, then the wrapper attributes as a dict. Functions of Module
-# classes live as long as their class, which JAX's PyTree registry keeps alive anyway.
-_CANONICAL: dict[Callable[..., Any], tuple[Any, ...]] = {}
-
-
-def _flatten_bound_method(method: Any) -> tuple[tuple[Any, ...], Any]:
-    d = method.__dict__
-    func = d.get("__func__")
-    if type(func) is _FunctionType:
-        canonical = _CANONICAL.get(func)
-        if (
-            canonical is not None
-            and d.get("__module__", MISSING) is canonical[0]
-            and d.get("__name__", MISSING) is canonical[1]
-            and d.get("__qualname__", MISSING) is canonical[2]
-            and d.get("__doc__", MISSING) is canonical[3]
-            and d.get("__annotations__", MISSING) is canonical[4]
-        ):
-            return (d.get("__self__", MISSING),), canonical[5]
-    return _slow_flatten(method, *_FIELDS)
-
-
-def _unflatten_bound_method(aux: Any, children: Any) -> Any:
-    method: Any = _object_new(BoundMethod)
-    d = method.__dict__
-    (instance,) = children
-    kind = type(aux)
-    if kind is _MethodAux:
-        d.update(_CANONICAL[aux[0]][6])
-    elif kind is _SlowAux:
-        d.update(aux.wrappers)
-        aux = aux.statics
-    (func,) = aux
-    if func is not MISSING:
-        d["__func__"] = func
-    if instance is not MISSING:
-        d["__self__"] = instance
-    return method
+_ABSENT = object()
 
 
 class _MethodDescriptor:
@@ -109,9 +47,6 @@ class _MethodDescriptor:
             template[name] = value
             object.__setattr__(self, name, value)
         self._template = template
-        if type(func) is _FunctionType:  # functions have every wrapper attribute
-            wrappers = {name: template[name] for name in WRAPPER_ATTRIBUTES}
-            _CANONICAL[func] = (*wrappers.values(), _MethodAux((func,)), wrappers)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         if instance is None:
@@ -127,6 +62,15 @@ class _MethodDescriptor:
 
 
 wrap_method_hook.append(_MethodDescriptor)
+
+
+def _identity(d: dict[str, Any]) -> tuple[Any, ...]:
+    """`__self__` by identity, then `__func__` and the wrapper attributes by value."""
+    return (
+        id(d.get("__self__", _ABSENT)),
+        d.get("__func__", _ABSENT),
+        *(d.get(name, _ABSENT) for name in WRAPPER_ATTRIBUTES),
+    )
 
 
 class BoundMethod(Module):
@@ -145,8 +89,6 @@ class BoundMethod(Module):
 
     __func__: Callable[..., Any] = field(static=True)
     __self__: Any
-
-    _eqx_pytree_functions = (_flatten_bound_method, _unflatten_bound_method)
 
     def __post_init__(self) -> None:
         for name in WRAPPER_ATTRIBUTES:
@@ -176,9 +118,7 @@ class BoundMethod(Module):
         # The same method of the same instance is equal without comparing its arrays,
         # so a weak-key cache holding `jax.jit(model.method)` never needs array `==`.
         if self is other or (
-            type(other) is BoundMethod
-            and other.__dict__.get("__self__", MISSING) is self.__dict__.get("__self__", MISSING)
-            and _flatten_bound_method(other)[1] == _flatten_bound_method(self)[1]
+            type(other) is type(self) and _identity(other.__dict__) == _identity(self.__dict__)
         ):
             return True
         return super().__eq__(other)
@@ -189,5 +129,7 @@ class BoundMethod(Module):
         return types.MethodType(self.__func__, self.__self__)
 
 
+# Every BoundMethod carries its function's wrapper attributes in `__dict__`.
+BoundMethod._eqx_class_info.use_dict_mode()
 METHOD_TYPES.add(BoundMethod)
 refresh_checked_types()

@@ -34,10 +34,6 @@ __all__ = [
 _NOT_FOUND = object()
 
 
-def _no_op() -> None:
-    pass
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class ClassInfo:
     """What a Module class needs at construction and flatten time, computed once."""
@@ -172,18 +168,7 @@ def register_pytree(
     `may_be_unset` names the fields that `__init__` might leave unset: every field of
     a custom `__init__`; for a generated one, only `init=False` fields without a
     `default_factory` (dataclass serves their plain default from the class).
-
-    A class may supply its own `(flatten, unflatten)` pair as `_eqx_pytree_functions`
-    in its body (not inherited): `BoundMethod` does, as it is flattened on every
-    `jax.jit` call that takes a method. Its mode switch is then a no-op.
     """
-    custom = cls.__dict__.get("_eqx_pytree_functions")
-    if custom is not None:
-        flatten, unflatten = custom
-        jtu.register_pytree_with_keys(
-            cls, build_flatten_with_keys(dynamic, flatten), unflatten, flatten
-        )
-        return _no_op
     slotted: set[str] = set()
     class_served = False  # some field could be read from the class instead of an instance
     descriptor = False  # some field name is shadowed by a data descriptor (a property)
