@@ -113,3 +113,35 @@ def test_calling_without_a_positional_argument_raises_type_error():
         TypeError, match=r"Functions wrapped with `filter_value_and_grad`.*positional"
     ):
         filter_value_and_grad(lambda x: jnp.sum(x))()
+
+
+def test_a_tuple_first_argument_with_nested_modules_and_non_arrays():
+    class Inner(Module):
+        w: jax.Array
+        name: str
+
+    class Outer(Module):
+        inner: Inner
+        fn: object
+        bias: object
+
+    def f(xs, k):
+        outer, y, _label, count = xs
+        return jnp.sum(outer.fn(outer.inner.w * y)) * k + count
+
+    outer = Outer(Inner(jnp.array([0.5, 1.5]), "in"), jnp.sin, None)
+    y = jnp.array([2.0, 3.0])
+    (g_outer, g_y, g_label, g_count) = filter_grad(f)((outer, y, "lbl", 4), jnp.array(2.0))
+    e_w, e_y = jax.grad(lambda w, y: jnp.sum(jnp.sin(w * y)) * 2.0, argnums=(0, 1))(
+        outer.inner.w, y
+    )
+    np.testing.assert_allclose(g_outer.inner.w, e_w, rtol=1e-6)
+    np.testing.assert_allclose(g_y, e_y, rtol=1e-6)
+    assert g_outer.inner.name is None and g_outer.fn is None and g_outer.bias is None
+    assert g_label is None and g_count is None
+
+
+def test_gradkwargs_are_passed_to_jax_value_and_grad():
+    z = jnp.array(1.0 + 2.0j)
+    grad = filter_grad(lambda z: z**2, holomorphic=True)(z)
+    assert complex(grad) == complex(jax.grad(lambda z: z**2, holomorphic=True)(z))
