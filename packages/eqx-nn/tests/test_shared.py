@@ -162,3 +162,9 @@ def test_mismatch_from_a_computing_selector_falls_back_to_result_paths() -> None
         r"of float32\[1, 2\]",
     ):
         eqx_nn.Shared(a, where=lambda m: m.weight, get=lambda m: m.weight[:1])
+
+
+def test_call_accepts_and_ignores_a_key() -> None:
+    shared = Tied(jr.key(0)).shared
+    embedding, head = shared(key=jr.key(1))
+    assert head.weight is embedding.weight

@@ -154,7 +154,7 @@ class Shared(Module):
         self.where = where
         self.get = get
 
-    def __call__(self) -> Any:
-        """Return the PyTree with the shared nodes re-inserted."""
+    def __call__(self, *, key: jax.Array | None = None) -> Any:
+        """Return the PyTree with the shared nodes re-inserted; `key` is ignored."""
         with jax.named_scope("eqx.nn.Shared"):
             return tree_at(self.where, self.pytree, self.get(self.pytree))
