@@ -69,6 +69,11 @@ class BatchNorm(StatefulLayer):
             float64 under x64).
         mode: `"ema"`, `"batch"` or `"legacy"`.
 
+    Across devices, name the device axis too: `axis_name=("device", "batch")` inside
+    `jax.pmap(..., axis_name="device")` / `eqx.filter_pmap`, or with a mesh axis inside
+    `shard_map` (where recent JAX needs `check_vma=False` for a `pmean` over a `vmap`
+    axis name).
+
     Raises:
         ValueError: an unknown `mode`.
 
