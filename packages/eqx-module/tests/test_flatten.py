@@ -98,7 +98,7 @@ def test_unflattened_module_is_frozen() -> None:
 
     p = jtu.tree_map(lambda x: x + 1, Pair(1, 2))
     assert (p.a, p.b) == (2, 3)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'a'"):
         p.a = 5
 
 

@@ -147,9 +147,36 @@ def test_custom_init_with_post_init_warns_at_class_creation() -> None:
                 pass
 
     message = str(record[0].message)
-    assert "A" in message
+    assert f"{__name__}.{A.__qualname__}" in message
+    assert "will not be run" in message
     assert "__check_init__" in message
     assert record[0].filename == __file__
+
+
+def test_inherited_custom_init_with_post_init_warns() -> None:
+    class A(Module):
+        x: int
+
+        def __init__(self) -> None:
+            self.x = 1
+
+    with pytest.warns(EqxWarning, match=r"`__init__` method and a `__post_init__`"):
+
+        class B(A):
+            def __post_init__(self) -> None:
+                pass
+
+    assert B().x == 1
+
+
+def test_generated_init_with_post_init_does_not_warn() -> None:
+    class A(Module):
+        x: int
+
+        def __post_init__(self) -> None:
+            pass
+
+    assert A(1).x == 1  # `filterwarnings = error` would have failed class creation
 
 
 def test_converter_annotation_becomes_init_annotation() -> None:
@@ -228,7 +255,7 @@ def test_frozen_plain_dataclass_base_contributes_fields() -> None:
     a = A(z=3)
     assert (a.z, a.w) == (3, 1)
     assert jtu.tree_leaves(a) == [3, 1]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'z'"):
         a.z = 4
 
 
@@ -504,7 +531,7 @@ def test_assigning_in_check_init_raises() -> None:
         def __check_init__(self) -> None:
             self.x = 2
 
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'x'"):
         A(1)
 
 
@@ -521,7 +548,7 @@ def test_initialising_mark_is_removed_even_if_init_raises() -> None:
 
     with pytest.raises(RuntimeError, match="boom"):
         A()
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="immutable after `__init__`"):
         captured[0].x = 2
 
 
@@ -532,9 +559,9 @@ def test_setattr_after_init_raises_frozen_instance_error() -> None:
     p = Point(1, 2)
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field"):
         p.x = 3
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="'new_attr' of `Point`"):
         p.new_attr = 3
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="'x' of `Point`"):
         del p.x
 
 
@@ -607,7 +634,7 @@ def test_module_instances_pickle_round_trip() -> None:
 def test_orig_class_is_the_only_settable_attribute_after_init() -> None:
     box = GenericBox(1)
     box.__orig_class__ = GenericBox[int]  # type: ignore[attr-defined]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="'__module__'"):
         box.__module__ = "other"
 
 
