@@ -138,6 +138,17 @@ def test_jaxpr_equals_the_jax_jit_jaxpr_for_array_inputs():
     assert str(ours) == str(theirs)
 
 
+def test_jaxpr_equals_the_jax_jit_jaxpr_for_a_module_and_keyword_arguments():
+    def f(model, x, *, scale):
+        return jnp.tanh(model(x)) * scale
+
+    model = Linear(jnp.ones((2, 3)), jnp.zeros(2))
+    x, scale = jnp.ones(3), jnp.array(2.0)
+    ours = jax.make_jaxpr(filter_jit(f))(model, x, scale=scale)
+    theirs = jax.make_jaxpr(jax.jit(f))(model, x, scale=scale)
+    assert str(ours) == str(theirs)
+
+
 # --- tracing and the cache -------------------------------------------------------------
 
 
@@ -164,6 +175,66 @@ def test_changed_shape_or_dtype_retraces():
     f(jnp.ones(3))
     f(jnp.ones(3, dtype=jnp.int32))
     assert count[0] == 3
+
+
+def test_changed_array_values_do_not_retrace_across_many_calls():
+    g, count = counting(lambda m, x: m(x))
+    f = filter_jit(g)
+    model = make_mlp()
+    for i in range(5):
+        out = f(model, jnp.full(3, float(i)))
+        np.testing.assert_allclose(out, model(jnp.full(3, float(i))), rtol=1e-6)
+    assert count[0] == 1
+
+
+def test_changed_weak_type_retraces():
+    g, count = counting(lambda x: x * 2)
+    f = filter_jit(g)
+    f(jnp.asarray(1.0))  # weakly typed
+    f(jnp.float32(1.0))  # strongly typed
+    f(jnp.float32(2.0))
+    assert count[0] == 2
+
+
+def test_a_sharding_change_retraces_exactly_when_jax_jit_does():
+    # JAX >= 0.5 retraces for a new sharding; 0.4.x reuses the trace and recompiles.
+    if jax.device_count() < 2:
+        pytest.skip("needs two devices")
+    mesh = jax.sharding.Mesh(np.array(jax.devices()[:2]), ("i",))
+    split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("i"))
+    g, count = counting(lambda x: x + 1)
+    plain_g, plain_count = counting(lambda x: x + 1)
+    f, plain_f = filter_jit(g), jax.jit(plain_g)
+    for x in (jnp.ones(2), jnp.zeros(2), jax.device_put(jnp.ones(2), split)):
+        out = f(x)
+        plain_f(x)
+    assert count[0] == plain_count[0]
+    assert out.sharding.is_equivalent_to(split, 1)
+    np.testing.assert_array_equal(out, jnp.full(2, 2.0))
+
+
+def test_output_static_parts_follow_a_shape_change_on_a_settled_entry():
+    f = filter_jit(lambda x: (x, x.shape[0]))
+    for _ in range(2):  # settle the entry, so the next call takes the fast path
+        assert f(jnp.ones(2))[1] == 2
+    assert f(jnp.ones(3))[1] == 3
+    assert f(jnp.ones(2))[1] == 2
+    assert f(jnp.ones(3))[1] == 3
+
+
+def test_check_staged_by_a_retrace_of_a_settled_entry_raises_eqx_runtime_error():
+    def f(x):
+        if x.shape[0] > 2:  # only traces for longer inputs stage the check
+            x = eqx_filter.error_if(x, x > 0, "positive entry")
+        return x + 1
+
+    wrapped = filter_jit(f)
+    for _ in range(2):
+        wrapped(jnp.ones(2))
+    with pytest.raises(eqx_filter.EqxRuntimeError, match="positive entry") as info:
+        wrapped(jnp.ones(3))
+    assert info.value.__cause__ is None
+    np.testing.assert_array_equal(wrapped(-jnp.ones(3)), jnp.zeros(3))
 
 
 def test_positional_and_keyword_spellings_share_a_trace():
@@ -401,6 +472,14 @@ def test_donate_all_includes_the_arrays_of_a_module_function():
     assert weight.is_deleted()
 
 
+def test_donate_all_deletes_inputs_on_every_call():
+    f = filter_jit(lambda x: x * 2, donate="all")
+    for _ in range(3):
+        x = jnp.ones(3)
+        np.testing.assert_array_equal(f(x), jnp.full(3, 2.0))
+        assert x.is_deleted()
+
+
 def test_donate_rejects_unknown_values_listing_the_valid_ones():
     with pytest.raises(ValueError, match="all-except-first"):
         filter_jit(lambda x: x, donate="some")
@@ -418,6 +497,25 @@ def test_reserved_jit_keywords_raise_value_error_naming_them(name):
 def test_pre_0_10_keywords_raise_value_error(name):
     with pytest.raises(ValueError, match=f"`{name}`"):
         filter_jit(lambda x: x, **{name: 0})
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "match"),
+    [
+        ({"donate": "some"}, ValueError, "all-except-first"),
+        ({"static_argnums": 0}, ValueError, "static_argnums"),
+        ({"fn": 0}, ValueError, "`fn`"),
+        ({"not_a_jit_keyword": 0}, TypeError, "not_a_jit_keyword"),
+    ],
+)
+def test_decorator_form_checks_its_options_when_called(options, error, match):
+    with pytest.raises(error, match=match):
+        filter_jit(**options)
+
+
+def test_unknown_jit_keyword_raises_type_error_naming_it_before_any_call():
+    with pytest.raises(TypeError, match="not_a_jit_keyword"):
+        filter_jit(lambda x: x, not_a_jit_keyword=True)
 
 
 def test_other_jit_keywords_are_passed_to_jax_jit():
@@ -440,6 +538,24 @@ def test_compiled_is_called_like_the_original():
     out, s = compiled(jnp.full(2, 3.0), "ab")
     np.testing.assert_array_equal(out, jnp.full(2, 6.0))
     assert s == "ab"
+
+
+def test_compiled_uses_the_static_arguments_of_the_lowering():
+    compiled = filter_jit(lambda x, n: x * n).lower(jnp.ones(2), 3).compile()
+    np.testing.assert_array_equal(compiled(jnp.ones(2), 3), jnp.full(2, 3.0))
+    np.testing.assert_array_equal(compiled(jnp.ones(2), n=3), jnp.full(2, 3.0))
+
+
+def test_compiled_rejects_arguments_of_another_structure():
+    compiled = filter_jit(lambda x, n: x * n).lower(jnp.ones(2), 3).compile()
+    with pytest.raises(ValueError, match="structure"):
+        compiled(jnp.ones(2), jnp.array(3.0))
+
+
+def test_lower_and_compile_work_for_a_module_and_keyword_options():
+    lowered = filter_jit(Scale(jnp.full(2, 2.0))).lower(jnp.ones(2), shift=1.0)
+    compiled = lowered.compile(compiler_options=None)
+    np.testing.assert_array_equal(compiled(jnp.ones(2), shift=1.0), jnp.full(2, 3.0))
 
 
 def test_compile_with_bad_options_raises_jax_runtime_error():

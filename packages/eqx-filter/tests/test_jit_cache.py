@@ -178,3 +178,38 @@ def test_many_threads_with_different_static_arguments_get_correct_results():
     assert not errors
     for n, values in results.items():
         assert values == [float(n)] * len(values)
+
+
+def test_threads_starting_together_on_a_fresh_function_each_get_their_own_static_value():
+    calls = []
+
+    def f(model, x, n):
+        calls.append(n)
+        return model(x) * n
+
+    wrapped = filter_jit(f)
+    n_threads = 16
+    barrier = threading.Barrier(n_threads)
+    results = {}
+    errors = []
+
+    def work(i):
+        try:
+            barrier.wait()
+            for k in range(4):
+                n = (i + k) % 6
+                results[(i, k)] = (n, float(wrapped(Box(float(i)), jnp.array(1.0), n)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(results) == n_threads * 4
+    for (i, _), (n, value) in results.items():
+        assert value == float(i * n)
+    # one trace per distinct (Box value, n) static combination, at most
+    assert len(calls) <= len({(i, n) for (i, _), (n, _) in results.items()}) * 2

@@ -108,7 +108,10 @@ class _JitWrapper(TransformWrapper):
                         if translated is not None:
                             raise translated from None
                         raise
-                    if not entry.fast:  # `jax.jit` retraced, and the new trace differs
+                    # `jax.jit` may have retraced (new shapes) and the new trace staged a
+                    # check or changed the output's static parts. Both flags only ever go
+                    # from False to True, so no other thread can hide them.
+                    if entry.has_checks or entry.unstable:
                         return finish_after_retrace(entry, out)
                     info: Any = entry.out_info  # set by the trace, before `fast`
                     return out if info.all_dynamic else info.rebuild(out)
@@ -186,7 +189,8 @@ def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -
 
     **Raises:** `ValueError` for an unknown `donate`, or for `static_argnums`,
     `static_argnames`, `donate_argnums`, `in_shardings`, `out_shardings` or the pre-0.10
-    keywords in `jitkwargs`.
+    keywords in `jitkwargs`; `TypeError` for a keyword `jax.jit` does not take. All
+    raised when `filter_jit` is called, also in the decorator form `filter_jit(...)`.
 
     ```python
     @eqx_filter.filter_jit
@@ -194,9 +198,9 @@ def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -
         ...
     ```
     """
-    if fun is sentinel:
-        return functools.partial(filter_jit, donate=donate, **jitkwargs)
     check_donate(donate)
     check_jitkwargs(jitkwargs)
-    config = get_config(donate, jitkwargs)
+    config = get_config(donate, jitkwargs)  # also rejects keywords `jax.jit` lacks
+    if fun is sentinel:
+        return functools.partial(filter_jit, donate=donate, **jitkwargs)
     return module_update_wrapper(_JitWrapper(fun, config))

@@ -98,12 +98,27 @@ def get_config(donate: str, jitkwargs: dict[str, Any]) -> JitConfig:
         key: Any = (donate, tuple(sorted(jitkwargs.items())))
         hash(key)
     except TypeError:
+        _check_jax_accepts(jitkwargs)
         return JitConfig(donate, dict(jitkwargs))
     config = _configs.get(key)
     if config is None:
+        _check_jax_accepts(jitkwargs)
         with _configs_lock:
             config = _configs.setdefault(key, JitConfig(donate, dict(jitkwargs)))
     return config
+
+
+def _check_jax_accepts(jitkwargs: dict[str, Any]) -> None:
+    """Raise `jax.jit`'s own `TypeError` now for keywords it does not take.
+
+    Otherwise it would surface only at the first call. Run once per distinct options.
+    """
+    if jitkwargs:
+        jax.jit(_identity, **jitkwargs)
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,7 +333,11 @@ def _function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCach
         def ref() -> Any:
             return fun
 
-    caches[key] = (ref, cache)
+    with _function_caches_lock:  # two threads' first calls must share one cache
+        hit = caches.get(key)
+        if hit is not None and hit[0]() is fun:
+            return hit[1]
+        caches[key] = (ref, cache)
     return cache
 
 
@@ -373,6 +392,7 @@ def prepare(
 
 
 _entries_lock = threading.Lock()
+_function_caches_lock = threading.Lock()
 
 
 def _function_ref(fun: Callable[..., Any], config: JitConfig) -> Callable[[], Any]:
