@@ -90,3 +90,10 @@ def test_inside_jit_tracers_give_a_traced_bool():
 
 def test_exported_from_package():
     assert eqx_tree.tree_equal is tree_equal
+
+
+def test_integer_zero_tolerances_compare_exactly_and_array_tolerances_are_accepted():
+    x, y = jnp.array([1.0, 2.0]), jnp.array([1.0, 2.001])
+    assert not bool(tree_equal(x, y, rtol=0, atol=0))
+    assert bool(tree_equal(x, y, atol=jnp.asarray(0.01)))
+    assert bool(tree_equal(np.asarray(x), np.asarray(y), rtol=np.float32(0.01)))

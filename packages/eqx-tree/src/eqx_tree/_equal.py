@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
 from ._predicates import is_array
 
@@ -16,22 +17,27 @@ __all__ = ["tree_equal"]
 _NUMPY_TYPES = (np.ndarray, np.generic)
 
 
-def _numpy_equal(a: Any, b: Any, rtol: float, atol: float) -> bool:
+def _is_zero(tolerance: ArrayLike) -> bool:
+    """Whether a tolerance is a literal zero (then values are compared exactly)."""
+    return isinstance(tolerance, (int, float)) and tolerance == 0
+
+
+def _numpy_equal(a: Any, b: Any, rtol: ArrayLike, atol: ArrayLike) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    if (rtol != 0.0 or atol != 0.0) and jnp.issubdtype(a.dtype, jnp.inexact):
+    if not (_is_zero(rtol) and _is_zero(atol)) and jnp.issubdtype(a.dtype, jnp.inexact):
         return bool(np.allclose(a, b, rtol=rtol, atol=atol))
     return bool(np.array_equal(a, b))
 
 
-def _jax_equal(a: Any, b: Any, rtol: float, atol: float) -> jax.Array:
-    if (rtol != 0.0 or atol != 0.0) and jnp.issubdtype(a.dtype, jnp.inexact):
+def _jax_equal(a: Any, b: Any, rtol: ArrayLike, atol: ArrayLike) -> jax.Array:
+    if not (_is_zero(rtol) and _is_zero(atol)) and jnp.issubdtype(a.dtype, jnp.inexact):
         return jnp.allclose(a, b, rtol=rtol, atol=atol)
     return jnp.all(jnp.asarray(a) == jnp.asarray(b))
 
 
 def tree_equal(
-    *pytrees: Any, typematch: bool = False, rtol: float = 0.0, atol: float = 0.0
+    *pytrees: Any, typematch: bool = False, rtol: ArrayLike = 0.0, atol: ArrayLike = 0.0
 ) -> bool | jax.Array:
     """Whether every PyTree equals the first: same structure, then leaf by leaf.
 
@@ -44,7 +50,8 @@ def tree_equal(
     Arguments:
         *pytrees: the trees to compare.
         typematch: also require each pair of leaves to have the same `type`.
-        rtol, atol: tolerances for inexact arrays (default: exact comparison).
+        rtol, atol: tolerances for inexact arrays (default: exact comparison). Any
+            number (`0` or `1e-5`), or a scalar array.
 
     Returns:
         Python `False` for a mismatch decided without JAX; Python `True` if no JAX

@@ -21,7 +21,7 @@ import os
 import pathlib
 import secrets
 from collections.abc import Callable, Iterator
-from typing import IO, Any, BinaryIO
+from typing import Any, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +39,11 @@ __all__ = [
     "tree_serialise_leaves",
 ]
 
-_PathOrFile = str | os.PathLike[str] | IO[bytes]
+# Any binary file object: `open(..., "wb"/"rb")`, `io.BytesIO`, a socket's file, ...
+# Deliberately `Any`: `typing.BinaryIO` is a nominal ABC that `io.BytesIO` does not
+# satisfy under runtime checkers (beartype via jaxtyping's import hook, spec C9).
+_BinaryFile: TypeAlias = Any
+_PathOrFile: TypeAlias = "str | os.PathLike[str] | _BinaryFile"
 
 
 def _with_suffix(path: str | os.PathLike[str]) -> pathlib.Path:
@@ -52,7 +56,7 @@ def _is_path(path_or_file: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _atomic_writer(path: pathlib.Path) -> Iterator[BinaryIO]:
+def _atomic_writer(path: pathlib.Path) -> Iterator[_BinaryFile]:
     """A file that replaces `path` only if the block completes."""
     tmp_name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # Not `tempfile.mkstemp`, whose 0o600 would make every checkpoint owner-only:
@@ -70,7 +74,7 @@ def _atomic_writer(path: pathlib.Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _load_record(f: BinaryIO, like_dtype: Any = None) -> np.ndarray:
+def _load_record(f: _BinaryFile, like_dtype: Any = None) -> np.ndarray:
     """One `.npy` record; a void record (how NumPy stores bfloat16, float8...) is
     reinterpreted as `like_dtype` when the item sizes agree."""
     value = np.load(f, allow_pickle=False)
@@ -118,7 +122,7 @@ def _key_impl(like: Any) -> Any:
     raise TypeError(f"cannot tell the PRNG implementation of key dtype {like.dtype}")
 
 
-def _load_keys(f: BinaryIO, like: Any) -> jax.Array:
+def _load_keys(f: _BinaryFile, like: Any) -> jax.Array:
     """A typed PRNG key array, stored as its `key_data` record (uint32)."""
     data = _load_record(f)
     expected = jax.eval_shape(jax.random.key_data, like)
@@ -137,7 +141,7 @@ def _describe_dtype(dtype: np.dtype[Any]) -> str:
     return str(dtype)
 
 
-def default_serialise_filter_spec(f: BinaryIO, x: Any) -> None:
+def default_serialise_filter_spec(f: _BinaryFile, x: Any) -> None:
     """Write `x` as one `.npy` record if it is array-like; skip anything else.
 
     JAX arrays are written through JAX (so bfloat16 works), NumPy arrays unchanged,
@@ -154,7 +158,7 @@ def default_serialise_filter_spec(f: BinaryIO, x: Any) -> None:
         np.save(f, np.asarray(x), allow_pickle=False)
 
 
-def default_deserialise_filter_spec(f: BinaryIO, x: Any) -> Any:
+def default_deserialise_filter_spec(f: _BinaryFile, x: Any) -> Any:
     """Read the record for leaf `x` of `like`, in the form `x` has.
 
     A JAX array or `jax.ShapeDtypeStruct` loads as a JAX array, a NumPy array as a
@@ -238,7 +242,7 @@ def tree_serialise_leaves(
         >>> model = tree_deserialise_leaves("model.eqx", like=model)
     """
 
-    def save(f: BinaryIO) -> None:
+    def save(f: _BinaryFile) -> None:
         def save_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
             try:
                 spec(f, leaf)
@@ -250,10 +254,10 @@ def tree_serialise_leaves(
         _map_with_spec(save_leaf, filter_spec, pytree, is_leaf)
 
     if _is_path(path_or_file):
-        with _atomic_writer(_with_suffix(path_or_file)) as f:  # type: ignore[arg-type]
+        with _atomic_writer(_with_suffix(path_or_file)) as f:
             save(f)
     else:
-        save(path_or_file)  # type: ignore[arg-type]
+        save(path_or_file)
 
 
 def _leaf_description(path: tuple[Any, ...]) -> str:
@@ -310,7 +314,7 @@ def tree_deserialise_leaves(
         RuntimeError: a loaded leaf has a different type, shape or dtype than `like`'s.
     """
 
-    def load(f: BinaryIO) -> Any:
+    def load(f: _BinaryFile) -> Any:
         def load_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
             try:
                 loaded = spec(f, leaf)
@@ -333,8 +337,8 @@ def tree_deserialise_leaves(
         return _map_with_spec(load_leaf, filter_spec, like, is_leaf)
 
     if not _is_path(path_or_file):
-        return load(path_or_file)  # type: ignore[arg-type]
-    path = _with_suffix(path_or_file)  # type: ignore[arg-type]
+        return load(path_or_file)
+    path = _with_suffix(path_or_file)
     with open(path, "rb") as f:
         tree = load(f)
         if f.read(1):
