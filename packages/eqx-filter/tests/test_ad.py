@@ -195,3 +195,42 @@ def test_jvp_and_vjp_with_modules_functions_strings_and_none():
     np.testing.assert_allclose(grad_m.w, expected_w, rtol=1e-6)
     np.testing.assert_allclose(grad_x, expected_x, rtol=1e-6)
     assert grad_m.act is None and grad_m.name is None
+
+
+def test_jaxprs_equal_those_of_the_jax_transforms():
+    def f(x):
+        return jnp.sin(x) * 2.0
+
+    def g(x, y):
+        return jnp.sum(jnp.sin(x) * y)
+
+    x = jnp.array([0.5, 1.0])
+
+    def same(ours, theirs, *args):
+        assert str(jax.make_jaxpr(ours)(*args)) == str(jax.make_jaxpr(theirs)(*args))
+
+    same(filter_jacfwd(f), jax.jacfwd(f), x)
+    same(filter_jacrev(f), jax.jacrev(f), x)
+    same(filter_hessian(g), jax.hessian(g), x, x)
+    same(lambda x: filter_vjp(f, x)[1](x), lambda x: jax.vjp(f, x)[1](x), x)
+
+
+def test_jacobians_of_a_module_with_kwargs_and_non_arrays():
+    from eqx_module import Module
+
+    class Poly(Module):
+        coeffs: jax.Array
+        power: int
+        act: object
+
+    def g(p, x, *, shift):
+        return p.act(p.coeffs * x**p.power + shift)
+
+    p = Poly(jnp.array([1.0, 2.0]), 2, jnp.tanh)
+    x = jnp.array([0.5, 1.5])
+    expected = jax.jacrev(lambda c: jnp.tanh(c * x**2 + 0.5))(p.coeffs)
+    for jac in (filter_jacfwd, filter_jacrev):
+        out = jac(g)(p, x, shift=0.5)
+        assert isinstance(out, Poly)
+        np.testing.assert_allclose(out.coeffs, expected, rtol=1e-6)
+        assert out.power is None and out.act is None

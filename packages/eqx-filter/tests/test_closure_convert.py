@@ -96,3 +96,25 @@ def test_a_plain_function_is_not_traced_but_calls_are_still_checked():
         converted(jnp.ones(3), "double")
     with pytest.raises(ValueError, match="different static arguments"):
         converted(jnp.ones(2), "identity")
+
+
+def test_kwargs_and_nested_modules_in_inputs_and_outputs():
+    from eqx_module import Module
+
+    class Box(Module):
+        value: jax.Array
+        tag: str
+
+    w = jnp.array([2.0, 3.0])
+
+    def f(box, *, act, n):
+        return Box(act(box.value) * w * n, box.tag + "!"), None
+
+    converted = filter_closure_convert(f, Box(jnp.ones(2), "t"), act=jnp.sin, n=2)
+    assert len(converted.consts) == 1 and converted.consts[0] is w
+    out, none = converted(Box(jnp.array([0.5, 1.0]), "t"), act=jnp.sin, n=2)
+    np.testing.assert_allclose(out.value, jnp.sin(jnp.array([0.5, 1.0])) * w * 2, rtol=1e-6)
+    assert out.tag == "t!" and none is None
+    assert converted.out_struct[0].value == jax.ShapeDtypeStruct((2,), jnp.float32)
+    with pytest.raises(ValueError, match="different static arguments"):
+        converted(Box(jnp.ones(2), "t"), act=jnp.cos, n=2)

@@ -43,3 +43,22 @@ def test_non_array_outputs_are_the_same_objects():
     out = filter_eval_shape(lambda x, m: (m, 3, x), jnp.ones(1), marker)
     assert out[0] is marker
     assert out[1] == 3
+
+
+def test_kwargs_nested_modules_and_python_scalars():
+    class Outer(Module):
+        inner: Model
+        label: str
+
+    model = Outer(Model(jnp.ones((2, 3))), "outer")
+
+    def f(m, x, *, n, fn):
+        return {"y": fn(m.inner(x, None)["y"]) * n, "label": m.label, "n": n, "none": None}
+
+    out = filter_eval_shape(f, model, jnp.ones(3), n=2, fn=jnp.tanh)
+    assert out == {
+        "y": jax.ShapeDtypeStruct((2,), jnp.float32),
+        "label": "outer",
+        "n": 2,
+        "none": None,
+    }

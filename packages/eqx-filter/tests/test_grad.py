@@ -145,3 +145,12 @@ def test_gradkwargs_are_passed_to_jax_value_and_grad():
     z = jnp.array(1.0 + 2.0j)
     grad = filter_grad(lambda z: z**2, holomorphic=True)(z)
     assert complex(grad) == complex(jax.grad(lambda z: z**2, holomorphic=True)(z))
+
+
+def test_jaxpr_equals_that_of_jax_value_and_grad():
+    def g(x, y):
+        return jnp.sum(jnp.sin(x) * y)
+
+    x = jnp.array([0.5, 1.0])
+    ours = jax.make_jaxpr(filter_value_and_grad(g))(x, x)
+    assert str(ours) == str(jax.make_jaxpr(jax.value_and_grad(g))(x, x))
