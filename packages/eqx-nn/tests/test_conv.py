@@ -125,6 +125,9 @@ def test_conv_normalises_padding_mode_case():
         ({"stride": (1, 2, 3)}, "stride"),
         ({"kernel_size": (3,)}, "kernel_size"),
         ({"dilation": "2"}, "dilation"),
+        ({"kernel_size": (3, 0)}, "`kernel_size` must be at least 1"),
+        ({"stride": 0}, "`stride` must be at least 1"),
+        ({"dilation": (1, -1)}, "`dilation` must be at least 1"),
     ],
 )
 def test_conv_rejects_bad_arguments(kwargs, match):

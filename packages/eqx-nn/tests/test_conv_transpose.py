@@ -244,3 +244,13 @@ def test_conv_transpose_string_padding_matches_lax_conv_transpose(padding, strid
         + layer.bias
     )  # fmt: skip
     np.testing.assert_allclose(layer(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"kernel_size": 0}, {"kernel_size": 2, "stride": 0}, {"kernel_size": 2, "dilation": 0}],
+)
+def test_conv_transpose_rejects_non_positive_sizes(kwargs):
+    name = "dilation" if "dilation" in kwargs else "stride" if "stride" in kwargs else "kernel_size"
+    with pytest.raises(ValueError, match=f"`{name}` must be at least 1"):
+        ConvTranspose(1, 1, 1, key=KEY, **kwargs)

@@ -115,6 +115,8 @@ def test_generic_pool_with_custom_operation():
         ({"kernel_size": 2, "padding": ((1, 2, 3),)}, "padding"),
         ({"kernel_size": 2, "padding": (1, 1)}, "padding"),
         ({"kernel_size": "2"}, "kernel_size"),
+        ({"kernel_size": 0}, "`kernel_size` must be at least 1"),
+        ({"kernel_size": 2, "stride": 0}, "`stride` must be at least 1"),
     ],
 )
 def test_pool_rejects_bad_arguments(kwargs, match):

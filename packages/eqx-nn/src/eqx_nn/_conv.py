@@ -122,10 +122,10 @@ class Conv(Module):
         n = num_spatial_dims
         check_groups(in_channels, out_channels, groups)
         self.num_spatial_dims = n
-        self.kernel_size = normalise_tuple(kernel_size, n, "kernel_size")
-        self.stride = normalise_tuple(stride, n, "stride")
+        self.kernel_size = normalise_tuple(kernel_size, n, "kernel_size", minimum=1)
+        self.stride = normalise_tuple(stride, n, "stride", minimum=1)
         self.padding = normalise_padding(padding, n)
-        self.dilation = normalise_tuple(dilation, n, "dilation")
+        self.dilation = normalise_tuple(dilation, n, "dilation", minimum=1)
         self.padding_mode = normalise_padding_mode(padding_mode)
         self.weight, self.bias = init_conv_params(
             key, in_channels, out_channels, self.kernel_size, groups, use_bias, dtype

@@ -16,11 +16,14 @@ PADDING_STRINGS = ("SAME", "SAME_LOWER", "VALID")
 PADDING_MODES = ("ZEROS", "REFLECT", "REPLICATE", "CIRCULAR")
 
 
-def normalise_tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
-    """An int → `(value,) * n`; a length-`n` sequence of ints → a tuple."""
+def normalise_tuple(value: Any, n: int, name: str, minimum: int | None = None) -> tuple[int, ...]:
+    """An int → `(value,) * n`; a length-`n` sequence of ints → a tuple.
+
+    With `minimum`, every entry must be at least that (e.g. 1 for a kernel size).
+    """
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * n
-    if isinstance(value, Sequence) and not isinstance(value, str):
+        result: tuple[int, ...] = (value,) * n
+    elif isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != n:
             raise ValueError(
                 f"`{name}` must be an int or a sequence of {n} ints (one per spatial "
@@ -28,11 +31,15 @@ def normalise_tuple(value: Any, n: int, name: str) -> tuple[int, ...]:
             )
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ValueError(f"`{name}` must contain ints only, but got {value!r}.")
-        return tuple(value)
-    raise ValueError(
-        f"`{name}` must be an int or a sequence of {n} ints, but got {value!r} "
-        f"of type {type(value).__name__}."
-    )
+        result = tuple(value)
+    else:
+        raise ValueError(
+            f"`{name}` must be an int or a sequence of {n} ints, but got {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if minimum is not None and any(v < minimum for v in result):
+        raise ValueError(f"Every entry of `{name}` must be at least {minimum}, but got {value!r}.")
+    return result
 
 
 def _pair(value: Any, name: str, full: Any) -> tuple[int, int]:

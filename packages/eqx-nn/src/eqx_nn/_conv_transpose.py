@@ -83,11 +83,11 @@ class ConvTranspose(Module):
         n = num_spatial_dims
         check_groups(in_channels, out_channels, groups)
         self.num_spatial_dims = n
-        self.kernel_size = normalise_tuple(kernel_size, n, "kernel_size")
-        self.stride = normalise_tuple(stride, n, "stride")
+        self.kernel_size = normalise_tuple(kernel_size, n, "kernel_size", minimum=1)
+        self.stride = normalise_tuple(stride, n, "stride", minimum=1)
         self.padding = normalise_padding(padding, n)
         self.output_padding = normalise_tuple(output_padding, n, "output_padding")
-        self.dilation = normalise_tuple(dilation, n, "dilation")
+        self.dilation = normalise_tuple(dilation, n, "dilation", minimum=1)
         self.padding_mode = normalise_padding_mode(padding_mode)
         for a, s in zip(self.output_padding, self.stride, strict=True):
             if a >= s:

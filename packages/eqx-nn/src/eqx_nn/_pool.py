@@ -23,20 +23,24 @@ __all__ = [
 ]
 
 
-def _ints(value: Any, n: int, name: str) -> tuple[int, ...]:
+def _positive_ints(value: Any, n: int, name: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value,) * n
-    if (
+        result: tuple[int, ...] = (value,) * n
+    elif (
         isinstance(value, Sequence)
         and not isinstance(value, str)
         and len(value) == n
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     ):
-        return tuple(value)
-    raise ValueError(
-        f"`{name}` must be an int or a sequence of {n} ints (one per spatial dimension), "
-        f"but got {value!r}."
-    )
+        result = tuple(value)
+    else:
+        raise ValueError(
+            f"`{name}` must be an int or a sequence of {n} ints (one per spatial dimension), "
+            f"but got {value!r}."
+        )
+    if any(v < 1 for v in result):
+        raise ValueError(f"Every entry of `{name}` must be at least 1, but got {value!r}.")
+    return result
 
 
 def _pool_padding(padding: Any, n: int) -> tuple[tuple[int, int], ...]:
@@ -101,8 +105,8 @@ class Pool(Module):
         self.init = init
         self.operation = operation
         self.num_spatial_dims = num_spatial_dims
-        self.kernel_size = _ints(kernel_size, num_spatial_dims, "kernel_size")
-        self.stride = _ints(stride, num_spatial_dims, "stride")
+        self.kernel_size = _positive_ints(kernel_size, num_spatial_dims, "kernel_size")
+        self.stride = _positive_ints(stride, num_spatial_dims, "stride")
         self.padding = _pool_padding(padding, num_spatial_dims)
         self.use_ceil = use_ceil
 
