@@ -113,16 +113,20 @@ def test_non_array_with_an_int_axis_raises():
         filter_vmap(lambda x, n: x, in_axes=(0, 0))(jnp.ones(2), 3)
 
 
-def test_size_mismatch_raises_value_error_listing_the_sizes():
-    with pytest.raises(ValueError, match=r"inconsistent sizes.*\[2, 3\]"):
-        filter_vmap(lambda x, y: x + y)(jnp.ones(2), jnp.ones(3))
-    with pytest.raises(ValueError, match="inconsistent sizes"):
+def test_size_mismatch_raises_jax_value_error_naming_each_argument():
+    with pytest.raises(ValueError, match="vmap got inconsistent sizes for array axes") as info:
+        filter_vmap(lambda x, y: x + y["k"])(jnp.ones(2), {"k": jnp.ones(3)})
+    assert "size 2: axis 0 of `args[0]`" in str(info.value)
+    assert "size 3: axis 0 of `args[1]['k']`" in str(info.value)
+    with pytest.raises(ValueError, match="the `axis_size` argument was 4"):
         filter_vmap(lambda x: x, axis_size=4)(jnp.ones(2))
 
 
 def test_mapping_a_missing_axis_raises_value_error():
-    with pytest.raises(ValueError, match="no such axis"):
+    with pytest.raises(ValueError, match=r"map its argument along axis 2.*`args\[0\]`"):
         filter_vmap(lambda x: x, in_axes=2)(jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="rank should be at least 3"):
+        filter_vmap(lambda x: x, in_axes=-3)(jnp.ones((2, 3)))
 
 
 def test_axis_name_and_callable_in_axes():

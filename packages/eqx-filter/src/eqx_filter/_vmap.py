@@ -108,11 +108,10 @@ def _vmap_call(
                 "`out_axes` maps an output. Map an input, or pass `axis_size=`."
             )
         return out
-    _check_sizes([leaves[i] for i in positions], dynamic_axes, axis_size)
+    _check_sizes(args, positions, [leaves[i] for i in positions], dynamic_axes, axis_size)
     # `jax.vmap` reads `out_axes` only after tracing the function, so the list can be
     # filled in during the trace, once the output's structure is known. (Checked on JAX
-    # 0.4.38 and 0.10.2; the sizes are checked above because on 0.4.38 JAX's own size
-    # error reads `out_axes` before the trace.)
+    # 0.4.38 and 0.10.2.)
     out_axes_box: list[int | None] = []
     skeletons: list[OutputSkeleton] = []
 
@@ -135,25 +134,54 @@ def _vmap_call(
     return skeletons[-1].fill(arrays)
 
 
-def _check_sizes(arrays: list[Any], axes: list[int | None], axis_size: int | None) -> None:
-    sizes = []
-    for array, axis in zip(arrays, axes, strict=True):
+def _check_sizes(
+    args: tuple[Any, ...],
+    positions: list[int],
+    arrays: list[Any],
+    axes: list[int | None],
+    axis_size: int | None,
+) -> None:
+    """JAX's own checks (and wording), done here with the arguments' paths.
+
+    They run before `jax.vmap` because on JAX 0.4.38 its size error reads `out_axes`
+    before the trace has filled them in.
+    """
+    sizes: list[tuple[int, int, Any]] = []
+    for k, (array, axis) in enumerate(zip(arrays, axes, strict=True)):
         if axis is None:
             continue
         ndim = len(array.shape)
         if not -ndim <= axis < ndim:
+            rank = axis + 1 if axis >= 0 else -axis
             raise ValueError(
-                f"filter_vmap: `in_axes` maps axis {axis} of an array of shape "
-                f"{tuple(array.shape)}, which has no such axis."
+                f"vmap was requested to map its argument along axis {axis}, which implies "
+                f"that its rank should be at least {rank}, but is only {ndim} (its shape "
+                f"is {tuple(array.shape)}): the argument at `{_arg_path(args, positions[k])}`"
+                " of `filter_vmap`. Fix its `in_axes`."
             )
-        sizes.append(array.shape[axis])
+        sizes.append((array.shape[axis], axis, k))
+    distinct = {size for size, _, _ in sizes}
     if axis_size is not None:
-        sizes.append(axis_size)
-    if len(set(sizes)) > 1:
+        distinct.add(axis_size)
+    if len(distinct) > 1:
+        lines = [] if axis_size is None else [f"  * the `axis_size` argument was {axis_size};"]
+        for size, axis, k in sizes:
+            array = arrays[k]
+            lines.append(
+                f"  * one axis had size {size}: axis {axis} of "
+                f"`{_arg_path(args, positions[k])}` of type "
+                f"{array.dtype}{list(array.shape)};"
+            )
         raise ValueError(
-            "filter_vmap got inconsistent sizes for the array axes to be mapped (and "
-            f"`axis_size`): {sizes}. Every mapped axis must have the same size."
+            "filter_vmap: vmap got inconsistent sizes for array axes to be mapped:\n"
+            + "\n".join(lines)
+            + "\nEvery mapped axis must have the same size."
         )
+
+
+def _arg_path(args: tuple[Any, ...], leaf_index: int) -> str:
+    path, _ = jtu.tree_flatten_with_path(args)[0][leaf_index]
+    return "args" + jtu.keystr(path)
 
 
 class _VmapWrapper(TransformWrapper):
