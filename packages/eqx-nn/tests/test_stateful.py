@@ -1,5 +1,6 @@
 """Tests for `StateIndex`, `State`, `make_with_state` and `delete_init_state` (spec §5.8)."""
 
+import inspect
 import io
 import re
 
@@ -105,6 +106,16 @@ def test_state_set_rejects_non_state_index_keys() -> None:
     state = eqx_nn.State(a)
     with pytest.raises(ValueError, match=r"Can only use `eqx\.nn\.StateIndex`s as state keys"):
         state.set("a", jnp.zeros(2))
+
+
+def test_state_method_signatures_are_the_specified_ones() -> None:
+    def names(method: object) -> list[str]:
+        return list(inspect.signature(method).parameters)  # type: ignore[arg-type]
+
+    assert names(eqx_nn.State.get) == ["self", "i"]
+    assert names(eqx_nn.State.set) == ["self", "i", "v"]
+    assert names(eqx_nn.State.substate) == ["self", "pytree"]
+    assert names(eqx_nn.State.update) == ["self", "sub"]
 
 
 def test_state_keys_must_be_exactly_state_index_not_a_subclass() -> None:

@@ -199,38 +199,39 @@ class State:
             ) from None
 
     @overload
-    def get(self, index: StateIndex[_Value]) -> _Value: ...
+    def get(self, i: StateIndex[_Value]) -> _Value: ...
 
     @overload
-    def get(self, index: object) -> Any: ...
+    def get(self, i: object) -> Any: ...
 
-    def get(self, index: Any) -> Any:
-        """The current value stored for `index`.
+    def get(self, i: Any) -> Any:
+        """The current value stored for the `StateIndex` `i`.
 
         Raises:
-            ValueError: `index` is not a `StateIndex`, or this state is old.
-            KeyError: `index` does not belong to this state.
+            ValueError: `i` is not a `StateIndex`, or this state is old.
+            KeyError: `i` does not belong to this state.
         """
-        _check_key(index)
-        return self._lookup(index)
+        _check_key(i)
+        return self._lookup(i)
 
     @overload
-    def set(self, index: StateIndex[_Value], value: _Value) -> "State": ...
+    def set(self, i: StateIndex[_Value], v: _Value) -> "State": ...
 
     @overload
-    def set(self, index: object, value: object) -> "State": ...
+    def set(self, i: object, v: object) -> "State": ...
 
-    def set(self, index: Any, value: Any) -> "State":
-        """Return a new `State` with `value` stored for `index`; this one becomes old.
+    def set(self, i: Any, v: Any) -> "State":
+        """Return a new `State` with `v` stored for the `StateIndex` `i`; this one becomes old.
 
         Raises:
-            ValueError: `index` is not a `StateIndex`; this state is old; or `value`
-                differs from the current value in structure, shape or dtype.
-            KeyError: `index` does not belong to this state.
+            ValueError: `i` is not a `StateIndex`; this state is old; or `v` differs from
+                the current value in structure, shape or dtype.
+            KeyError: `i` does not belong to this state.
         """
-        _check_key(index)
+        _check_key(i)
+        index: StateIndex[Any] = i
         old_value = self._lookup(index)
-        new_value = jtu.tree_map(jnp.asarray, value)
+        new_value = jtu.tree_map(jnp.asarray, v)
         old_leaves, old_def = jtu.tree_flatten(old_value)
         new_leaves, new_def = jtu.tree_flatten(new_value)
         same_structure = operator.eq(old_def, new_def)
@@ -275,22 +276,22 @@ class State:
             )
         return _from_dict({m: state[m] for m in markers})
 
-    def update(self, substate: "State | Any") -> "State":
-        """Return a new `State` with the entries of `substate` written in; this one becomes old.
+    def update(self, sub: "State | Any") -> "State":
+        """Return a new `State` with the entries of `sub` written in; this one becomes old.
 
         Raises:
-            ValueError: `substate` is not a `State`, has entries this state lacks, or
+            ValueError: `sub` is not a `State`, has entries this state lacks, or
                 either state is old.
         """
         state = self._live()
-        if not isinstance(substate, State):
+        if not isinstance(sub, State):
             raise ValueError(
                 "Cannot call `state1.update(state2)` unless `state2` is a substate of "
-                f"`state1`: `state2` is a {type(substate).__qualname__}, not an "
+                f"`state1`: `state2` is a {type(sub).__qualname__}, not an "
                 "`eqx.nn.State`."
             )
-        sub = substate._live()
-        extra = [m for m in sub if m not in state]
+        sub_state = sub._live()
+        extra = [m for m in sub_state if m not in state]
         if extra:
             raise ValueError(
                 "Cannot call `state1.update(state2)` unless `state2` is a substate of "
@@ -298,7 +299,7 @@ class State:
                 "`state2` with `state1.substate(...)`."
             )
         new_state = dict(state)
-        new_state.update(sub)
+        new_state.update(sub_state)
         self._state = _OLD
         return _from_dict(new_state)
 
