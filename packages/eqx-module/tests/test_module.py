@@ -449,6 +449,22 @@ def test_converter_runs_once_after_post_init() -> None:
     assert a.x == 3
 
 
+def test_post_init_steps_run_per_field_in_field_order() -> None:
+    def refuse(value: Any) -> Any:
+        raise ValueError(f"converter refused {value!r}")
+
+    class A(Module):
+        a: int = field(converter=refuse)
+        b: int
+
+        def __init__(self) -> None:
+            self.a = 1
+
+    # Field `a` (its converter) comes before field `b` (not initialised).
+    with pytest.raises(ValueError, match="converter refused 1"):
+        A()
+
+
 def test_converter_runs_for_custom_init_too() -> None:
     class A(Module):
         x: Any = field(converter=lambda v: v * 2)

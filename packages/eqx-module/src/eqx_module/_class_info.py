@@ -43,9 +43,9 @@ class ClassInfo:
     field_names: tuple[str, ...]
     settable: frozenset[str]
     check_missing: bool
-    converters: tuple[tuple[str, Callable[[Any], Any]], ...]
-    static_names: tuple[str, ...]
-    init_false_names: tuple[str, ...]
+    # Per field, in field order: (name, converter or None, is static, is `init=False`).
+    # Only fields with some post-`__init__` step, or every field if `check_missing`.
+    field_steps: tuple[tuple[str, Callable[[Any], Any] | None, bool, bool], ...]
     check_inits: tuple[Callable[[Any], None], ...]
     has_custom_init: bool
     check_init_arguments: bool
@@ -58,13 +58,7 @@ class ClassInfo:
     needs_post_init_steps: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        needs = bool(
-            self.check_missing
-            or self.converters
-            or self.static_names
-            or self.init_false_names
-            or self.check_inits
-        )
+        needs = bool(self.check_missing or self.field_steps or self.check_inits)
         object.__setattr__(self, "needs_post_init_steps", needs)
 
 

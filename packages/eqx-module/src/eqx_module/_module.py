@@ -137,17 +137,26 @@ class _ModuleMeta(abc.ABCMeta):
         dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
         static = tuple(f.name for f in fields if f.metadata.get("static", False))
         field_names = tuple(f.name for f in fields)
+        check_missing = custom_init or any(not f.init for f in fields)
         info = ClassInfo(
             abstract_error=abstract_error(cls, is_abstract or strict is None, abstract_class_vars),
             abstract_vars=abstract_vars,
             field_names=field_names,
             settable=frozenset(field_names) | frozenset(WRAPPER_ATTRIBUTES),
-            check_missing=custom_init or any(not f.init for f in fields),
-            converters=tuple(
-                (f.name, f.metadata["converter"]) for f in fields if "converter" in f.metadata
+            check_missing=check_missing,
+            field_steps=tuple(
+                step
+                for step in (
+                    (
+                        f.name,
+                        f.metadata.get("converter"),
+                        bool(f.metadata.get("static", False)),
+                        not f.init,
+                    )
+                    for f in fields
+                )
+                if check_missing or step[1] is not None or step[2] or step[3]
             ),
-            static_names=static,
-            init_false_names=tuple(f.name for f in fields if not f.init),
             check_inits=tuple(
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
@@ -246,19 +255,21 @@ def _use_dict_mode_for_subtree(cls: type) -> None:
 
 
 def _post_init_steps(self: Any, info: ClassInfo) -> None:
-    """Steps 6-7 of construction: missing fields, converters, warnings, `__check_init__`."""
+    """Steps 6-7 of construction: the per-field steps, then every `__check_init__`.
+
+    Per field, in field order: the missing-field check, the converter, the warnings.
+    """
     cls = type(self)
-    if info.check_missing:
-        for name in info.field_names:
+    check_missing = info.check_missing
+    for name, converter, static, init_false in info.field_steps:
+        if check_missing:
             try:
                 getattr(self, name)
             except AttributeError:
                 raise TypeError(f"Field '{name}' was not initialized.") from None
-    for name, converter in info.converters:
-        object.__setattr__(self, name, converter(getattr(self, name)))
-    for name in info.static_names:
-        value = getattr(self, name)
-        if any(is_array(leaf) for leaf in jtu.tree_leaves(value)):
+        if converter is not None:
+            object.__setattr__(self, name, converter(getattr(self, name)))
+        if static and any(is_array(leaf) for leaf in jtu.tree_leaves(getattr(self, name))):
             warnings.warn(
                 f"A JAX array is being set as static! Field `{name}` of "
                 f"`{cls.__qualname__}` is marked `static=True`, so its value lives in the "
@@ -267,9 +278,9 @@ def _post_init_steps(self: Any, info: ClassInfo) -> None:
                 EqxWarning,
                 stacklevel=3,
             )
-    for name in info.init_false_names:
-        value = getattr(self, name)
-        if any(is_inexact_array_like(leaf) for leaf in jtu.tree_leaves(value)):
+        if init_false and any(
+            is_inexact_array_like(leaf) for leaf in jtu.tree_leaves(getattr(self, name))
+        ):
             warnings.warn(
                 f"Field `{name}` of `{cls.__qualname__}` is declared `field(init=False)` "
                 "and holds inexact arrays. Gradients will be taken with respect to this "
