@@ -93,7 +93,7 @@ def test_the_sentinel_default_is_not_none() -> None:
 
 
 def test_tree_path_error_is_a_runtime_error_with_a_path_tuple() -> None:
-    error = eqx_tree.TreePathError("message", [1, 2])  # type: ignore[arg-type]
+    error = eqx_tree.TreePathError("message", [1, 2])
     assert isinstance(error, RuntimeError)
     assert error.path == (1, 2)
 

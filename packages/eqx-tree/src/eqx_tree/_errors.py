@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["TreePathError"]
@@ -17,6 +18,6 @@ class TreePathError(RuntimeError):
 
     path: tuple[Any, ...]
 
-    def __init__(self, message: str, path: tuple[Any, ...] = ()) -> None:
+    def __init__(self, message: str, path: Iterable[Any] = ()) -> None:
         super().__init__(message)
         self.path = tuple(path)
