@@ -7,7 +7,19 @@ import optax
 
 from eqx_filter import combine, is_inexact_array, partition
 from eqx_module import Module
-from eqx_nn import MLP, Conv2d, GRUCell, LayerNorm, Linear, MaxPool2d
+from eqx_nn import (
+    MLP,
+    Conv2d,
+    Embedding,
+    GRUCell,
+    LayerNorm,
+    Linear,
+    MaxPool2d,
+    MultiheadAttention,
+    PReLU,
+    RMSNorm,
+    RotaryPositionalEmbedding,
+)
 
 
 class _TinyCNN(Module):
@@ -70,4 +82,42 @@ def test_gru_regressor_loss_decreases():
     seqs = jr.normal(jr.key(3), (8, 5, 1))
     targets = jnp.sum(seqs, axis=(1, 2)) / 5
     losses = _train(model, lambda m: jnp.mean((jax.vmap(m)(seqs) - targets) ** 2))
+    assert losses[-1] < 0.5 * losses[0]
+
+
+class _TinyTransformer(Module):
+    embed: Embedding
+    rope: RotaryPositionalEmbedding
+    attn: MultiheadAttention
+    norm: RMSNorm
+    head: MLP
+
+    def __init__(self, key):
+        k1, k2, k3 = jr.split(key, 3)
+        self.embed = Embedding(5, 4, key=k1)
+        self.rope = RotaryPositionalEmbedding(2)
+        self.attn = MultiheadAttention(2, 4, dropout_p=0.1, key=k2)
+        self.norm = RMSNorm(4)
+        self.head = MLP(4, "scalar", 4, 1, activation=PReLU(), key=k3)
+
+    def __call__(self, tokens, key):
+        x = jax.vmap(self.embed)(tokens)
+
+        def rotate(q, k, v):
+            return (
+                jax.vmap(self.rope, in_axes=1, out_axes=1)(q),
+                jax.vmap(self.rope, in_axes=1, out_axes=1)(k),
+                v,
+            )
+
+        x = x + self.attn(x, x, x, key=key, process_heads=rotate)
+        return self.head(self.norm(jnp.mean(x, axis=0)))
+
+
+def test_small_attention_model_with_dropout_loss_decreases():
+    tokens = jr.randint(jr.key(4), (8, 3), 0, 5)
+    targets = jnp.sum(tokens == 2, axis=1).astype(jnp.float32)
+    model = _TinyTransformer(jr.key(5))
+    keys = jr.split(jr.key(6), 8)
+    losses = _train(model, lambda m: jnp.mean((jax.vmap(m)(tokens, keys) - targets) ** 2))
     assert losses[-1] < 0.5 * losses[0]
