@@ -116,3 +116,46 @@ def test_defjvps_is_not_implemented():
     g = filter_custom_jvp(lambda x: x)
     with pytest.raises(NotImplementedError):
         g.defjvps(None)
+
+
+def test_nested_modules_kwargs_arrays_and_jit_vmap_composition():
+    from eqx_module import Module
+
+    class Inner(Module):
+        w: jax.Array
+        steps: jax.Array  # an integer array: its tangent is None
+
+    class Outer(Module):
+        inner: Inner
+        act: object
+
+    seen = []
+
+    @filter_custom_jvp
+    def f(model, x, *, bias):
+        return model.act(model.inner.w * x) + bias
+
+    @f.def_jvp
+    def f_jvp(primals, tangents, *, bias):
+        model, x = primals
+        t_model, t_x = tangents
+        seen.append((t_model.inner.steps, t_model.act, t_x))
+        out = f(model, x, bias=bias)
+        slope = 1 - jnp.tanh(model.inner.w * x) ** 2  # d tanh
+        return out, slope * t_model.inner.w * x
+
+    model = Outer(Inner(jnp.array([0.5, 1.0]), jnp.array([1, 2])), jnp.tanh)
+    x = jnp.array([2.0, 3.0])
+    bias = jnp.array(0.1)  # a keyword array, not differentiated, not perturbed
+
+    def loss(w):
+        m = Outer(Inner(w, model.inner.steps), jnp.tanh)
+        return jnp.sum(f(m, x, bias=bias))
+
+    expected = jax.grad(lambda w: jnp.sum(jnp.tanh(w * x) + bias))(model.inner.w)
+    np.testing.assert_allclose(jax.grad(loss)(model.inner.w), expected, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(model.inner.w), expected, rtol=1e-5)
+    ws = jnp.stack([model.inner.w, 2 * model.inner.w])
+    batched = jax.vmap(jax.grad(loss))(ws)
+    np.testing.assert_allclose(batched[1], jax.grad(loss)(ws[1]), rtol=1e-6)
+    assert all(steps is None and act is None and t_x is None for steps, act, t_x in seen)

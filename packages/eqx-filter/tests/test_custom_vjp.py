@@ -119,3 +119,46 @@ def test_missing_rules_message_names_each_missing_method():
     f = filter_custom_vjp(lambda x: x)
     with pytest.raises(RuntimeError, match=r"`\.def_fwd\(\.\.\.\)` and `\.def_bwd\(\.\.\.\)`"):
         f(jnp.array(1.0))
+
+
+def test_nested_module_vjp_arg_with_keyword_arrays_under_jit_and_vmap():
+    from eqx_module import Module
+
+    class Inner(Module):
+        w: jax.Array
+        name: str
+
+    class Outer(Module):
+        inner: Inner
+        count: int
+
+    @filter_custom_vjp
+    def f(model, x, *, bias):
+        return {"y": jnp.sum(model.inner.w * x) + bias, "name": model.inner.name}
+
+    @f.def_fwd
+    def f_fwd(perturbed, model, x, *, bias):
+        assert perturbed == Outer(Inner(True, False), False)
+        return f(model, x, bias=bias), x
+
+    @f.def_bwd
+    def f_bwd(residuals, grad_out, perturbed, model, x, *, bias):
+        assert grad_out["name"] is None
+        return Outer(Inner(grad_out["y"] * residuals, None), None)
+
+    model = Outer(Inner(jnp.array([1.0, 2.0]), "inner"), 3)
+    x = jnp.array([0.5, 4.0])
+    bias = jnp.array(1.0)
+
+    def loss(m):
+        return f(m, x, bias=bias)["y"]
+
+    grads = jax.grad(lambda w: loss(Outer(Inner(w, "inner"), 3)))(model.inner.w)
+    np.testing.assert_allclose(grads, x)
+    jitted = jax.jit(jax.grad(lambda w: loss(Outer(Inner(w, "inner"), 3))))(model.inner.w)
+    np.testing.assert_allclose(jitted, x)
+    batched = jax.vmap(jax.grad(lambda w: loss(Outer(Inner(w, "inner"), 3))))(jnp.ones((3, 2)))
+    np.testing.assert_allclose(batched, jnp.broadcast_to(x, (3, 2)))
+    out = f(model, x, bias=bias)
+    assert out["name"] == "inner"
+    np.testing.assert_allclose(out["y"], jnp.sum(model.inner.w * x) + bias)
