@@ -107,8 +107,9 @@ def test_pre_0_10_keywords_are_rejected(name):
 
 
 def test_calling_without_a_positional_argument_raises_type_error():
-    with pytest.raises(TypeError, match="Functions wrapped with `filter_grad`"):
+    with pytest.raises(TypeError, match="Functions wrapped with `filter_grad`") as info:
         filter_grad(lambda x: jnp.sum(x))(x=jnp.ones(2))
+    assert "only keyword arguments ('x')" in str(info.value)
     with pytest.raises(
         TypeError, match=r"Functions wrapped with `filter_value_and_grad`.*positional"
     ):

@@ -49,10 +49,16 @@ def _value_and_grad(
     kwargs: dict[str, Any],
 ) -> Any:
     if not args:
+        got = (
+            f"got only keyword arguments ({', '.join(map(repr, kwargs))}), which are never "
+            "differentiated"
+            if kwargs
+            else "got no arguments"
+        )
         raise TypeError(
             f"Functions wrapped with `{name}` must have at least one positional argument, "
-            "which is the one differentiated; got none (an argument passed by keyword "
-            "is not differentiated). Pass the first argument positionally."
+            f"which is the one differentiated; {got}. Pass the argument to differentiate "
+            "positionally, first: `f(x, ...)`, not `f(x=x, ...)`."
         )
     x, *rest = args
     diff_x, nondiff_x = partition(x, is_inexact_array)
