@@ -61,7 +61,9 @@ class Sequential(StatefulLayer):
 
         Arguments:
             x: the input to the first layer.
-            state: an `eqx.nn.State`, threaded through the stateful layers. Optional.
+            state: an `eqx.nn.State`, threaded through the stateful layers. Optional:
+                without one, stateful layers receive the "no state" sentinel (built-in
+                stateful layers then raise, pointing to `make_with_state`).
             key: a PRNG key, split into one key per layer. Optional.
 
         Returns:
@@ -75,8 +77,8 @@ class Sequential(StatefulLayer):
                 keys = list(jr.split(key, len(self.layers)))
             for layer, layer_key in zip(self.layers, keys, strict=True):
                 if _is_stateful(layer):
-                    # Without a state the sentinel is passed on as the state (as Equinox
-                    # does): a stateful layer that can run without one may accept it.
+                    # Without a state the sentinel is passed on as the state (as the spec
+                    # says): a stateful layer that can run without one may accept it.
                     x, state = layer(x, state=state, key=layer_key)
                 else:
                     x = layer(x, key=layer_key)
