@@ -114,3 +114,16 @@ def test_eight_devices_with_a_module_non_arrays_and_out_axes():
     moved = filter_pmap(lambda x: x[:, None] * jnp.ones((1, 3)), out_axes=1)(xs)
     assert moved.shape == (2, 8, 3)
     np.testing.assert_array_equal(moved, jnp.moveaxis(jnp.repeat(xs[:, :, None], 3, axis=2), 0, 1))
+
+
+def test_the_cache_does_not_keep_the_arrays_of_the_first_call_alive():
+    import gc
+    import weakref
+
+    wrapped = filter_pmap(lambda x, label: x * 2)
+    x = jnp.ones((N, 2)) + 1
+    ref = weakref.ref(x)
+    jax.block_until_ready(wrapped(x, "a"))
+    del x
+    gc.collect()
+    assert ref() is None

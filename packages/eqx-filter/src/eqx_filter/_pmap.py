@@ -132,9 +132,12 @@ class _PmapWrapper(TransformWrapper):
         out_axes_spec = self._out_axes
         skeletons: list[OutputSkeleton] = []
         out_axes_box: list[int | None] = []
+        # The cached entry keeps only the static leaves, not this call's arrays.
+        dynamic_set = set(positions)
+        static_leaves = [None if i in dynamic_set else x for i, x in enumerate(leaves)]
 
         def flat_fun(*values: Any) -> list[Any]:
-            fun, *call_args = rebuild(leaves, treedef, positions, values)
+            fun, *call_args = rebuild(static_leaves, treedef, positions, values)
             out = fun(*call_args)
             arrays, array_axes, skeleton = split_outputs(out, out_axes_spec)
             out_axes_box[:] = array_axes
