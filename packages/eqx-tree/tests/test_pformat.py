@@ -124,3 +124,13 @@ def test_tracers_render_like_arrays():
 def test_pprint_prints_the_pformat(capsys):
     tree_pprint({"w": jnp.ones(2)})
     assert capsys.readouterr().out == "{'w': f32[2]}\n"
+
+
+def test_pdoc_hooks_are_honoured():
+    import wadler_lindig as wl
+
+    class Custom:
+        def __pdoc__(self, **kwargs):
+            return wl.TextDoc("Custom<3>")
+
+    assert tree_pformat([Custom(), jnp.ones(2)]) == "[Custom<3>, f32[2]]"
