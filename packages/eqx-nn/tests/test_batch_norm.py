@@ -226,10 +226,12 @@ def test_wrong_channel_count_raises_with_shapes() -> None:
         bn(jnp.zeros((3, 4)), state)
 
 
-def test_outside_named_axis_raises_name_error_with_vmap_hint() -> None:
+@pytest.mark.parametrize("as_array", [jnp.asarray, np.asarray], ids=["jax", "numpy"])
+def test_outside_named_axis_raises_name_error_with_vmap_hint(as_array: Any) -> None:
     bn, state = _make("batch")
     with pytest.raises(NameError, match=r"unbound axis name.*jax.vmap\(bn, axis_name='batch'"):
-        bn(X[0], state)
+        bn(as_array(X[0]), state)
+    assert int(state.get(bn.batch_counter)) == 0  # the failed call used up nothing
 
 
 def test_axis_name_sequence_averages_over_nested_axes() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 from eqx_module import field
 from eqx_tree import EqxWarning
@@ -164,7 +165,7 @@ class BatchNorm(StatefulLayer):
 
     def __call__(
         self,
-        x: jax.Array,
+        x: ArrayLike,
         state: State,
         *,
         key: jax.Array | None = None,
@@ -187,6 +188,7 @@ class BatchNorm(StatefulLayer):
         """
         with jax.named_scope("eqx.nn.BatchNorm"):
             check_state(state, "BatchNorm")
+            x = jnp.asarray(x)
             if x.ndim == 0 or x.shape[0] != self.input_size:
                 raise ValueError(
                     f"`BatchNorm(input_size={self.input_size})` expects an unbatched input "
