@@ -11,8 +11,6 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-import jax.tree_util as jtu
-
 from eqx_module import Module, field, module_update_wrapper
 
 from ._compat import block_until_ready
@@ -25,6 +23,7 @@ from ._jit_cache import (
     prepare,
     trace_signatures,
     translate_hot_path_error,
+    tree_flatten_fast,
 )
 from ._sentinel import sentinel
 from ._wrapper import TransformWrapper
@@ -63,7 +62,7 @@ def check_donate(donate: str, valid: tuple[str, ...] = DONATE_MODES) -> None:
 
 
 _FunctionType = types.FunctionType
-_tree_flatten = jtu.tree_flatten
+_tree_flatten = tree_flatten_fast
 
 
 class _JitWrapper(TransformWrapper):
@@ -76,12 +75,12 @@ class _JitWrapper(TransformWrapper):
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
         # The hot path (DESIGN §5), inlined because every frame shows at depth 2: one
-        # flatten, one lookup of (treedef, leaf types) giving the plan (which leaves are
-        # arrays), one lookup of the static leaves giving the entry, then the entry's
-        # `jax.jit` of the flat array leaves. A plan exists only for a treedef that an
-        # earlier call bound successfully to `fun`'s signature, and the treedef fixes
-        # the number of positional arguments, so a hit needs no binding. Anything else
-        # (keywords, a miss, runtime checks, donation) goes through `dispatch`.
+        # flatten of the positional arguments, the plan for (treedef, leaf types) (which
+        # leaves are arrays), one lookup of the static leaves giving the entry, then the
+        # entry's `jax.jit` of the flat array leaves. A plan exists only for a treedef
+        # that an earlier call bound successfully to `fun`'s signature, and the treedef
+        # fixes the number of positional arguments, so a hit needs no binding. Anything
+        # else (keywords, a miss, runtime checks, donation) goes through `dispatch`.
         fun = self._fun
         config = self._config
         if not kwargs:
@@ -89,32 +88,40 @@ class _JitWrapper(TransformWrapper):
                 hit = config.function_caches.get(id(fun))
                 if hit is None or hit[0]() is not fun:
                     return dispatch(fun, config, args, kwargs)
-                leaves, treedef = _tree_flatten((args, kwargs))
-                plans = hit[1].plans
+                cache = hit[1]
+                leaves, treedef = _tree_flatten(args)
             else:
-                leaves, treedef = _tree_flatten((fun, args, kwargs))
-                plans = config.general_cache.plans
+                cache = config.general_cache
+                leaves, treedef = _tree_flatten((fun, args))
+            types = tuple(map(type, leaves))
+            plan = cache.last
+            if plan is None or plan.types != types or plan.positional_treedef != treedef:
+                try:
+                    plan = cache.positional.get((treedef, types))
+                except TypeError:  # unhashable static data: `dispatch` says where
+                    plan = None
+                if plan is None:
+                    return dispatch(fun, config, args, kwargs)
+                cache.last = plan
             try:
-                plan = plans[(treedef, tuple(map(type, leaves)))]
                 entry = plan.entries[plan.static_of(leaves)]
             except (KeyError, TypeError):  # a miss, or unhashable: `dispatch` says where
-                pass
-            else:
-                if entry.fast:
-                    try:
-                        out = entry.jitted(*plan.dynamic_of(leaves))
-                    except Exception as e:
-                        translated = translate_hot_path_error(entry, e)
-                        if translated is not None:
-                            raise translated from None
-                        raise
-                    # `jax.jit` may have retraced (new shapes) and the new trace staged a
-                    # check or changed the output's static parts. Both flags only ever go
-                    # from False to True, so no other thread can hide them.
-                    if entry.has_checks or entry.unstable:
-                        return finish_after_retrace(entry, out)
-                    info: Any = entry.out_info  # set by the trace, before `fast`
-                    return out if info.all_dynamic else info.rebuild(out)
+                return dispatch(fun, config, args, kwargs)
+            if entry.fast:
+                try:
+                    out = entry.jitted(*plan.dynamic_of(leaves))
+                except Exception as e:
+                    translated = translate_hot_path_error(entry, e)
+                    if translated is not None:
+                        raise translated from None
+                    raise
+                # `jax.jit` may have retraced (new shapes) and the new trace staged a
+                # check or changed the output's static parts. Both flags only ever go
+                # from False to True, so no other thread can hide them.
+                if entry.has_checks or entry.unstable:
+                    return finish_after_retrace(entry, out)
+                info: Any = entry.out_info  # set by the trace, before `fast`
+                return out if info.all_dynamic else info.rebuild(out)
         return dispatch(fun, config, args, kwargs)
 
     def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
