@@ -12,7 +12,7 @@ per-method template computed once.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax.tree_util as jtu
@@ -64,7 +64,7 @@ class _MethodDescriptor:
 wrap_method_hook.append(_MethodDescriptor)
 
 
-def _identity(d: dict[str, Any]) -> tuple[Any, ...]:
+def _identity(d: Mapping[str, Any]) -> tuple[Any, ...]:
     """`__self__` by identity, then `__func__` and the wrapper attributes by value."""
     return (
         id(d.get("__self__", _ABSENT)),
