@@ -50,8 +50,9 @@ def _source_paths(pytree: Any, select: Callable[[Any], Any]) -> list[str] | None
     selector that computes with the arrays (rather than just picking nodes) fails or
     returns something else there, and then the paths are unknown.
     """
-    labelled = jtu.tree_map_with_path(lambda path, _: _PathLabel(jtu.keystr(path)), pytree)
     try:
+        # Rebuilding a custom node around labels may fail too: then the paths are unknown.
+        labelled = jtu.tree_map_with_path(lambda path, _: _PathLabel(jtu.keystr(path)), pytree)
         picked = jtu.tree_leaves(select(labelled))
     except Exception:
         return None
