@@ -90,6 +90,38 @@ def test_signature_is_init_without_self() -> None:
     assert A.__signature__ == inspect.signature(Plain)
 
 
+def test_instance_signature_is_that_of_call_not_init() -> None:
+    class Layer(Module):
+        weight: Any
+
+        def __call__(self, x: Any, train: bool = False) -> Any:
+            return self.weight * x if train else x
+
+    layer = Layer(jnp.array(2.0))
+    assert str(inspect.signature(Layer)) == "(weight: Any) -> None"
+    assert list(inspect.signature(layer).parameters) == ["x", "train"]
+    with pytest.raises(AttributeError, match="__signature__"):
+        layer.__signature__
+    assert list(inspect.signature(jax.jit(layer.__call__)).parameters) == ["x", "train"]
+
+
+def test_wrapper_module_instance_signature_follows_wrapped() -> None:
+    class Wrapper(Module):
+        fn: Callable
+
+        @property
+        def __wrapped__(self) -> Callable:
+            return self.fn
+
+        def __call__(self, *args: Any) -> Any:
+            return self.fn(*args)
+
+    def f(a: int, b: int = 1) -> int:
+        return a + b
+
+    assert list(inspect.signature(Wrapper(f)).parameters) == ["a", "b"]
+
+
 def test_custom_init_is_inherited_unlike_plain_dataclasses() -> None:
     class Parent(Module):
         x: int

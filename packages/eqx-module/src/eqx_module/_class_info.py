@@ -22,6 +22,7 @@ from ._flatten import build_flatten_with_keys, build_pytree_functions
 
 __all__ = [
     "ClassInfo",
+    "InitSignature",
     "abstract_error",
     "apply_dataclass",
     "converter_annotation",
@@ -60,6 +61,26 @@ class ClassInfo:
     def __post_init__(self) -> None:
         needs = bool(self.check_missing or self.field_steps or self.check_inits)
         object.__setattr__(self, "needs_post_init_steps", needs)
+
+
+class InitSignature:
+    """`Cls.__signature__`: the signature of `__init__` without `self` (spec §3.1 step 6).
+
+    Only on the class. An instance has no `__signature__`, so `inspect.signature(module)`
+    reports its `__call__` (and `jax.jit(module, static_argnames=...)` finds the call's
+    parameters), and a wrapper Module with a `__wrapped__` property is unwrapped like
+    any `functools.wraps` wrapper.
+    """
+
+    __slots__ = ("signature",)
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        self.signature = signature
+
+    def __get__(self, instance: Any, owner: type | None = None) -> inspect.Signature:
+        if instance is not None:
+            raise AttributeError("__signature__")
+        return self.signature
 
 
 def apply_dataclass(cls: type, init: bool) -> None:

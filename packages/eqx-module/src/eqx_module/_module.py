@@ -34,6 +34,7 @@ from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tr
 from ._abstract import process_abstract_annotations, resolve_abstract
 from ._class_info import (
     ClassInfo,
+    InitSignature,
     abstract_error,
     apply_dataclass,
     converter_annotation,
@@ -131,7 +132,7 @@ class _ModuleMeta(abc.ABCMeta):
         type.__setattr__(
             cls,
             "__signature__",
-            signature.replace(parameters=list(signature.parameters.values())[1:]),
+            InitSignature(signature.replace(parameters=list(signature.parameters.values())[1:])),
         )
 
         dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
