@@ -616,39 +616,6 @@ def test_importing_eqx_tree_does_not_import_safetensors() -> None:
     assert result.stdout.strip() == "False"
 
 
-_BEARTYPE_SCRIPT = """
-import sys
-from jaxtyping import install_import_hook
-with install_import_hook(["eqx_tree"], "beartype.beartype"):
-    import eqx_tree
-import jax, jax.numpy as jnp, numpy as np
-path = sys.argv[1]
-tree = {"a": jnp.ones(2), "b": 1.5, "k": jax.random.key(0), "c": np.ones(2, np.complex128)}
-eqx_tree.tree_save(path, tree, metadata={"x": 1})
-like = jax.tree_util.tree_map(
-    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x, tree
-)
-eqx_tree.tree_load(path, like)
-eqx_tree.tree_load(path, tree, strict=False)
-eqx_tree.tree_from_flat_dict(tree, eqx_tree.tree_to_flat_dict(tree))
-assert eqx_tree.tree_load_metadata(path) == {"x": 1}
-print("ok")
-"""
-
-
-def test_checkpoint_functions_pass_the_jaxtyping_beartype_import_hook(ckpt: pathlib.Path) -> None:
-    pytest.importorskip("jaxtyping")
-    pytest.importorskip("beartype")
-    result = subprocess.run(
-        [sys.executable, "-c", _BEARTYPE_SCRIPT, str(ckpt)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip() == "ok"
-
-
 # --- property-based round trips ---------------------------------------------------------------
 
 # On a loaded CI machine, drawing examples can exceed Hypothesis's "too slow" health

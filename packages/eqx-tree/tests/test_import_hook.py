@@ -1,4 +1,5 @@
-"""Spec C9: every eqx_tree function accepts what it documents under jaxtyping + beartype.
+"""Spec C9: every eqx_tree function (checkpoints too) accepts its documented inputs under
+jaxtyping + beartype.
 
 The compatibility suite runs jaxtyping's import hook with beartype over all eqx packages,
 so an annotation narrower than the behaviour (`rtol: float` refusing `0`, `BinaryIO`
@@ -54,6 +55,20 @@ T.register_cache_clearer(functools.partial(print, end=""))
 T.clear_caches()
 for x in (1, 1.0, jnp.ones(1), np.float32(1), object(), None, "s"):
     T.is_array(x), T.is_array_like(x), T.is_inexact_array(x), T.is_inexact_array_like(x)
+
+# Checkpoints (spec 8.2).
+ckpt = str(d / "c.safetensors")
+tree = {"a": jnp.ones(2), "b": 1.5, "k": jax.random.key(0), "c": np.ones(2, np.complex128)}
+T.tree_save(ckpt, tree, metadata={"x": 1})
+T.tree_save(d / "c2.safetensors", tree)
+like = jax.tree_util.tree_map(
+    lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if isinstance(x, jax.Array) else x, tree
+)
+T.tree_load(ckpt, like)
+T.tree_load(d / "c2.safetensors", tree, strict=False)
+T.tree_from_flat_dict(tree, T.tree_to_flat_dict(tree))
+T.tree_from_flat_dict(tree, T.tree_to_flat_dict(tree, sep="/"), sep="/")
+assert T.tree_load_metadata(ckpt) == {"x": 1}
 print("ok")
 """
 
