@@ -93,21 +93,21 @@ class BatchNorm(StatefulLayer):
     batch_counter: StateIndex[jax.Array] | None
     batch_state_index: StateIndex[tuple[jax.Array, jax.Array]] | None
     axis_name: _AxisName
-    inference: bool | jax.Array
+    inference: ArrayLike
     input_size: int = field(static=True)
-    eps: float = field(static=True)
+    eps: int | float = field(static=True)
     channelwise_affine: bool = field(static=True)
-    momentum: float = field(static=True)
+    momentum: int | float = field(static=True)
     mode: str = field(static=True)
 
     def __init__(
         self,
         input_size: int,
         axis_name: _AxisName,
-        eps: float = 1e-5,
+        eps: int | float = 1e-5,
         channelwise_affine: bool = True,
-        momentum: float = 0.99,
-        inference: bool | jax.Array = False,
+        momentum: int | float = 0.99,
+        inference: ArrayLike = False,
         dtype: Any = None,
         mode: str = "legacy",
     ) -> None:
@@ -169,7 +169,7 @@ class BatchNorm(StatefulLayer):
         state: State,
         *,
         key: jax.Array | None = None,
-        inference: bool | jax.Array | None = None,
+        inference: ArrayLike | None = None,
     ) -> tuple[jax.Array, State]:
         """Normalise `x` of shape `(input_size, *rest)`.
 

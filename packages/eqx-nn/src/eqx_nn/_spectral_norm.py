@@ -6,6 +6,7 @@ from typing import Any, Generic, TypeVar
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
 
 from eqx_module import field
 from eqx_tree import tree_at
@@ -21,12 +22,12 @@ _Layer = TypeVar("_Layer")
 _INIT_POWER_ITERATIONS = 15
 
 
-def _normalise(x: Any, eps: float) -> jax.Array:
+def _normalise(x: Any, eps: int | float) -> jax.Array:
     norm = jnp.linalg.norm(x)
     return x / jnp.maximum(jnp.asarray(eps, norm.dtype), norm).astype(x.dtype)
 
 
-def _power_iteration(matrix: Any, u: Any, v: Any, eps: float) -> tuple[jax.Array, jax.Array]:
+def _power_iteration(matrix: Any, u: Any, v: Any, eps: int | float) -> tuple[jax.Array, jax.Array]:
     u = _normalise(matrix @ v, eps)
     v = _normalise(matrix.T @ u, eps)
     return u, v
@@ -73,16 +74,16 @@ class SpectralNorm(StatefulLayer, Generic[_Layer]):
     weight_name: str = field(static=True)
     uv_index: StateIndex[tuple[jax.Array, jax.Array]]
     num_power_iterations: int = field(static=True)
-    eps: float = field(static=True)
-    inference: bool | jax.Array
+    eps: int | float = field(static=True)
+    inference: ArrayLike
 
     def __init__(
         self,
         layer: _Layer,
         weight_name: str,
         num_power_iterations: int = 1,
-        eps: float = 1e-12,
-        inference: bool | jax.Array = False,
+        eps: int | float = 1e-12,
+        inference: ArrayLike = False,
         *,
         key: jax.Array,
     ) -> None:
@@ -115,7 +116,7 @@ class SpectralNorm(StatefulLayer, Generic[_Layer]):
         state: State,
         *,
         key: jax.Array | None = None,
-        inference: bool | jax.Array | None = None,
+        inference: ArrayLike | None = None,
     ) -> tuple[Any, State]:
         """Run the layer with its weight divided by its spectral norm.
 
