@@ -112,7 +112,7 @@ class BoundMethod(Module):
         try:
             return hash((treedef, tuple(leaves)))
         except TypeError:
-            return hash((treedef, id(self.__self__)))
+            return hash((treedef, id(self.__dict__.get("__self__"))))
 
     def __eq__(self, other: object) -> Any:
         # The same method of the same instance is equal without comparing its arrays,
