@@ -254,3 +254,16 @@ def test_conv_defaults_to_float64_under_x64():
         conv = Conv1d(2, 3, 2, key=KEY)
         assert conv.weight.dtype == conv.bias.dtype == jnp.float64
         assert conv(jnp.ones((2, 4))).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("mode", ["ZEROS", "REFLECT", "REPLICATE", "CIRCULAR"])
+@pytest.mark.parametrize("padding", [((2, 1),), "SAME", "SAME_LOWER"])
+def test_conv1d_padding_modes_with_dilation_and_groups_match_naive_loop(mode, padding):
+    conv = Conv1d(4, 2, 3, 2, padding, 2, 2, padding_mode=mode, key=KEY)
+    x = jr.normal(jr.key(6), (4, 7))
+    if isinstance(padding, str):
+        pads = _same_pads((7,), (3,), (2,), (2,), padding == "SAME_LOWER")
+    else:
+        pads = list(padding)
+    expected = naive_conv(x, conv.weight, conv.bias, (2,), pads, (2,), 2, mode)
+    np.testing.assert_allclose(conv(x), expected, rtol=1e-5, atol=1e-5)
