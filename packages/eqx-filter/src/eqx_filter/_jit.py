@@ -109,7 +109,7 @@ class _JitWrapper(TransformWrapper):
                 return dispatch(fun, config, args, kwargs)
             if entry.fast:
                 try:
-                    out = entry.jitted(*plan.dynamic_of(leaves))
+                    out = entry.jitted(*plan.take_dynamic(leaves))
                 except Exception as e:
                     translated = translate_hot_path_error(entry, e)
                     if translated is not None:

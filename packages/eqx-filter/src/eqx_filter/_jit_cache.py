@@ -161,6 +161,35 @@ def _getter(positions: tuple[int, ...]) -> Callable[[list[Any]], tuple[Any, ...]
     return getter
 
 
+_FEW_STATIC = 8
+
+
+def _taker(
+    static: tuple[int, ...], dynamic: tuple[int, ...]
+) -> Callable[[list[Any]], list[Any] | tuple[Any, ...]]:
+    """`dynamic_of` for the hot path, which may consume its (fresh) list of leaves.
+
+    A Module usually has a few static leaves (activations, sizes) among many arrays:
+    deleting those few from the list is cheaper than gathering every array.
+    """
+    if not static:
+        return _same
+    if len(static) > _FEW_STATIC:
+        return _getter(dynamic)
+    backwards = tuple(reversed(static))
+
+    def take(leaves: list[Any]) -> list[Any]:
+        for i in backwards:
+            del leaves[i]
+        return leaves
+
+    return take
+
+
+def _same(leaves: list[Any]) -> list[Any]:
+    return leaves
+
+
 class _Plan:
     """Which leaf positions are arrays, for one treedef and one tuple of leaf types."""
 
@@ -175,6 +204,7 @@ class _Plan:
         "silence",
         "static_of",
         "static_positions",
+        "take_dynamic",
         "treedef",
         "types",
     )
@@ -198,6 +228,7 @@ class _Plan:
         self.dynamic_positions = dynamic
         self.static_positions = static
         self.dynamic_of = _getter(dynamic)
+        self.take_dynamic = _taker(static, dynamic)
         self.static_of = _getter(static)
         self.entries: dict[tuple[Any, ...], _Entry] = {}
         if config.donate in ("all", "warn"):
