@@ -159,3 +159,27 @@ def test_nested_modules_kwargs_arrays_and_jit_vmap_composition():
     batched = jax.vmap(jax.grad(loss))(ws)
     np.testing.assert_allclose(batched[1], jax.grad(loss)(ws[1]), rtol=1e-6)
     assert all(steps is None and act is None and t_x is None for steps, act, t_x in seen)
+
+
+def test_python_float_primals_and_a_none_output_tangent():
+    # On newer JAX a rule may receive literal arrays that are `float` subclasses, and
+    # arithmetic on them gives Python floats; the zero tangent must still be a float.
+    @filter_custom_jvp
+    def g(x, y):
+        return x * y
+
+    @g.def_jvp
+    def g_jvp(primals, tangents):
+        x, y = primals
+        tx, ty = tangents
+        return g(x, y), (0.0 if tx is None else tx * y) + (0.0 if ty is None else ty * x)
+
+    assert float(jax.grad(g)(2.0, 3.0)) == 3.0
+    assert float(jax.grad(g, argnums=1)(2.0, 3.0)) == 2.0
+
+    @filter_custom_jvp
+    def h(x):
+        return x * 2
+
+    h.def_jvp(lambda primals, tangents: (h(*primals), None))
+    assert float(jax.grad(h)(1.0)) == 0.0

@@ -162,3 +162,17 @@ def test_nested_module_vjp_arg_with_keyword_arrays_under_jit_and_vmap():
     out = f(model, x, bias=bias)
     assert out["name"] == "inner"
     np.testing.assert_allclose(out["y"], jnp.sum(model.inner.w * x) + bias)
+
+
+def test_python_float_arguments_under_jax_grad():
+    # JAX hands rules the values of Python scalars given to `jax.grad` as Python floats
+    # (0.4.38) or as float-subclassing literal arrays (0.10): both still count as floats.
+    @filter_custom_vjp
+    def g(x, y):
+        return x * y
+
+    g.def_fwd(lambda perturbed, x, y: (g(x, y), y))
+    g.def_bwd(lambda residuals, grad_out, perturbed, x, y: grad_out * residuals * 10.0)
+    assert float(jax.grad(g)(2.0, 3.0)) == 30.0
+    with pytest.raises(RuntimeError, match=r"`\*args` and `\*\*kwargs` to `filter_custom_vjp`"):
+        jax.grad(lambda y: g(jnp.array(2.0), y))(3.0)

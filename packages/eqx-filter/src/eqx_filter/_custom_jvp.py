@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 
-from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
+from eqx_tree import EqxDeprecationWarning, is_array
 
 __all__ = ["filter_custom_jvp"]
 
@@ -77,7 +77,7 @@ class filter_custom_jvp:
 
         def materialising_rule(primals: Any, tangents: Any, **kwargs: Any) -> Any:
             tangents = jtu.tree_map(
-                lambda p, t: jnp.zeros_like(p) if t is None and is_inexact_array(p) else t,
+                lambda p, t: jnp.zeros_like(p) if t is None and is_inexact_value(p) else t,
                 primals,
                 tangents,
                 is_leaf=lambda x: x is None,
@@ -120,10 +120,13 @@ class filter_custom_jvp:
             return fn(*call_args, **call_kwargs)
 
         def jvp_rule(primals: Any, tangents: Any) -> Any:
+            # JAX may hand over an array argument's value as a Python scalar (or a
+            # literal subclassing one); the rule sees arrays, as a call does.
+            primals = [jnp.asarray(p) for p in primals]
             call_args, call_kwargs = rebuild(primals)
             tangent_leaves: list[Any] = [None] * len(leaves)
             for i, primal, tangent in zip(dynamic_positions, primals, tangents, strict=True):
-                if _is_symbolic_zero(tangent) or not is_inexact_array(primal):
+                if _is_symbolic_zero(tangent) or not is_inexact_value(primal):
                     continue
                 if i >= n_args_leaves:
                     raise ValueError(
@@ -149,9 +152,26 @@ class filter_custom_jvp:
         return custom(*[leaves[i] for i in dynamic_positions])
 
 
+def is_inexact_value(x: Any) -> bool:
+    """Whether a primal that JAX handed to a rule has a floating or complex dtype.
+
+    Not `is_inexact_array`: depending on the JAX version, a rule receives an array
+    argument's value as an array, as a literal array subclassing `float` (0.10), or as a
+    plain Python `float` (0.4.38, for a Python scalar given to `jax.grad`).
+    """
+    try:
+        return bool(jnp.issubdtype(jnp.result_type(x), jnp.inexact))
+    except TypeError:  # not a JAX type at all
+        return False
+
+
 def zero_tangent(primal: Any) -> Any:
-    """A zero tangent for `primal` (`float0` for integer and boolean arrays)."""
-    if is_inexact_array(primal):
+    """A zero tangent for `primal` (`float0` for integer and boolean arrays).
+
+    `primal` may also be a Python scalar: on newer JAX, arithmetic on the literal
+    arrays a rule receives (subclasses of `float`) gives plain Python floats.
+    """
+    if is_inexact_value(primal):
         return jnp.zeros_like(primal)
     return np.zeros(np.shape(primal), dtype=jax.dtypes.float0)
 

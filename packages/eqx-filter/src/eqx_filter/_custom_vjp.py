@@ -19,7 +19,7 @@ import jax.tree_util as jtu
 from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
 
 from ._compat import flatten_up_to, same_structure, shape_dtype_struct
-from ._custom_jvp import zero_tangent
+from ._custom_jvp import is_inexact_value, zero_tangent
 from ._filters import combine, filter, partition
 
 __all__ = ["filter_custom_vjp"]
@@ -160,7 +160,7 @@ class filter_custom_vjp:
 
         def fwd_rule(diff: Any, vjp_other: Any, rest: Any) -> Any:
             for primal in rest:
-                if primal.perturbed and is_inexact_array(primal.value):
+                if primal.perturbed and is_inexact_value(primal.value):
                     raise RuntimeError(
                         f"filter_custom_vjp: `{_name(fn)}` was differentiated with respect "
                         "to an array in `*args` and `**kwargs` to `filter_custom_vjp`; only "
@@ -171,10 +171,12 @@ class filter_custom_vjp:
             for i, primal in zip(diff_positions, diff, strict=True):
                 perturbed_leaves[i] = bool(primal.perturbed)
             perturbed = jtu.tree_unflatten(vjp_treedef, perturbed_leaves)
+            # JAX may hand over an array argument's value as a Python scalar (or a
+            # literal subclassing one); the rules see arrays, as a call does.
             values = (
-                [p.value for p in diff],
-                [p.value for p in vjp_other],
-                [p.value for p in rest],
+                [jnp.asarray(p.value) for p in diff],
+                [jnp.asarray(p.value) for p in vjp_other],
+                [jnp.asarray(p.value) for p in rest],
             )
             x, call_args, call_kwargs = rebuild(*values)
             out, residuals = fwd(perturbed, x, *call_args, **call_kwargs)
