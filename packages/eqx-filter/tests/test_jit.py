@@ -455,6 +455,25 @@ def test_donate_warn_lets_jax_warn_about_unusable_donations():
         filter_jit(lambda x: jnp.sum(x), donate="warn")(jnp.ones(3))
 
 
+def test_donate_all_stays_silent_when_a_settled_entry_compiles_for_new_shapes():
+    f = filter_jit(lambda x: jnp.sum(x), donate="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (3, 3, 4, 5):
+            assert float(f(jnp.ones(n))) == n
+
+
+def test_donate_warn_warns_when_a_settled_entry_compiles_for_new_shapes():
+    f = filter_jit(lambda x: jnp.sum(x), donate="warn")
+    with pytest.warns(UserWarning, match="Some donated buffers were not usable"):
+        f(jnp.ones(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f(jnp.ones(3))  # compiled already: nothing to warn about
+    with pytest.warns(UserWarning, match="Some donated buffers were not usable"):
+        f(jnp.ones(4))
+
+
 def test_donate_warn_except_first_keeps_the_first_argument():
     x, y = jnp.ones(3), jnp.ones(3)
     filter_jit(lambda x, y: x + y, donate="warn-except-first")(x, y)

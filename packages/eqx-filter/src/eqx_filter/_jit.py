@@ -16,6 +16,7 @@ from eqx_module import Module, field, module_update_wrapper
 from ._compat import block_until_ready
 from ._jit_cache import (
     JitConfig,
+    call_silenced,
     dispatch,
     finish_after_retrace,
     get_config,
@@ -80,7 +81,7 @@ class _JitWrapper(TransformWrapper):
         # entry's `jax.jit` of the flat array leaves. A plan exists only for a treedef
         # that an earlier call bound successfully to `fun`'s signature, and the treedef
         # fixes the number of positional arguments, so a hit needs no binding. Anything
-        # else (keywords, a miss, runtime checks, donation) goes through `dispatch`.
+        # else (keywords, a miss, runtime checks) goes through `dispatch`.
         fun = self._fun
         config = self._config
         if not kwargs:
@@ -109,7 +110,10 @@ class _JitWrapper(TransformWrapper):
                 return dispatch(fun, config, args, kwargs)
             if entry.fast:
                 try:
-                    out = entry.jitted(*plan.take_dynamic(leaves))
+                    if plan.silence:
+                        out = call_silenced(entry.jitted, plan.take_dynamic(leaves))
+                    else:
+                        out = entry.jitted(*plan.take_dynamic(leaves))
                 except Exception as e:
                     translated = translate_hot_path_error(entry, e)
                     if translated is not None:

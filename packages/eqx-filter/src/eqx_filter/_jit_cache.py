@@ -46,6 +46,7 @@ from ._tracing_hooks import record_checks
 
 __all__ = [
     "JitConfig",
+    "call_silenced",
     "dispatch",
     "finish_after_retrace",
     "get_config",
@@ -313,8 +314,8 @@ class _Entry:
         self.has_checks = False
         self.completed = False
         self.unstable = False
-        # The hot path's one test: completed, no runtime checks, stable outputs, and no
-        # donation warnings to silence. Cleared by any trace that breaks one of these.
+        # The hot path's one test: completed, no runtime checks, stable outputs.
+        # Cleared by any trace that breaks one of these.
         self.fast = False
         self.out_info: _OutInfo | None = None
         self.by_aval: dict[tuple[Any, ...], _Entry] | None = None
@@ -520,7 +521,7 @@ def _guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
         for logger in loggers:
             logger.removeFilter(_drop_callback_log)
     entry.completed = True
-    entry.fast = not (entry.has_checks or entry.unstable or entry.plan.silence)
+    entry.fast = not (entry.has_checks or entry.unstable)
     return out
 
 
@@ -533,6 +534,17 @@ def dispatch(
     for everything else: keyword arguments, first calls, entries with runtime checks.
     """
     return _dispatch_slow(fun, config, args, kwargs)
+
+
+def call_silenced(jitted: Any, dynamic: Any) -> Any:
+    """Call `jitted(*dynamic)` without JAX's unusable-donation warning (`donate="all"`).
+
+    JAX warns when it lowers, which any call may do (new shapes), so every call of a
+    plan that donates pays for this.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+        return jitted(*dynamic)
 
 
 def finish_after_retrace(entry: _Entry, out: Any) -> Any:
