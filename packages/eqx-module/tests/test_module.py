@@ -375,6 +375,27 @@ def test_assigning_a_non_field_in_init_raises_frozen_instance_error() -> None:
     assert issubclass(dataclasses.FrozenInstanceError, AttributeError)
 
 
+def test_post_init_of_generated_init_assigns_fields_but_not_other_names() -> None:
+    class A(Module):
+        x: int
+        doubled: int = field(init=False)
+
+        def __post_init__(self) -> None:
+            self.doubled = 2 * self.x
+
+    class B(Module):
+        x: int
+
+        def __post_init__(self) -> None:
+            self.y = 2
+
+    assert A(3).doubled == 6
+    with pytest.raises(dataclasses.FrozenInstanceError, match="has no field named `y`"):
+        B(1)
+    with pytest.raises(dataclasses.FrozenInstanceError, match="immutable after"):
+        A(3).x = 1
+
+
 def test_fields_and_wrapper_names_can_be_assigned_repeatedly_in_init() -> None:
     class A(Module):
         x: int

@@ -49,6 +49,9 @@ class ClassInfo:
     field_steps: tuple[tuple[str, Callable[[Any], Any] | None, bool, bool], ...]
     check_inits: tuple[Callable[[Any], None], ...]
     has_custom_init: bool
+    # Whether `__init__` can assign through `Module.__setattr__` (a custom `__init__`,
+    # or a generated one calling `__post_init__`), so the instance must be marked.
+    mark_initialising: bool
     check_init_arguments: bool
     init_field_names: tuple[str, ...]
     plain_new: bool

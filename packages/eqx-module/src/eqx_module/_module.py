@@ -162,6 +162,7 @@ class _ModuleMeta(abc.ABCMeta):
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
             has_custom_init=custom_init,
+            mark_initialising=custom_init or hasattr(cls, "__post_init__"),
             check_init_arguments=not custom_init,
             init_field_names=tuple(f.name for f in fields if f.init),
             plain_new=cls.__new__ is object.__new__,  # type: ignore[comparison-overlap]
@@ -213,12 +214,17 @@ class _ModuleMeta(abc.ABCMeta):
                 self = _object_new(cls)  # raises Python's TypeError for abstract methods
             else:
                 self = cls.__new__(cls, *args, **kwargs)
-            key = id(self)
-            INITIALISING.add(key)
-            try:
+            if info.mark_initialising:
+                key = id(self)
+                INITIALISING.add(key)
+                try:
+                    cls.__init__(self, *args, **kwargs)
+                finally:
+                    INITIALISING.discard(key)
+            else:
+                # A generated `__init__` without `__post_init__` stores the fields with
+                # `object.__setattr__` and runs no user code that could assign to `self`.
                 cls.__init__(self, *args, **kwargs)
-            finally:
-                INITIALISING.discard(key)
             if info.abstract_vars:
                 names = ", ".join(sorted(info.abstract_vars))
                 raise TypeError(
