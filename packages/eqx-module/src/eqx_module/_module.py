@@ -145,19 +145,7 @@ class _ModuleMeta(abc.ABCMeta):
             field_names=field_names,
             settable=frozenset(field_names) | frozenset(WRAPPER_ATTRIBUTES),
             check_missing=check_missing,
-            field_steps=tuple(
-                step
-                for step in (
-                    (
-                        f.name,
-                        f.metadata.get("converter"),
-                        bool(f.metadata.get("static", False)),
-                        not f.init,
-                    )
-                    for f in fields
-                )
-                if check_missing or step[1] is not None or step[2] or step[3]
-            ),
+            field_steps=_field_steps(fields, check_missing),
             check_inits=tuple(
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
             ),
@@ -239,6 +227,22 @@ class _ModuleMeta(abc.ABCMeta):
             if info.needs_post_init_steps:
                 _post_init_steps(self, info)
             return self
+
+
+def _field_steps(
+    fields: tuple[dataclasses.Field[Any], ...], check_missing: bool
+) -> tuple[tuple[str, Callable[[Any], Any] | None, bool, bool], ...]:
+    """Per field: `(name, converter, is static, is init=False)`, for `_post_init_steps`.
+
+    Fields with no step are left out, unless every field is checked for being set.
+    """
+    steps = []
+    for f in fields:
+        converter = f.metadata.get("converter")
+        static = bool(f.metadata.get("static", False))
+        if check_missing or converter is not None or static or not f.init:
+            steps.append((f.name, converter, static, not f.init))
+    return tuple(steps)
 
 
 def _check_init_arguments(self: Any, info: ClassInfo) -> None:
