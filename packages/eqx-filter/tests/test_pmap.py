@@ -127,3 +127,28 @@ def test_the_cache_does_not_keep_the_arrays_of_the_first_call_alive():
     del x
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.multidevice
+@pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (nox -s multidevice)")
+def test_eight_device_data_parallel_gradient_with_pmean():
+    from eqx_filter import filter_grad
+    from eqx_module import Module
+
+    class Linear(Module):
+        weight: jax.Array
+        activation: object
+
+    def loss(model, x):
+        return jnp.mean(model.activation(x @ model.weight))
+
+    model = Linear(jnp.array([0.5, -1.0]), jnp.tanh)
+    xs = jnp.arange(32.0).reshape(8, 2, 2) / 32
+
+    def step(model, x):
+        grads = filter_grad(loss)(model, x)
+        return jax.lax.pmean(grads.weight, "devices")
+
+    out = filter_pmap(step, in_axes=(None, 0), axis_name="devices")(model, xs)
+    expected = jax.grad(lambda w: jnp.mean(jnp.tanh(xs.reshape(16, 2) @ w)))(model.weight)
+    np.testing.assert_allclose(out, jnp.broadcast_to(expected, (8, 2)), rtol=1e-5)
