@@ -577,6 +577,24 @@ def test_lower_and_compile_work_for_a_module_and_keyword_options():
     np.testing.assert_array_equal(compiled(jnp.ones(2), shift=1.0), jnp.full(2, 3.0))
 
 
+def test_lower_and_compile_with_donate_all_stay_silent_and_donate():
+    f = filter_jit(lambda x, y: (x * 2, jnp.sum(y)), donate="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # y's buffer cannot back any output
+        compiled = f.lower(jnp.ones(3), jnp.ones(2)).compile()
+        x, y = jnp.ones(3), jnp.ones(2)
+        out, total = compiled(x, y)
+    np.testing.assert_array_equal(out, jnp.full(3, 2.0))
+    assert float(total) == 2.0
+    assert x.is_deleted()
+
+
+def test_lower_with_donate_warn_lets_jax_warn():
+    f = filter_jit(lambda x: jnp.sum(x), donate="warn")
+    with pytest.warns(UserWarning, match="Some donated buffers were not usable"):
+        f.lower(jnp.ones(3)).compile()
+
+
 def test_compile_with_bad_options_raises_jax_runtime_error():
     lowered = filter_jit(lambda x: x + 1).lower(jnp.ones(2))
     with pytest.raises(jax.errors.JaxRuntimeError):

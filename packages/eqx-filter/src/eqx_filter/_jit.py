@@ -6,15 +6,18 @@ public wrapper Module, argument checking and ahead-of-time lowering.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import types
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from eqx_module import Module, field, module_update_wrapper
 
 from ._compat import block_until_ready
 from ._jit_cache import (
+    DONATED_BUFFERS_MESSAGE,
     JitConfig,
     call_silenced,
     dispatch,
@@ -131,8 +134,20 @@ class _JitWrapper(TransformWrapper):
     def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
         """Trace and lower for these arguments, without compiling: a `Lowered`."""
         entry, dynamic = prepare(self._fun, self._config, args, kwargs)
-        lowered = entry.jitted.lower(*dynamic)
+        with _maybe_silenced(self._config):
+            lowered = entry.jitted.lower(*dynamic)
         return Lowered(lowered, entry, self._fun, self._config)
+
+
+@contextlib.contextmanager
+def _maybe_silenced(config: JitConfig) -> Iterator[None]:
+    """Hide JAX's unusable-donation warning when `donate` is "all"/"all-except-first"."""
+    if not config.silence_donation:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
+        yield
 
 
 class Lowered(Module):
@@ -150,10 +165,11 @@ class Lowered(Module):
 
     def compile(self, compiler_options: dict[str, Any] | None = None) -> Compiled:
         """Compile; bad `compiler_options` raise JAX's `JaxRuntimeError`."""
-        if compiler_options is None:
-            compiled = self.lowered.compile()
-        else:
-            compiled = self.lowered.compile(compiler_options)
+        with _maybe_silenced(self._config):
+            if compiler_options is None:
+                compiled = self.lowered.compile()
+            else:
+                compiled = self.lowered.compile(compiler_options)
         return Compiled(compiled, self._entry, self._fun, self._config)
 
 

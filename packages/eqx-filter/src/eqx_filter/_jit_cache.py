@@ -45,6 +45,7 @@ from ._jit_history import clear_histories, record_signature, trace_signatures
 from ._tracing_hooks import record_checks
 
 __all__ = [
+    "DONATED_BUFFERS_MESSAGE",
     "JitConfig",
     "call_silenced",
     "dispatch",
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 _HISTORY_LENGTH = 32
-_DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
+DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
 
 
 class JitConfig:
@@ -543,7 +544,7 @@ def call_silenced(jitted: Any, dynamic: Any) -> Any:
     plan that donates pays for this.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+        warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
         return jitted(*dynamic)
 
 
@@ -582,7 +583,7 @@ def _dispatch_slow(
         entry = resolve_unstable(entry, fun, config, dynamic)
     if config.silence_donation and entry.plan.donate_argnums:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
+            warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
             out = _call(entry, dynamic)
     else:
         out = _call(entry, dynamic)
