@@ -70,3 +70,14 @@ def test_sharding_is_forwarded_and_nested_modules_cross():
     )(box)
     np.testing.assert_array_equal(out.value, jnp.arange(3.0) * 2)
     assert out.tag == "t" and seen == ["t"]
+
+
+def test_an_array_in_result_shape_dtypes_stands_for_its_shape_and_dtype():
+    out = filter_pure_callback(
+        lambda x, tag: (np.asarray(x) * 2, tag),
+        jnp.ones(2),
+        "t",
+        result_shape_dtypes=(np.zeros(2, np.float32), "t"),
+    )
+    np.testing.assert_array_equal(out[0], jnp.full(2, 2.0))
+    assert out[1] == "t"

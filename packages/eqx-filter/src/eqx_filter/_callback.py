@@ -17,7 +17,8 @@ __all__ = ["filter_pure_callback"]
 
 
 def _is_struct(x: Any) -> bool:
-    return isinstance(x, jax.ShapeDtypeStruct)
+    # As for `jax.pure_callback`, an array stands for its own shape and dtype.
+    return isinstance(x, jax.ShapeDtypeStruct) or is_array(x)
 
 
 def filter_pure_callback(
