@@ -108,7 +108,7 @@ class _JitWrapper(TransformWrapper):
                     return dispatch(fun, config, args, kwargs)
                 cache.last = plan
             try:
-                entry = plan.entries[plan.static_of(leaves)]
+                entry = plan.entries[plan.static_key(leaves)]
             except (KeyError, TypeError):  # a miss, or unhashable: `dispatch` says where
                 return dispatch(fun, config, args, kwargs)
             if entry.fast:

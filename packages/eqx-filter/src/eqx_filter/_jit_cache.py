@@ -204,6 +204,7 @@ class _Plan:
         "n_leaves",
         "positional_treedef",
         "silence",
+        "static_key",
         "static_of",
         "static_positions",
         "take_dynamic",
@@ -232,7 +233,12 @@ class _Plan:
         self.dynamic_of = _getter(dynamic)
         self.take_dynamic = _taker(static, dynamic)
         self.static_of = _getter(static)
-        self.entries: dict[tuple[Any, ...], _Entry] = {}
+        # The entries' key: the static leaves, or the leaf itself when there is one (an
+        # `itemgetter` in C instead of a Python lambda building a 1-tuple).
+        self.static_key: Callable[[list[Any]], Any] = (
+            operator.itemgetter(static[0]) if len(static) == 1 else self.static_of
+        )
+        self.entries: dict[Any, _Entry] = {}
         if config.donate in ("all", "warn"):
             self.donate_argnums: tuple[int, ...] = tuple(range(len(dynamic)))
         elif config.donate in ("all-except-first", "warn-except-first"):
@@ -437,17 +443,17 @@ def prepare(
 ) -> tuple[_Entry, tuple[Any, ...]]:
     """Find (or create) the cache entry for this call, and the call's array leaves."""
     plan, leaves, tree = plan_call(fun, config, args, kwargs)
-    static = plan.static_of(leaves)
+    key = plan.static_key(leaves)
     try:
-        entry = plan.entries.get(static)
+        entry = plan.entries.get(key)
     except TypeError as e:
         raise unhashable_leaf_error(tree, plan.static_positions, plan.has_fun, e, fun) from None
     if entry is None:
         fun_ref = None if plan.has_fun else _function_ref(fun, config)
         name = getattr(fun, "__name__", None) or type(fun).__name__
-        new_entry = _Entry(plan, static, fun_ref, config, name)
+        new_entry = _Entry(plan, plan.static_of(leaves), fun_ref, config, name)
         with _entries_lock:
-            entry = plan.entries.setdefault(static, new_entry)
+            entry = plan.entries.setdefault(key, new_entry)
     return entry, plan.dynamic_of(leaves)
 
 
