@@ -152,3 +152,34 @@ def test_eight_device_data_parallel_gradient_with_pmean():
     out = filter_pmap(step, in_axes=(None, 0), axis_name="devices")(model, xs)
     expected = jax.grad(lambda w: jnp.mean(jnp.tanh(xs.reshape(16, 2) @ w)))(model.weight)
     np.testing.assert_allclose(out, jnp.broadcast_to(expected, (8, 2)), rtol=1e-5)
+
+
+def test_nothing_mapped_with_axis_size_runs_on_that_many_devices():
+    out = filter_pmap(lambda x: x * 2, in_axes=None, axis_size=N)(jnp.arange(3.0))
+    np.testing.assert_array_equal(out, jnp.broadcast_to(jnp.arange(3.0) * 2, (N, 3)))
+
+
+def test_nothing_mapped_without_axis_size_raises():
+    with pytest.raises(ValueError, match="Cannot resolve batch dimension"):
+        filter_pmap(lambda x: x)(1.0)
+
+
+def test_each_new_input_signature_traces_twice_and_repeats_trace_zero_times():
+    count = [0]
+
+    @filter_pmap(in_axes=None, axis_size=1)
+    def f(*args):
+        count[0] += 1
+        return jnp.ones(2)
+
+    for args, expected in [
+        ((jnp.zeros(2),), 2),
+        ((jnp.zeros(2),), 2),
+        ((jnp.zeros(3),), 4),  # a new shape
+        ((jnp.zeros(3),), 4),
+        (([jnp.zeros(2)],), 6),  # a new structure
+        (([jnp.zeros(2), jnp.zeros(3)], jnp.zeros(4), "hi", 1), 8),
+        (([jnp.zeros(2), jnp.zeros(3)], jnp.zeros(4), "hi", 1), 8),
+    ]:
+        assert f(*args).shape == (1, 2)
+        assert count[0] == expected

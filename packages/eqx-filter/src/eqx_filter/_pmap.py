@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.tree_util as jtu
+import numpy as np
 
 from eqx_module import field, module_update_wrapper
 from eqx_tree import EqxDeprecationWarning, is_array, register_cache_clearer
@@ -115,8 +116,21 @@ class _PmapWrapper(TransformWrapper):
                 "it into a JAX array."
             ) from None
         dynamic = [leaves[i] for i in positions]
+        n_dummy = 0
+        if all(axis is None for axis in axes):
+            if self._axis_size is None:
+                raise ValueError(
+                    "Cannot resolve batch dimension: `filter_pmap` was called with no mapped "
+                    "input (every `in_axes` resolved to None) and no `axis_size`. Map an "
+                    "input, or pass `axis_size=`."
+                )
+            # `jax.pmap` needs one mapped argument: a dummy of the right length, which
+            # the function never sees.
+            n_dummy = 1
+            dynamic = [np.zeros((self._axis_size,), np.uint8), *dynamic]
+            axes = [0, *axes]
         if entry is None:
-            entry = self._make_entry(leaves, treedef, positions, axes, dynamic)
+            entry = self._make_entry(leaves, treedef, positions, axes, dynamic, n_dummy)
             with _cache_lock:
                 entry = _cache.setdefault(key, entry)
         return entry, dynamic
@@ -128,6 +142,7 @@ class _PmapWrapper(TransformWrapper):
         positions: list[int],
         axes: list[int | None],
         dynamic: list[Any],
+        n_dummy: int,
     ) -> _PmapEntry:
         out_axes_spec = self._out_axes
         skeletons: list[OutputSkeleton] = []
@@ -137,6 +152,7 @@ class _PmapWrapper(TransformWrapper):
         static_leaves = [None if i in dynamic_set else x for i, x in enumerate(leaves)]
 
         def flat_fun(*values: Any) -> list[Any]:
+            values = values[n_dummy:]
             fun, *call_args = rebuild(static_leaves, treedef, positions, values)
             out = fun(*call_args)
             arrays, array_axes, skeleton = split_outputs(out, out_axes_spec)
@@ -159,7 +175,7 @@ class _PmapWrapper(TransformWrapper):
         _check_out_axes(array_axes, abstract)
         donate_argnums: tuple[int, ...] = ()
         if self._donate == "all" or self._donate == "warn":
-            donate_argnums = tuple(range(len(axes)))  # every array input
+            donate_argnums = tuple(range(n_dummy, len(axes)))  # every array input
         kwargs = dict(self._pmapkwargs)
         if self._axis_size is not None:
             kwargs["axis_size"] = self._axis_size
