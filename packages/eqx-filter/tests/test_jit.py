@@ -499,6 +499,19 @@ def test_donate_all_deletes_inputs_on_every_call():
         assert x.is_deleted()
 
 
+def test_array_arguments_keep_their_order_whatever_is_donated():
+    # The §8.4 hook: shardings given per argument will map one-to-one onto these.
+    def f(a, b, c):
+        return a * 2, b + 1, c
+
+    args = (jnp.ones(2), jnp.ones(3, jnp.int32), jnp.ones((1, 1)))
+    expected = {"none": (False,) * 3, "all": (True,) * 3, "all-except-first": (False, True, True)}
+    for donate, donated in expected.items():
+        (eqn,) = jax.make_jaxpr(filter_jit(f, donate=donate))(*args).eqns
+        assert [v.aval.shape for v in eqn.invars] == [(2,), (3,), (1, 1)]
+        assert eqn.params["donated_invars"] == donated
+
+
 def test_donate_rejects_unknown_values_listing_the_valid_ones():
     with pytest.raises(ValueError, match="all-except-first"):
         filter_jit(lambda x: x, donate="some")
