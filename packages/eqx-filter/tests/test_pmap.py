@@ -159,9 +159,15 @@ def test_nothing_mapped_with_axis_size_runs_on_that_many_devices():
     np.testing.assert_array_equal(out, jnp.broadcast_to(jnp.arange(3.0) * 2, (N, 3)))
 
 
-def test_nothing_mapped_without_axis_size_raises():
+def test_nothing_mapped_without_axis_size_runs_unmapped_as_filter_vmap_does():
+    assert filter_pmap(lambda x: x + 1)(1.0) == 2.0
+    out = filter_pmap(lambda x: (x, "s"), in_axes=None, out_axes=None)(jnp.arange(2.0))
+    np.testing.assert_array_equal(out[0], jnp.arange(2.0))
+    assert out[1] == "s"
     with pytest.raises(ValueError, match="Cannot resolve batch dimension"):
-        filter_pmap(lambda x: x)(1.0)
+        filter_pmap(lambda x: jnp.ones(2) * x)(1.0)
+    with pytest.raises(ValueError, match="Cannot resolve batch dimension"):
+        filter_pmap(lambda x: x).lower(1.0)
 
 
 def test_each_new_input_signature_traces_twice_and_repeats_trace_zero_times():

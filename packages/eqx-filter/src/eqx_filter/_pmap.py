@@ -76,7 +76,7 @@ class _PmapWrapper(TransformWrapper):
     def __wrapped__(self) -> Callable[..., Any]:
         return self._fun
 
-    def _prepare(self, args: tuple[Any, ...]) -> tuple[_PmapEntry, list[Any]]:
+    def _prepare(self, args: tuple[Any, ...]) -> tuple[_PmapEntry | None, list[Any]]:
         fun = self._fun
         # `fun` is an argument too (a Module's arrays are broadcast inputs).
         call_args = (fun, *args)
@@ -119,11 +119,7 @@ class _PmapWrapper(TransformWrapper):
         n_dummy = 0
         if all(axis is None for axis in axes):
             if self._axis_size is None:
-                raise ValueError(
-                    "Cannot resolve batch dimension: `filter_pmap` was called with no mapped "
-                    "input (every `in_axes` resolved to None) and no `axis_size`. Map an "
-                    "input, or pass `axis_size=`."
-                )
+                return None, dynamic  # nothing to map over: as `filter_vmap`, run unmapped
             # `jax.pmap` needs one mapped argument: a dummy of the right length, which
             # the function never sees.
             n_dummy = 1
@@ -193,6 +189,8 @@ class _PmapWrapper(TransformWrapper):
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
+        if entry is None:
+            return _run_unmapped(self._fun, args, self._out_axes)
         if self._donate == "all":
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
@@ -206,7 +204,25 @@ class _PmapWrapper(TransformWrapper):
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
+        if entry is None:
+            raise _unresolved_batch_dimension("nothing can be lowered")
         return entry.pmapped.lower(*dynamic)
+
+
+def _unresolved_batch_dimension(consequence: str) -> ValueError:
+    return ValueError(
+        "Cannot resolve batch dimension: `filter_pmap` was called with no mapped input "
+        f"(every `in_axes` resolved to None) and no `axis_size`, so {consequence}. Map an "
+        "input, or pass `axis_size=`."
+    )
+
+
+def _run_unmapped(fun: Callable[..., Any], args: tuple[Any, ...], out_axes: Any) -> Any:
+    out = fun(*args)
+    _, array_axes, _ = split_outputs(out, out_axes)
+    if any(axis is not None for axis in array_axes):
+        raise _unresolved_batch_dimension("`out_axes` cannot map an output")
+    return out
 
 
 def _unhashable_culprit(call_args: tuple[Any, ...]) -> str:
