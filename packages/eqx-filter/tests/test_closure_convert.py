@@ -118,3 +118,38 @@ def test_kwargs_and_nested_modules_in_inputs_and_outputs():
     assert converted.out_struct[0].value == jax.ShapeDtypeStruct((2,), jnp.float32)
     with pytest.raises(ValueError, match="different static arguments"):
         converted(Box(jnp.ones(2), "t"), act=jnp.cos, n=2)
+
+
+def test_closed_over_tracers_are_differentiable_through_custom_rules():
+    from eqx_filter import filter_custom_jvp, filter_custom_vjp, filter_jvp, filter_vjp
+
+    @filter_custom_jvp
+    def call(fn, x):
+        return fn(x)
+
+    @call.def_jvp
+    def call_jvp(primals, tangents):
+        return filter_jvp(lambda f, x: f(x), primals, tangents)
+
+    @filter_custom_vjp
+    def call_v(fn_and_x):
+        fn, x = fn_and_x
+        return fn(x)
+
+    call_v.def_fwd(lambda perturbed, fn_and_x: (call_v(fn_and_x), None))
+    call_v.def_bwd(
+        lambda residuals, grad, perturbed, fn_and_x: filter_vjp(lambda fx: fx[0](fx[1]), fn_and_x)[
+            1
+        ](grad)[0]
+    )
+
+    def loss(w, x, caller):
+        f = filter_closure_convert(lambda y: jnp.sin(w * y), x)  # `w` is a tracer here
+        return jnp.sum(caller(f, x) if caller is call else caller((f, x)))
+
+    w, x = jnp.array(2.0), jnp.array([0.5, 1.0])
+    expected = jax.grad(lambda w, x: jnp.sum(jnp.sin(w * x)), argnums=(0, 1))(w, x)
+    for caller in (call, call_v):
+        grads = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(w, x, caller)
+        np.testing.assert_allclose(grads[0], expected[0], rtol=1e-6)
+        np.testing.assert_allclose(grads[1], expected[1], rtol=1e-6)
