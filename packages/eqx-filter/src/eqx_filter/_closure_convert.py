@@ -138,7 +138,8 @@ def filter_closure_convert(fn: Callable[..., Any], *args: Any, **kwargs: Any) ->
     (weak types ignored), everything else static.
 
     **Returns:** a Module called like `fn`, with `.consts` (the closed-over arrays,
-    tracers included), and `in_struct` / `out_struct` properties.
+    tracers included), and `in_struct` / `out_struct` properties. A plain function with
+    no closure is not traced (`.consts == ()`), but its calls are checked the same way.
 
     **Raises (at call):** `ValueError` «different dynamic arguments» for other shapes or
     dtypes, «different static arguments» for other static arguments.

@@ -271,11 +271,16 @@ def filter_pmap(
     (donate every array input; JAX's unusable-donation warning is silenced) or
     `"warn"` (the same, warning shown). `"arrays"` is a deprecated spelling of `"all"`.
 
-    **Returns:** a Module wrapping `fun`, with `.lower(*args)`.
+    **Returns:** a Module wrapping `fun`, with `.lower(*args)`. As with `filter_vmap`,
+    a call with no mapped input runs over `axis_size` devices, or unmapped if
+    `axis_size` is `None`. Each new input signature traces twice (once abstractly, to
+    check the output axes, then for `jax.pmap`); a repeat traces zero times.
 
     **Raises:** `ValueError` for an unknown `donate`, for `static_broadcasted_argnums`
     or `donate_argnums` in `pmapkwargs`, or (at call) for out axes outside the output's
-    rank; `RuntimeError` for keyword arguments at call time.
+    rank, or «Cannot resolve batch dimension» for a mapped output with nothing mapped;
+    `TypeError` naming the path of an unhashable non-array leaf; `RuntimeError` for
+    keyword arguments at call time.
 
     ```python
     y = eqx_filter.filter_pmap(lambda x: x * 2)(jnp.arange(jax.device_count()))

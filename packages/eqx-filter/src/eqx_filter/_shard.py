@@ -26,10 +26,13 @@ def filter_shard(x: Any, device_or_shardings: Any) -> Any:
 
     - `x`: any PyTree; only its array leaves are touched.
     - `device_or_shardings`: a `jax.Device` (a `SingleDeviceSharding` on it), a
-      sharding, or a PyTree prefix of `x` with shardings as leaves.
+      sharding, or a PyTree prefix of `x` with shardings as leaves. The prefix describes
+      the array leaves only, so it may hold `None` where `x` holds no arrays.
 
     **Returns:** `x` with `jax.lax.with_sharding_constraint` applied to each array leaf:
     a constraint inside `jit`, a committed placement outside. Non-arrays are untouched.
+
+    **Raises:** `ValueError` if `device_or_shardings` is not a prefix of the arrays of `x`.
 
     ```python
     batch = eqx_filter.filter_shard(batch, NamedSharding(mesh, P("data")))

@@ -235,8 +235,9 @@ def filter_vmap(
     **Returns:** a Module wrapping `fun`.
 
     **Raises (at call):** `RuntimeError` for keyword arguments; `ValueError` for a bad
-    spec, an unknown `in_axes` key, or mapped outputs with no mapped input and no
-    `axis_size` («Cannot resolve batch dimension»).
+    spec, an unknown `in_axes` key, mapped outputs with no mapped input and no
+    `axis_size` («Cannot resolve batch dimension»), or mapped axes of different sizes
+    or outside an array's rank (JAX's wording, naming each argument's path).
 
     ```python
     ensemble = eqx_filter.filter_vmap(make_mlp)(jax.random.split(key, 8))
