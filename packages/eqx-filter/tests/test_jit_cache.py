@@ -1,6 +1,7 @@
 """The filter_jit cache: retrace history (§8.1 hook), error_if seams (§4.3), threads."""
 
 import logging
+import random
 import threading
 import weakref
 
@@ -213,3 +214,47 @@ def test_threads_starting_together_on_a_fresh_function_each_get_their_own_static
         assert value == float(i * n)
     # one trace per distinct (Box value, n) static combination, at most
     assert len(calls) <= len({(i, n) for (i, _), (n, _) in results.items()}) * 2
+
+
+def test_random_mixes_of_array_and_static_arguments_match_eager_calls():
+    # Exercises plans, entries, the hot path's last-plan slot and keyword binding together:
+    # every call must trace exactly its array arguments and return what `f` returns.
+    traced = []
+
+    def f(a, b, c=0):
+        traced.append(tuple(isinstance(v, jax.core.Tracer) for v in (a, b, c)))
+        return (a if isinstance(a, str) else a * 2), b, c
+
+    wrapped = filter_jit(f)
+    makers = [
+        lambda: jnp.ones(2),
+        lambda: jnp.ones(3, jnp.int32),
+        lambda: jnp.asarray(1.0),  # weakly typed
+        lambda: np.ones(2, np.float32),
+        lambda: 1,
+        lambda: 1.0,
+        lambda: True,
+        lambda: "s",
+    ]
+    rng = random.Random(0)
+    for _ in range(100):
+        values = [rng.choice(makers)() for _ in range(3)]
+        is_array = tuple(isinstance(v, (jax.Array, np.ndarray)) for v in values)
+        traced.clear()
+        style = rng.randrange(3)
+        if style == 0:
+            out = wrapped(*values)
+        elif style == 1:
+            out = wrapped(values[0], values[1], c=values[2])
+        else:
+            out = wrapped(a=values[0], b=values[1], c=values[2])
+        assert all(seen == is_array for seen in traced)
+        traced.clear()
+        for got, expected in zip(out, f(*values), strict=True):
+            if isinstance(expected, (jax.Array, np.ndarray)):
+                assert isinstance(got, jax.Array)
+                assert got.dtype == jnp.asarray(expected).dtype
+                np.testing.assert_array_equal(got, expected)
+            else:
+                assert type(got) is type(expected)
+                assert got == expected
