@@ -189,3 +189,8 @@ def test_each_new_input_signature_traces_twice_and_repeats_trace_zero_times():
     ]:
         assert f(*args).shape == (1, 2)
         assert count[0] == expected
+
+
+def test_devices_can_be_the_list_jax_devices_returns():
+    f = filter_pmap(lambda x: x * 2, devices=jax.devices())
+    np.testing.assert_array_equal(f(jnp.ones((N, 2))), jnp.full((N, 2), 2.0))

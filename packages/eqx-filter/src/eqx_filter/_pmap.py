@@ -322,6 +322,10 @@ def filter_pmap(
             axis_name,
             axis_size,
             donate,
-            tuple(sorted(pmapkwargs.items())),
+            # Kept in a static field and in the cache key: lists (`devices=jax.devices()`,
+            # as `jax.pmap` documents) become tuples so that they hash.
+            tuple(
+                sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in pmapkwargs.items())
+            ),
         )
     )
