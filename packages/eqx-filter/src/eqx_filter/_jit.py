@@ -17,17 +17,19 @@ from eqx_module import Module, field, module_update_wrapper
 
 from ._compat import block_until_ready
 from ._jit_cache import (
-    DONATED_BUFFERS_MESSAGE,
     JitConfig,
-    call_silenced,
     dispatch,
-    finish_after_retrace,
     get_config,
     plan_call,
     prepare,
     trace_signatures,
-    translate_hot_path_error,
     tree_flatten_fast,
+)
+from ._jit_errors import (
+    DONATED_BUFFERS_MESSAGE,
+    call_silenced,
+    finish_after_retrace,
+    translate_hot_path_error,
 )
 from ._sentinel import sentinel
 from ._wrapper import TransformWrapper

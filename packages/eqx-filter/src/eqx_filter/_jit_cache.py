@@ -1,24 +1,29 @@
-"""The `filter_jit` dispatch path and its compile cache.
+"""The `filter_jit` compile cache and its slow (first-call, keyword, checked) path.
 
-A call goes through four cheap steps (DESIGN §5):
+A cache hit, inlined in the wrapper's `__call__` (`_jit.py`), takes four cheap steps
+(DESIGN §5):
 
-1. one C++ flatten of `(args, kwargs)` (and of `fun`, when `fun` is not a plain
-   function);
-2. `tuple(map(type, leaves))` — whether a leaf is an array depends only on its type,
-   so a *plan* cached per `(treedef, leaf types)` already knows which positions are
-   arrays (dynamic) and which are static;
+1. one C++ flatten of the positional arguments (with `fun` first when `fun` is not a
+   plain function);
+2. `tuple(map(type, leaves))`: whether a leaf is an array depends only on its type, so
+   a *plan* cached per `(treedef, leaf types)` knows which positions are arrays
+   (dynamic) and which are static. The plan used last is compared first, which spares
+   hashing the treedef in a loop;
 3. one dictionary lookup of the static leaves in that plan, giving an *entry*;
 4. the entry's `jax.jit` of a function of the flat array leaves, whose static skeleton
    the entry captured. `jax.jit` itself keys on the arrays' shapes, dtypes, weak types
    and shardings, in C++.
 
-The caches hang off the wrapped function (held weakly when it is a plain function),
-never off the wrapper Module, so `filter_jit(g)(x)` in a loop traces once.
+Everything else comes here: calls with keywords (bound to the signature first, so the
+positional and keyword spellings share a plan), first calls, entries whose trace staged
+an `error_if` check (`_jit_errors.py` waits for those), and outputs whose static parts
+depend on the input shapes. The caches hang off the wrapped function (held weakly when
+it is a plain function), never off the wrapper Module, so `filter_jit(g)(x)` in a loop
+traces once.
 """
 
 from __future__ import annotations
 
-import logging
 import operator
 import threading
 import types
@@ -32,34 +37,26 @@ import jax.tree_util as jtu
 
 from eqx_tree import is_array, register_cache_clearer
 
-from . import _runtime_error
-from ._compat import (
-    CALLBACK_LOGGER_NAMES,
-    aval_weak_type,
-    block_until_ready,
-    same_structure,
-)
+from ._compat import aval_weak_type, same_structure
 from ._jit_bind import Binder, bind_general, general_binders
-from ._jit_errors import unhashable_leaf_error, unhashable_treedef_error
+from ._jit_errors import (
+    DONATED_BUFFERS_MESSAGE,
+    call_entry,
+    unhashable_leaf_error,
+    unhashable_treedef_error,
+)
 from ._jit_history import clear_histories, record_signature, trace_signatures
 from ._tracing_hooks import record_checks
 
 __all__ = [
-    "DONATED_BUFFERS_MESSAGE",
     "JitConfig",
-    "call_silenced",
     "dispatch",
-    "finish_after_retrace",
     "get_config",
     "plan_call",
     "prepare",
     "trace_signatures",
-    "translate_hot_path_error",
     "tree_flatten_fast",
 ]
-
-_HISTORY_LENGTH = 32
-DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
 
 
 class JitConfig:
@@ -501,37 +498,6 @@ def resolve_unstable(
     return sub
 
 
-class _DropCallbackLog(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "callback failed" not in record.getMessage()
-
-
-_drop_callback_log = _DropCallbackLog()
-
-
-def _guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
-    """A call that may fail at run time with an `error_if`: wait for it and translate."""
-    loggers = [logging.getLogger(name) for name in CALLBACK_LOGGER_NAMES]
-    for logger in loggers:
-        logger.addFilter(_drop_callback_log)
-    try:
-        out = entry.jitted(*dynamic)
-        if entry.has_checks:
-            block_until_ready(out)
-    except Exception as e:
-        if entry.has_checks:
-            translated = _runtime_error.translate_runtime_error(e)
-            if translated is not None:
-                raise translated from None
-        raise
-    finally:
-        for logger in loggers:
-            logger.removeFilter(_drop_callback_log)
-    entry.completed = True
-    entry.fast = not (entry.has_checks or entry.unstable)
-    return out
-
-
 def dispatch(
     fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -543,44 +509,6 @@ def dispatch(
     return _dispatch_slow(fun, config, args, kwargs)
 
 
-def call_silenced(jitted: Any, dynamic: Any) -> Any:
-    """Call `jitted(*dynamic)` without JAX's unusable-donation warning (`donate="all"`).
-
-    JAX warns when it lowers, which any call may do (new shapes), so every call of a
-    plan that donates pays for this.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
-        return jitted(*dynamic)
-
-
-def finish_after_retrace(entry: _Entry, out: Any) -> Any:
-    """Finish a hot-path call during which `jax.jit` retraced and the entry changed.
-
-    The new trace may have staged a runtime check (so wait for the result and
-    translate its failure), or given the output different static parts (so rebuild
-    it with the info that trace recorded).
-    """
-    if entry.has_checks:
-        try:
-            block_until_ready(out)
-        except Exception as e:
-            translated = _runtime_error.translate_runtime_error(e)
-            if translated is not None:
-                raise translated from None
-            raise
-    info = entry.out_info
-    assert info is not None
-    return out if info.all_dynamic else info.rebuild(out)
-
-
-def translate_hot_path_error(entry: _Entry, error: Exception) -> Exception | None:
-    """The `EqxRuntimeError` for a hot-path call that failed synchronously, if any."""
-    if entry.has_checks:  # a new trace of this entry staged a check
-        return _runtime_error.translate_runtime_error(error)
-    return None
-
-
 def _dispatch_slow(
     fun: Callable[..., Any], config: JitConfig, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -590,27 +518,14 @@ def _dispatch_slow(
     if config.silence_donation and entry.plan.donate_argnums:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
-            out = _call(entry, dynamic)
+            out = call_entry(entry, dynamic)
     else:
-        out = _call(entry, dynamic)
+        out = call_entry(entry, dynamic)
     info = entry.out_info
     assert info is not None
     if info.all_dynamic:
         return out
     return info.rebuild(out)
-
-
-def _call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
-    if entry.has_checks or not entry.completed:
-        return _guarded_call(entry, dynamic)
-    try:
-        return entry.jitted(*dynamic)
-    except Exception as e:
-        if entry.has_checks:  # a new trace of this entry staged a check
-            translated = _runtime_error.translate_runtime_error(e)
-            if translated is not None:
-                raise translated from None
-        raise
 
 
 def _clear_caches() -> None:

@@ -1,19 +1,42 @@
-"""Error messages for `filter_jit` calls whose static parts are unhashable.
+"""What `filter_jit` does about errors and warnings.
 
-Computed only when hashing failed, so the hit path never pays for key paths.
+- Messages for calls whose static parts are unhashable, computed only when hashing
+  failed, so the hit path never pays for key paths.
+- Calls of an entry whose trace staged a runtime check (`error_if`): wait for the
+  result, translate a failure into an `EqxRuntimeError`, keep JAX's "callback failed"
+  log record out of the way.
+- Calls that must not show JAX's unusable-donation warning (`donate="all"`).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
+import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax.tree_util as jtu
 
+from . import _runtime_error
+from ._compat import CALLBACK_LOGGER_NAMES, block_until_ready
 from ._jit_bind import signature_of
 
-__all__ = ["unhashable_leaf_error", "unhashable_treedef_error"]
+if TYPE_CHECKING:
+    from ._jit_cache import _Entry
+
+__all__ = [
+    "DONATED_BUFFERS_MESSAGE",
+    "call_entry",
+    "call_silenced",
+    "finish_after_retrace",
+    "guarded_call",
+    "translate_hot_path_error",
+    "unhashable_leaf_error",
+    "unhashable_treedef_error",
+]
+
+DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
 
 
 def _leaf_path(tree: Any, index: int, has_fun: bool, fun: Any) -> str:
@@ -85,3 +108,90 @@ def _nodes_with_path(tree: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[A
         return
     for child_path, child in children:
         yield from _nodes_with_path(child, path + tuple(child_path))
+
+
+# ---------------------------------------------------------------------------------------
+# Run-time checks and donation warnings.
+
+
+class _DropCallbackLog(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "callback failed" not in record.getMessage()
+
+
+_drop_callback_log = _DropCallbackLog()
+
+
+def guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
+    """A call that may fail at run time with an `error_if`: wait for it and translate."""
+    loggers = [logging.getLogger(name) for name in CALLBACK_LOGGER_NAMES]
+    for logger in loggers:
+        logger.addFilter(_drop_callback_log)
+    try:
+        out = entry.jitted(*dynamic)
+        if entry.has_checks:
+            block_until_ready(out)
+    except Exception as e:
+        if entry.has_checks:
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+        raise
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_drop_callback_log)
+    entry.completed = True
+    entry.fast = not (entry.has_checks or entry.unstable)
+    return out
+
+
+def call_silenced(jitted: Any, dynamic: Any) -> Any:
+    """Call `jitted(*dynamic)` without JAX's unusable-donation warning (`donate="all"`).
+
+    JAX warns when it lowers, which any call may do (new shapes), so every call of a
+    plan that donates pays for this.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=DONATED_BUFFERS_MESSAGE)
+        return jitted(*dynamic)
+
+
+def finish_after_retrace(entry: _Entry, out: Any) -> Any:
+    """Finish a hot-path call during which `jax.jit` retraced and the entry changed.
+
+    The new trace may have staged a runtime check (so wait for the result and
+    translate its failure), or given the output different static parts (so rebuild
+    it with the info that trace recorded).
+    """
+    if entry.has_checks:
+        try:
+            block_until_ready(out)
+        except Exception as e:
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+            raise
+    info = entry.out_info
+    assert info is not None
+    return out if info.all_dynamic else info.rebuild(out)
+
+
+def translate_hot_path_error(entry: _Entry, error: Exception) -> Exception | None:
+    """The `EqxRuntimeError` for a hot-path call that failed synchronously, if any."""
+    if entry.has_checks:  # a new trace of this entry staged a check
+        return _runtime_error.translate_runtime_error(error)
+    return None
+
+
+def call_entry(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
+    """Call an entry from the slow path: guarded until it has completed once."""
+    if entry.has_checks or not entry.completed:
+        return guarded_call(entry, dynamic)
+    try:
+        return entry.jitted(*dynamic)
+    except Exception as e:
+        if entry.has_checks:  # a new trace of this entry staged a check
+            translated = _runtime_error.translate_runtime_error(e)
+            if translated is not None:
+                raise translated from None
+        raise
