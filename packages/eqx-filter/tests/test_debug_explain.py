@@ -127,3 +127,24 @@ def test_assert_max_traces_gives_the_issue_forms_of_message() -> None:
         with pytest.raises(RuntimeError, match="can only be traced 1 times") as info:
             f(model, jnp.ones(shape), n=n)
         assert f"Compared with the last trace:\n  {line}" in str(info.value)
+
+
+def test_an_argument_passed_by_keyword_is_named_as_a_keyword_argument() -> None:
+    # `filter_jit` binds `n=3` to the parameter `n` for its cache, but a retrace reads
+    # the call as it was made.
+    received: list[dict[str, Any]] = []
+
+    def scale(x: jax.Array, n: int) -> jax.Array:
+        received.append({"n": n})
+        return x * n
+
+    f = ef.filter_jit(scale)
+    f(jnp.ones(3), n=3)
+    f(jnp.ones(3), 3)  # the same call by position: a cache hit, no trace
+    f(jnp.ones(3), n=4)
+    (explanation,) = ef.debug.explain_retraces(f, announce=None)
+    assert explanation.endswith(
+        "  kwargs['n']: Python int 3 -> 4 (Python numbers are static; pass a jnp array to "
+        "avoid retracing)"
+    )
+    assert received == [{"n": 3}, {"n": 4}]

@@ -81,3 +81,23 @@ def test_get_num_traces_without_a_wrapper_raises() -> None:
 def test_bad_max_traces_type() -> None:
     with pytest.raises(TypeError, match="max_traces"):
         ef.debug.assert_max_traces(lambda x: x, max_traces="1")  # type: ignore[arg-type]
+
+
+def test_a_keyword_argument_is_named_as_one_and_a_positional_one_by_its_parameter() -> None:
+    @ef.filter_jit
+    @ef.debug.assert_max_traces(max_traces=1)
+    def by_keyword(x: jax.Array, n: int) -> jax.Array:
+        return x * n
+
+    by_keyword(jnp.ones(2), n=3)
+    with pytest.raises(RuntimeError, match=r"kwargs\['n'\]: Python int 3 -> 4"):
+        by_keyword(jnp.ones(2), n=4)
+
+    @ef.filter_jit
+    @ef.debug.assert_max_traces(max_traces=1)
+    def by_position(x: jax.Array, n: int) -> jax.Array:
+        return x * n
+
+    by_position(jnp.ones(2), 3)
+    with pytest.raises(RuntimeError, match=r"\n  n: Python int 3 -> 4"):
+        by_position(jnp.ones(2), 4)

@@ -27,7 +27,7 @@ class Box(Module):
 # --- retrace history -------------------------------------------------------------------
 
 
-def test_each_trace_records_the_bound_call_with_arrays_made_abstract():
+def test_each_trace_records_the_call_as_made_with_arrays_made_abstract():
     def f(x, mode, scale=1):
         return x * scale
 
@@ -42,8 +42,9 @@ def test_each_trace_records_the_bound_call_with_arrays_made_abstract():
     assert fun() is f  # a weak reference: the history does not keep `f` alive
     assert args == (jax.ShapeDtypeStruct((2,), jnp.float32), "a")
     assert kwargs == {}
-    _, args, _ = history[1]
-    assert args == (jax.ShapeDtypeStruct((3,), jnp.int32), "b", 2)
+    _, args, kwargs = history[1]
+    assert args == (jax.ShapeDtypeStruct((3,), jnp.int32), "b")
+    assert kwargs == {"scale": 2}
 
 
 def test_history_keeps_the_last_32_traces():

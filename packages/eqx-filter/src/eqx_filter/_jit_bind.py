@@ -75,9 +75,9 @@ def _method_function(fun: Any) -> types.FunctionType | None:
 def signature_of(fun: Any) -> inspect.Signature:
     """The signature `fun` is called with.
 
-    Unlike `inspect.signature`, a Module instance gives its `__call__`'s signature: a
-    Module class carries `__signature__` (that of its `__init__`), which
-    `inspect.signature` would otherwise report for instances too.
+    A callable instance (a Module with `__call__`, say) gives its class's `__call__`
+    signature without `self`, read from the class: the same answer as
+    `inspect.signature(instance)`, without its walk through the instance's attributes.
     """
     if isinstance(fun, (types.FunctionType, functools.partial)):
         return inspect.signature(fun)

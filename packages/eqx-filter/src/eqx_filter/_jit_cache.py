@@ -45,7 +45,13 @@ from ._jit_errors import (
     unhashable_leaf_error,
     unhashable_treedef_error,
 )
-from ._jit_history import clear_histories, record_signature, trace_signatures
+from ._jit_history import (
+    clear_histories,
+    note_call_keywords,
+    record_signature,
+    trace_signatures,
+    unbind_call_keywords,
+)
 from ._tracing_hooks import record_checks
 
 __all__ = [
@@ -349,6 +355,7 @@ def _make_jitted(
             if fun is None:  # pragma: no cover - the cache dies with the function
                 raise RuntimeError("filter_jit: the wrapped function no longer exists.")
             args, kwargs = tree
+        args, kwargs = unbind_call_keywords(fun, args, kwargs)
         record_signature(fun, args, kwargs)
         with record_checks() as record:
             out = fun(*args, **kwargs)
@@ -506,7 +513,13 @@ def dispatch(
     The wrapper's `__call__` (in `_jit.py`) inlines the cache-hit path and comes here
     for everything else: keyword arguments, first calls, entries with runtime checks.
     """
-    return _dispatch_slow(fun, config, args, kwargs)
+    if not kwargs:
+        return _dispatch_slow(fun, config, args, kwargs)
+    note_call_keywords(tuple(kwargs))
+    try:
+        return _dispatch_slow(fun, config, args, kwargs)
+    finally:
+        note_call_keywords(())
 
 
 def _dispatch_slow(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import functools
-import inspect
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -50,11 +49,9 @@ def _abstract(x: Any) -> Any:
 def _signature(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs)
-        args, kwargs = bound.args, bound.kwargs
-    except (TypeError, ValueError):
-        pass
+    # The call as it was made (`filter_jit` passes keywords on as keywords), so that a
+    # change reads `kwargs['n']: ...` for an argument given by keyword and `n: ...` for
+    # one given by position.
     abstract: tuple[tuple[Any, ...], dict[str, Any]] = jtu.tree_map(_abstract, (args, kwargs))
     return abstract
 
