@@ -1,11 +1,24 @@
 """`eqx.nn` is exactly spec §6/§5: the 47 `eqx_nn` names plus `_attention`."""
 
 import importlib
+import types
 
 import pytest
 
 import eqx
 import eqx_nn
+
+
+def public_names(module: types.ModuleType) -> set[str]:
+    """Names without a leading underscore, less the `jaxtyping` module that jaxtyping's
+    import hook (spec C9) adds to every module it instruments."""
+    return {
+        name
+        for name in dir(module)
+        if not name.startswith("_")
+        and not (name == "jaxtyping" and isinstance(getattr(module, name), types.ModuleType))
+    }
+
 
 # Spec §5: the 47 public names of eqx_nn (all Modules except State and three functions).
 NN_NAMES = (
@@ -65,7 +78,7 @@ def test_spec_list_holds_47_distinct_names() -> None:
 
 
 def test_public_names_of_eqx_nn_are_exactly_the_spec_list() -> None:
-    actual = {name for name in dir(eqx.nn) if not name.startswith("_")}
+    actual = public_names(eqx.nn)
     assert sorted(set(NN_NAMES) - actual) == [], "names the spec lists but eqx.nn lacks"
     assert sorted(actual - set(NN_NAMES)) == [], "public names the spec does not list"
 
@@ -91,5 +104,5 @@ def test_attention_functions_import_from_the_private_submodule() -> None:
 
 
 def test_attention_submodule_exports_only_the_two_functions() -> None:
-    actual = {name for name in dir(eqx.nn._attention) if not name.startswith("_")}
+    actual = public_names(eqx.nn._attention)
     assert actual == set(ATTENTION_NAMES)

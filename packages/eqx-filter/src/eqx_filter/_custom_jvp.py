@@ -9,7 +9,6 @@ differentiated.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +18,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxDeprecationWarning, is_array
+from eqx_tree._warnings import warn_at_user_code
 
 __all__ = ["filter_custom_jvp"]
 
@@ -68,11 +68,10 @@ class filter_custom_jvp:
 
     def defjvp(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
         """Legacy: like `def_jvp`, but zero tangents of inexact arrays are materialised."""
-        warnings.warn(
+        warn_at_user_code(
             "`filter_custom_jvp.defjvp` is deprecated: use `def_jvp`, whose rule receives "
             "`None` for symbolic-zero tangents instead of materialised zeros.",
             EqxDeprecationWarning,
-            stacklevel=2,
         )
 
         def materialising_rule(primals: Any, tangents: Any, **kwargs: Any) -> Any:

@@ -8,7 +8,6 @@ them is an error. Non-array leaves, inputs or outputs, are closed over.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
+from eqx_tree._warnings import warn_at_user_code
 
 from ._compat import flatten_up_to, same_structure, shape_dtype_struct
 from ._custom_jvp import is_inexact_value, zero_tangent
@@ -83,11 +83,10 @@ class filter_custom_vjp:
 
     def defvjp(self, fwd: Callable[..., Any], bwd: Callable[..., Any]) -> None:
         """Legacy: `fwd(vjp_arg, *a, **k)`, `bwd(res, grad_out, vjp_arg, *a, **k)`."""
-        warnings.warn(
+        warn_at_user_code(
             "`filter_custom_vjp.defvjp` is deprecated: use `def_fwd` and `def_bwd`, whose "
             "rules also receive `perturbed` and `None` for symbolic-zero cotangents.",
             EqxDeprecationWarning,
-            stacklevel=2,
         )
 
         def new_fwd(perturbed: Any, vjp_arg: Any, *args: Any, **kwargs: Any) -> Any:

@@ -14,7 +14,6 @@ is created, by the metaclass.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -22,6 +21,7 @@ import numpy as np
 
 from eqx_module import Module, field
 from eqx_tree import EqxWarning
+from eqx_tree._warnings import warn_at_user_code
 
 from ._compat import tracer_type
 from ._error_if import branched_error_if
@@ -191,11 +191,10 @@ class _EnumerationMeta(type):
 def _add_entry(messages: dict[str, str], entry: str, message: str, name: str) -> None:
     previous = messages.get(entry)
     if previous is not None and previous != message:
-        warnings.warn(
+        warn_at_user_code(
             f"Enumeration {name!r} redefines the entry {entry!r}: its message changes from "
             f"{previous!r} to {message!r}. The new message is used.",
             EqxWarning,
-            stacklevel=4,
         )
     messages[entry] = message
 

@@ -19,7 +19,6 @@ once, when this module is imported (C10).
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxWarning, is_array
+from eqx_tree._warnings import warn_at_user_code
 
 from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit
@@ -62,11 +62,10 @@ def _read_on_error() -> str:
             f"`EQX_ON_ERROR` must be one of {', '.join(ON_ERROR_MODES)}. Unset it or fix it."
         )
     if value == "breakpoint":
-        warnings.warn(
+        warn_at_user_code(
             "`EQX_ON_ERROR=breakpoint` is set: every `eqx.error_if` check opens a debugger "
             "when it fails, which slows execution. Unset it once you are done debugging.",
             EqxWarning,
-            stacklevel=2,
         )
     return value
 
@@ -222,11 +221,10 @@ def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: tuple[str, ...]
                 breakpoint()
                 return x
             if mode == "nan":
-                warnings.warn(
+                warn_at_user_code(
                     f"`eqx.error_if` failed at trace time (its predicate is a concrete True), "
                     f"so with on_error='nan' its output is NaN: {msg}",
                     EqxWarning,
-                    stacklevel=4,
                 )
                 return jtu.tree_map(lambda a: nan_like(a) if is_array(a) else a, x)
             return x

@@ -21,6 +21,7 @@ import numpy as np
 
 from eqx_module import field, module_update_wrapper
 from eqx_tree import EqxDeprecationWarning, is_array, register_cache_clearer
+from eqx_tree._warnings import warn_at_user_code
 
 from ._axis_spec import if_array, resolve_in_axes_dict
 from ._sentinel import sentinel
@@ -297,10 +298,9 @@ def filter_pmap(
             **pmapkwargs,
         )
     if donate == "arrays":
-        warnings.warn(
+        warn_at_user_code(
             "`filter_pmap(donate='arrays')` is deprecated; use `donate='all'`.",
             EqxDeprecationWarning,
-            stacklevel=2,
         )
         donate = "all"
     if donate not in PMAP_DONATE_MODES:

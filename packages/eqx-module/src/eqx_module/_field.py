@@ -8,12 +8,12 @@ verbatim, so later per-field analyses (spec §8.3) can read it.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import field as _dataclass_field
 from typing import Any, TypeVar, overload
 
 from eqx_tree import EqxDeprecationWarning
+from eqx_tree._warnings import warn_at_user_code
 
 _T = TypeVar("_T")
 
@@ -125,9 +125,8 @@ def static_field(**kwargs: Any) -> Any:
     Warns:
         EqxDeprecationWarning: always; use `field(static=True)` instead.
     """
-    warnings.warn(
+    warn_at_user_code(
         "`static_field` is deprecated; use `field(static=True, ...)` instead.",
         EqxDeprecationWarning,
-        stacklevel=2,
     )
     return field(static=True, **kwargs)

@@ -22,7 +22,6 @@ import abc
 import dataclasses
 import inspect
 import types
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -30,6 +29,7 @@ import jax.tree_util as jtu
 from typing_extensions import dataclass_transform
 
 from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
+from eqx_tree._warnings import warn_at_user_code
 
 from ._abstract import process_abstract_annotations, resolve_abstract
 from ._class_info import (
@@ -106,13 +106,12 @@ class _ModuleMeta(abc.ABCMeta):
 
         custom_init = has_custom_init(cls)
         if custom_init and hasattr(cls, "__post_init__"):
-            warnings.warn(
+            warn_at_user_code(
                 f"Class `{cls.__module__}.{cls.__qualname__}` has both an `__init__` method "
                 "and a `__post_init__` method. This means that the `__post_init__` method "
                 "will not be run! Move its checks into a `__check_init__` method, which "
                 "runs after any `__init__`, custom or generated.",
                 EqxWarning,
-                stacklevel=2,
             )
         init_doc = None if custom_init else inherited_init_doc(cls)
         apply_dataclass(cls, init=not custom_init)
@@ -251,7 +250,7 @@ def _check_init_arguments(self: Any, info: ClassInfo) -> None:
     for name in info.init_field_names:
         value = getattr(self, name, None)
         if type(value) in _CHECKED_TYPES:
-            _check_assignment(self, name, value, stacklevel=5)
+            _check_assignment(self, name, value)
 
 
 def _use_dict_mode_for_subtree(cls: type) -> None:
@@ -281,24 +280,22 @@ def _post_init_steps(self: Any, info: ClassInfo) -> None:
         if converter is not None:
             object.__setattr__(self, name, converter(getattr(self, name)))
         if static and any(is_array(leaf) for leaf in jtu.tree_leaves(getattr(self, name))):
-            warnings.warn(
+            warn_at_user_code(
                 f"A JAX array is being set as static! Field `{name}` of "
                 f"`{cls.__qualname__}` is marked `static=True`, so its value lives in the "
                 "treedef, where arrays cannot be traced or differentiated and are compared "
                 "by identity. Remove `static=True`, or store a hashable non-array value.",
                 EqxWarning,
-                stacklevel=3,
             )
         if init_false and any(
             is_inexact_array_like(leaf) for leaf in jtu.tree_leaves(getattr(self, name))
         ):
-            warnings.warn(
+            warn_at_user_code(
                 f"Field `{name}` of `{cls.__qualname__}` is declared `field(init=False)` "
                 "and holds inexact arrays. Gradients will be taken with respect to this "
                 "field itself, rather than the `__init__` inputs it was computed from. If "
                 "that is not intended, compute it in a method or property instead.",
                 EqxWarning,
-                stacklevel=3,
             )
     for check_init in info.check_inits:
         check_init(self)
@@ -394,7 +391,7 @@ class Module(metaclass=_ModuleMeta):
         return tree_pformat(self)
 
 
-def _check_assignment(self: Any, name: str, value: Any, stacklevel: int = 4) -> None:
+def _check_assignment(self: Any, name: str, value: Any) -> None:
     if type(value) in METHOD_TYPES and value.__self__ is self:
         raise ValueError(
             f"Cannot assign methods in __init__: `{type(self).__qualname__}.{name}` was "
@@ -403,7 +400,7 @@ def _check_assignment(self: Any, name: str, value: Any, stacklevel: int = 4) -> 
             "returning the method, or call the method where it is needed."
         )
     if type(value) in TRANSFORM_TYPES:
-        warn_if_transformed_callable(self, name, value, stacklevel=stacklevel)
+        warn_if_transformed_callable(self, name, value)
 
 
 def refresh_checked_types() -> None:

@@ -8,7 +8,6 @@ somewhere down its `__wrapped__` chain, something holding array-likes.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import jax
 import jax.tree_util as jtu
 
 from eqx_tree import EqxWarning, is_array_like
+from eqx_tree._warnings import warn_at_user_code
 
 __all__ = ["TRANSFORM_TYPES", "warn_if_transformed_callable"]
 
@@ -49,21 +49,20 @@ def _detect_transform_types() -> frozenset[type]:
 TRANSFORM_TYPES = _detect_transform_types()
 
 
-def warn_if_transformed_callable(owner: Any, name: str, value: Any, stacklevel: int) -> None:
+def warn_if_transformed_callable(owner: Any, name: str, value: Any) -> None:
     """Warns if `value` is a JAX transform wrapper whose `__wrapped__` chain holds arrays.
 
     Arguments:
         owner: the Module being initialised (for the message).
         name: the attribute being assigned.
         value: the value being assigned; its type is in `TRANSFORM_TYPES`.
-        stacklevel: for `warnings.warn` (1 is this function).
     """
     wrapped = getattr(value, "__wrapped__", None)
     for _ in range(100):  # a chain this long is a cycle
         if wrapped is None:
             return
         if any(is_array_like(leaf) for leaf in jtu.tree_leaves(wrapped)):
-            warnings.warn(
+            warn_at_user_code(
                 f"Possibly assigning a JAX-transformed callable as an attribute on "
                 f"`{type(owner).__qualname__}.{name}`. The arrays it wraps are then "
                 "invisible to JAX transformations of this Module (for example `grad` "
@@ -71,7 +70,6 @@ def warn_if_transformed_callable(owner: Any, name: str, value: Any, stacklevel: 
                 "the wrapped Module as a PyTree, or apply the transform at call time "
                 "inside a method instead.",
                 EqxWarning,
-                stacklevel=stacklevel,
             )
             return
         wrapped = getattr(wrapped, "__wrapped__", None)

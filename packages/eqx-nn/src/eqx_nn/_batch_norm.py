@@ -1,6 +1,5 @@
 """`BatchNorm`: batch normalisation with running statistics kept in a `State`."""
 
-import warnings
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -10,6 +9,7 @@ from jax.typing import ArrayLike
 
 from eqx_module import field
 from eqx_tree import EqxWarning
+from eqx_tree._warnings import warn_at_user_code
 
 from ._misc import default_floating_dtype
 from ._sequential import StatefulLayer
@@ -112,13 +112,12 @@ class BatchNorm(StatefulLayer):
         mode: str = "legacy",
     ) -> None:
         if mode == "legacy":
-            warnings.warn(
+            warn_at_user_code(
                 "`BatchNorm(mode='legacy')` (the default) behaves as `mode='ema'`, whose "
                 "first call and running averages are easy to get wrong; pass "
                 "`mode='batch'` (recommended for new code) or `mode='ema'` explicitly to "
                 "silence this warning.",
                 EqxWarning,
-                stacklevel=2,
             )
             mode = "ema"
         if mode not in ("ema", "batch"):

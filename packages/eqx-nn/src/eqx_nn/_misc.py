@@ -1,9 +1,6 @@
 """Small helpers shared by the layers: default dtype, parameter init, sentinel."""
 
 import math
-import os
-import sys
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
-__all__ = ["default_floating_dtype", "identity", "sentinel", "uniform_init", "warn_at_user_code"]
+__all__ = ["default_floating_dtype", "identity", "sentinel", "uniform_init"]
 
 
 # `jnp.finfo` is untyped in some JAX versions; bind it once with a type.
@@ -78,43 +75,3 @@ def at_least_float32(dtype: Any) -> Any:
     """`result_type(dtype, float32)` under standard promotion: the dtype to compute in."""
     with jax.numpy_dtype_promotion("standard"):
         return jnp.result_type(dtype, jnp.float32)
-
-
-def _package_dirs() -> tuple[str, ...]:
-    import eqx_filter
-    import eqx_module
-    import eqx_tree
-
-    dirs = [os.path.dirname(os.path.abspath(__file__))]
-    for module in (eqx_tree, eqx_module, eqx_filter):
-        if module.__file__ is not None:
-            dirs.append(os.path.dirname(os.path.abspath(module.__file__)))
-    return tuple(d + os.sep for d in dirs)
-
-
-_LIBRARY_DIRS: tuple[str, ...] | None = None
-
-
-def _is_library_frame(filename: str) -> bool:
-    global _LIBRARY_DIRS
-    if _LIBRARY_DIRS is None:
-        _LIBRARY_DIRS = _package_dirs()
-    # Type-checking wrappers (jaxtyping's import hook, beartype) sit between the user and
-    # the layer; skip them too.
-    if filename.startswith("<@beartype") or f"{os.sep}jaxtyping{os.sep}" in filename:
-        return True
-    return os.path.abspath(filename).startswith(_LIBRARY_DIRS)
-
-
-def warn_at_user_code(message: str, category: type[Warning]) -> None:
-    """`warnings.warn` with the `stacklevel` of the first frame outside eqx.
-
-    A layer's `__init__` runs under `Module`'s metaclass (and maybe a subclass's
-    `super().__init__`), so a fixed `stacklevel` would point inside the library.
-    """
-    frame = sys._getframe(1)
-    level = 2
-    while frame.f_back is not None and _is_library_frame(frame.f_code.co_filename):
-        frame = frame.f_back
-        level += 1
-    warnings.warn(message, category, stacklevel=level)

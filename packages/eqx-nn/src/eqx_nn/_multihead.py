@@ -11,11 +11,11 @@ from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
+from eqx_tree._warnings import warn_at_user_code
 
 from ._attention import dot_product_attention
 from ._dropout import Dropout
 from ._linear import Linear
-from ._misc import warn_at_user_code
 
 __all__ = ["MultiheadAttention"]
 

@@ -8,7 +8,11 @@ All eqx warnings are `EqxWarning`s, so one filter silences (or escalates) them a
 `DeprecationWarning`, so that Python shows it by default, outside `__main__` too.
 """
 
-__all__ = ["EqxDeprecationWarning", "EqxWarning"]
+import sys
+import warnings
+from types import FrameType
+
+__all__ = ["EqxDeprecationWarning", "EqxWarning", "warn_at_user_code"]
 
 
 class EqxWarning(UserWarning):
@@ -17,3 +21,58 @@ class EqxWarning(UserWarning):
 
 class EqxDeprecationWarning(EqxWarning):
     """An eqx API that still works but will be removed; the message says what to use instead."""
+
+
+# Top-level modules whose frames are never "the user's line": the eqx packages, JAX, the
+# type-checking wrappers that jaxtyping's import hook puts around every eqx function
+# (spec C9), and the standard-library plumbing that sits between them.
+_LIBRARY_TOPS = frozenset(
+    {
+        "eqx",
+        "eqx_tree",
+        "eqx_module",
+        "eqx_filter",
+        "eqx_nn",
+        "jax",
+        "jaxlib",
+        "jaxtyping",
+        "beartype",
+        "typeguard",
+        "abc",
+        "contextlib",
+        "dataclasses",
+        "functools",
+        "typing",
+    }
+)
+
+
+def _is_library_frame(frame: FrameType) -> bool:
+    code = frame.f_code
+    if code.co_filename.startswith("<") and code.co_name.startswith("__"):
+        return True  # generated code: a dataclass `__init__`, a beartype wrapper
+    module = frame.f_globals.get("__name__")
+    return isinstance(module, str) and module.partition(".")[0] in _LIBRARY_TOPS
+
+
+def warn_at_user_code(message: str, category: type[Warning] = EqxWarning) -> None:
+    """`warnings.warn`, attributed to the first calling frame outside eqx (spec C5).
+
+    A fixed `stacklevel` is only right for one call path: a subclass's
+    `super().__init__`, a JAX transformation, or jaxtyping's import hook (which wraps
+    every eqx function in a type-checking frame) each add frames in between. This walks
+    up past eqx, JAX and the type-checking wrappers to the user's line instead.
+
+    Shared by every eqx package (imported as `eqx_tree._warnings.warn_at_user_code`);
+    not part of the public API.
+
+    ```python
+    warn_at_user_code("`static_field` is deprecated; ...", EqxDeprecationWarning)
+    ```
+    """
+    frame = sys._getframe(1)
+    level = 2  # `frame` is our caller: stacklevel 2 from here
+    while frame.f_back is not None and _is_library_frame(frame):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

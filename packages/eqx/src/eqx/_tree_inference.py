@@ -4,11 +4,11 @@ This is the only function the meta-package defines itself (spec §6): Equinox ke
 old name at the top level, so migrating code may still call it.
 """
 
-import warnings
 from typing import TypeVar
 
 from eqx_nn import inference_mode
 from eqx_tree import EqxDeprecationWarning
+from eqx_tree._warnings import warn_at_user_code
 
 _PyTree = TypeVar("_PyTree")
 
@@ -34,10 +34,9 @@ def tree_inference(pytree: _PyTree, value: bool = True) -> _PyTree:
         model = eqx.nn.inference_mode(model)  # instead of eqx.tree_inference(model, True)
         ```
     """
-    warnings.warn(
+    warn_at_user_code(
         "`eqx.tree_inference` is deprecated: use `eqx.nn.inference_mode(pytree, value)` "
         "instead, which does the same thing.",
         EqxDeprecationWarning,
-        stacklevel=2,
     )
     return inference_mode(pytree, value=value)

@@ -7,7 +7,7 @@ themselves. Primitive rules have no API outside `jax.extend` and `jax.interprete
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -51,21 +51,23 @@ def _abstract_eval(*avals: Any, **params: Any) -> list[Any]:
     return list(avals)
 
 
-def _jvp(primals: list[Any], tangents: list[Any], **params: Any) -> tuple[list[Any], list[Any]]:
+def _jvp(
+    primals: Sequence[Any], tangents: Sequence[Any], **params: Any
+) -> tuple[list[Any], list[Any]]:
     if params["intermediates"]:
         _say(params, "jvp")
     tangents = [_instantiate_zeros(t) for t in tangents]
     return _rebind(params, "jvp_p", *primals), _rebind(params, "jvp_t", *tangents)
 
 
-def _transpose(cotangents: list[Any], *args: Any, **params: Any) -> list[Any]:
+def _transpose(cotangents: Sequence[Any], *args: Any, **params: Any) -> list[Any]:
     if params["intermediates"]:
         _say(params, "transpose")
     cotangents = [_instantiate_zeros(c) for c in cotangents]
     return _rebind(params, "transpose", *cotangents)
 
 
-def _batch(args: list[Any], dims: list[Any], **params: Any) -> tuple[list[Any], list[Any]]:
+def _batch(args: Sequence[Any], dims: Sequence[Any], **params: Any) -> tuple[list[Any], list[Any]]:
     if params["intermediates"]:
         _say(params, "vmap")
     return _rebind(params, "vmap", *args), list(dims)
