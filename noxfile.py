@@ -26,7 +26,7 @@ ROOT = pathlib.Path(__file__).parent
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "isolation", "multidevice"]
+nox.options.sessions = ["lint", "typecheck", "tests", "typechecked", "isolation", "multidevice"]
 
 # Supported JAX: the oldest, the newest, and one release per minor in between that
 # installs on CPython 3.11 (JAX 0.11+ needs CPython >= 3.12: `tests_python` covers it).
@@ -110,6 +110,18 @@ def tests(session: nox.Session, jax: str) -> None:
     _install_workspace(session, f"jax=={jax}", f"jaxlib=={jax}", lowest=jax == OLDEST_JAX)
     session.run("python", "-c", "import jax; print('jax', jax.__version__)")
     _pytest(session, "-n", "2")
+
+
+@nox.session(python="3.11")
+def typechecked(session: nox.Session) -> None:
+    """The whole suite under jaxtyping's import hook with beartype over every eqx package.
+
+    Spec C9: the compatibility suite runs this way, so an annotation narrower than what
+    a function really accepts is a bug this session catches.
+    """
+    _install_workspace(session)
+    packages = ",".join(p.name.replace("-", "_") for p in _packages())
+    _pytest(session, "-n", "2", f"--jaxtyping-packages={packages},beartype.beartype")
 
 
 @nox.session(python=PYTHONS)

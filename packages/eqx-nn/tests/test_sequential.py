@@ -165,6 +165,7 @@ def test_sequential_without_state_passes_the_sentinel_on_to_stateful_layers() ->
     assert int(out) == 3  # just `x`: no state was given, so none is returned
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_sequential_with_batch_norm_but_no_state_raises_pointing_to_make_with_state() -> None:
     bn, _ = eqx_nn.make_with_state(eqx_nn.BatchNorm)(2, "batch", mode="batch")
     seq = eqx_nn.Sequential([AddOne(), bn])

@@ -137,6 +137,7 @@ def test_state_set_stores_a_weakly_typed_scalar_with_the_old_strong_dtype() -> N
     assert float(value) == 2.5
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_stateful_layers_called_without_a_state_raise_pointing_to_make_with_state() -> None:
     bn, _ = eqx_nn.make_with_state(eqx_nn.BatchNorm)(3, "batch", mode="batch")
     with pytest.raises(
