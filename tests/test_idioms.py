@@ -1,0 +1,985 @@
+"""End-to-end idioms an Equinox user writes, run through `import eqx` only.
+
+Each test is one pattern from Equinox's public documentation or common practice
+(custom Modules, training loops with optax, freezing, stateful layers, serialisation,
+filtered transforms, runtime errors), with its numbers checked against plain JAX or a
+hand computation. They guard the seams between packages that the per-package tests
+cannot see.
+"""
+
+import abc
+import pathlib
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import jax.tree_util as jtu
+import numpy as np
+import optax
+import pytest
+
+import eqx
+
+# ---------------------------------------------------------------------------------------
+# A hand-written model, used by several tests
+# ---------------------------------------------------------------------------------------
+
+
+def _double(x: jax.Array) -> jax.Array:
+    return 2 * x
+
+
+class TinyMLP(eqx.Module):
+    layers: list[eqx.nn.Linear]
+    extra_bias: jax.Array
+
+    def __init__(self, key: jax.Array) -> None:
+        key1, key2, key3 = jax.random.split(key, 3)
+        self.layers = [
+            eqx.nn.Linear(2, 8, key=key1),
+            eqx.nn.Linear(8, 8, key=key2),
+            eqx.nn.Linear(8, 1, key=key3),
+        ]
+        self.extra_bias = jnp.ones(1)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for layer in self.layers[:-1]:
+            x = jax.nn.relu(layer(x))
+        return self.layers[-1](x) + self.extra_bias
+
+
+def _plain_forward(params: dict[str, Any], x: jax.Array) -> jax.Array:
+    for w, b in params["layers"][:-1]:
+        x = jax.nn.relu(w @ x + b)
+    w, b = params["layers"][-1]
+    return w @ x + b + params["extra_bias"]
+
+
+def _plain_params(model: TinyMLP) -> dict[str, Any]:
+    return {
+        "layers": [(layer.weight, layer.bias) for layer in model.layers],
+        "extra_bias": model.extra_bias,
+    }
+
+
+def _data() -> tuple[jax.Array, jax.Array]:
+    x = jax.random.normal(jax.random.key(1), (16, 2))
+    y = jnp.sum(x**2, axis=1, keepdims=True)
+    return x, y
+
+
+def _mse(model: Callable[[jax.Array], jax.Array], x: jax.Array, y: jax.Array) -> jax.Array:
+    pred = jax.vmap(model)(x)
+    return jnp.mean((pred - y) ** 2)
+
+
+# ---------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def standard_promotion() -> Any:
+    """optax's Adam mixes its int32 step count with floats, which the suite's strict
+    promotion flag (set in the root conftest for the library's sake) rejects."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def test_custom_module_forward_under_vmap_matches_plain_jax() -> None:
+    model = TinyMLP(jax.random.key(0))
+    x, _ = _data()
+    expected = jax.vmap(lambda xi: _plain_forward(_plain_params(model), xi))(x)
+    assert jnp.allclose(jax.vmap(model)(x), expected)
+    assert jax.vmap(model)(x).shape == (16, 1)
+
+
+def test_filter_value_and_grad_equals_plain_jax_grad_on_the_same_arrays() -> None:
+    model = TinyMLP(jax.random.key(0))
+    x, y = _data()
+
+    loss, grads = eqx.filter_value_and_grad(_mse)(model, x, y)
+
+    def plain_loss(params: dict[str, Any]) -> jax.Array:
+        pred = jax.vmap(lambda xi: _plain_forward(params, xi))(x)
+        return jnp.mean((pred - y) ** 2)
+
+    plain_value, plain_grads = jax.value_and_grad(plain_loss)(_plain_params(model))
+    assert jnp.allclose(loss, plain_value)
+    assert isinstance(grads, TinyMLP)
+    for layer_grad, (gw, gb) in zip(grads.layers, plain_grads["layers"], strict=True):
+        assert jnp.allclose(layer_grad.weight, gw)
+        assert jnp.allclose(layer_grad.bias, gb)
+    assert jnp.allclose(grads.extra_bias, plain_grads["extra_bias"])
+
+
+@pytest.mark.usefixtures("standard_promotion")
+def test_adam_training_loop_under_filter_jit_decreases_the_loss() -> None:
+    model = TinyMLP(jax.random.key(0))
+    x, y = _data()
+    optim = optax.adam(5e-2)
+    opt_state = optim.init(eqx.filter(model, eqx.is_array))
+
+    def step(
+        model: TinyMLP, opt_state: optax.OptState, x: jax.Array, y: jax.Array
+    ) -> tuple[TinyMLP, optax.OptState, jax.Array]:
+        loss, grads = eqx.filter_value_and_grad(_mse)(model, x, y)
+        updates, opt_state = optim.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        model = eqx.apply_updates(model, updates)
+        return model, opt_state, loss
+
+    make_step = eqx.filter_jit(step)
+    first_loss = _mse(model, x, y)
+    # The compiled step computes what the same step computes eagerly.
+    jit_model, _, _ = make_step(model, opt_state, x, y)
+    eager_model, _, _ = step(model, opt_state, x, y)
+    assert eqx.tree_equal(jit_model, eager_model, rtol=1e-5, atol=1e-6)
+
+    losses = []
+    for _ in range(30):
+        model, opt_state, loss = make_step(model, opt_state, x, y)
+        losses.append(float(loss))
+    assert losses[0] == pytest.approx(float(first_loss), rel=1e-5)
+    assert losses[-1] < losses[10] < losses[0]
+    assert float(_mse(model, x, y)) < 0.75 * float(first_loss)
+    assert isinstance(model, TinyMLP)
+
+
+@pytest.mark.usefixtures("standard_promotion")
+def test_one_adam_step_matches_optax_on_plain_params() -> None:
+    model = TinyMLP(jax.random.key(0))
+    x, y = _data()
+    optim = optax.adam(1e-2)
+    params = eqx.filter(model, eqx.is_array)
+    grads = eqx.filter_grad(_mse)(model, x, y)
+    updates, _ = optim.update(grads, optim.init(params), params)
+    new_model = eqx.apply_updates(model, updates)
+
+    plain = _plain_params(model)
+    plain_grads = jax.grad(
+        lambda p: jnp.mean((jax.vmap(lambda xi: _plain_forward(p, xi))(x) - y) ** 2)
+    )(plain)
+    plain_updates, _ = optim.update(plain_grads, optim.init(plain), plain)
+    plain_new = optax.apply_updates(plain, plain_updates)
+    assert jnp.allclose(new_model.layers[0].weight, plain_new["layers"][0][0])
+    assert jnp.allclose(new_model.extra_bias, plain_new["extra_bias"])
+
+
+def test_freezing_all_but_the_last_layer_with_a_filter_spec() -> None:
+    model = TinyMLP(jax.random.key(0))
+    x, y = _data()
+    filter_spec = jtu.tree_map(lambda _: False, model)
+    filter_spec = eqx.tree_at(
+        lambda m: (m.layers[-1].weight, m.layers[-1].bias),
+        filter_spec,
+        replace=(True, True),
+    )
+    diff_model, static_model = eqx.partition(model, filter_spec)
+    assert diff_model.layers[0].weight is None
+    assert diff_model.extra_bias is None
+    assert static_model.layers[-1].weight is None
+
+    def loss(diff_model: TinyMLP, static_model: TinyMLP) -> jax.Array:
+        return _mse(eqx.combine(diff_model, static_model), x, y)
+
+    grads = jax.grad(loss)(diff_model, static_model)
+    full_grads = eqx.filter_grad(_mse)(model, x, y)
+    assert grads.layers[0].weight is None
+    assert jnp.allclose(grads.layers[-1].weight, full_grads.layers[-1].weight)
+    assert jnp.allclose(grads.layers[-1].bias, full_grads.layers[-1].bias)
+    assert eqx.tree_equal(eqx.combine(diff_model, static_model), model)
+
+
+def test_freezing_one_weight_via_tree_at_replace_true() -> None:
+    model = TinyMLP(jax.random.key(0))
+    filter_spec = jtu.tree_map(lambda _: False, model)
+    filter_spec = eqx.tree_at(lambda m: m.layers[-1].weight, filter_spec, replace=True)
+    trainable, frozen = eqx.partition(model, filter_spec)
+    assert jtu.tree_leaves(trainable) == [model.layers[-1].weight]
+    assert eqx.combine(trainable, frozen).layers[-1].weight is model.layers[-1].weight
+
+
+def test_stop_gradient_on_a_frozen_layer_inside_the_model() -> None:
+    class Frozen(eqx.Module):
+        frozen: eqx.nn.Linear
+        trained: eqx.nn.Linear
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            frozen = jax.lax.stop_gradient(self.frozen)
+            return self.trained(frozen(x))
+
+    keys = jax.random.split(jax.random.key(0))
+    model = Frozen(eqx.nn.Linear(2, 2, key=keys[0]), eqx.nn.Linear(2, 1, key=keys[1]))
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(jnp.ones(2))))(model)
+    assert jnp.all(grads.frozen.weight == 0)
+    assert jnp.any(grads.trained.weight != 0)
+
+
+def test_apply_updates_skips_none_updates() -> None:
+    model = TinyMLP(jax.random.key(0))
+    updates = jtu.tree_map(jnp.ones_like, eqx.filter(model, eqx.is_array))
+    updates = eqx.tree_at(lambda m: m.extra_bias, updates, None)
+    new = eqx.apply_updates(model, updates)
+    assert new.extra_bias is model.extra_bias
+    assert jnp.allclose(new.layers[0].weight, model.layers[0].weight + 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Built-in layers
+# ---------------------------------------------------------------------------------------
+
+
+def test_nn_mlp_matches_hand_computation() -> None:
+    mlp = eqx.nn.MLP(3, 2, width_size=4, depth=2, key=jax.random.key(0))
+    assert len(mlp.layers) == 3
+    x = jnp.arange(3.0)
+    h = x
+    for layer in mlp.layers[:-1]:
+        h = jax.nn.relu(layer.weight @ h + layer.bias)
+    expected = mlp.layers[-1].weight @ h + mlp.layers[-1].bias
+    assert jnp.allclose(mlp(x), expected)
+    assert jax.vmap(mlp)(jnp.ones((5, 3))).shape == (5, 2)
+
+
+def test_nn_mlp_scalar_in_and_out_with_final_activation() -> None:
+    mlp = eqx.nn.MLP(
+        "scalar", "scalar", 4, 1, final_activation=jax.nn.sigmoid, key=jax.random.key(0)
+    )
+    out = mlp(jnp.array(0.5))
+    assert out.shape == ()
+    assert 0 < float(out) < 1
+
+
+def test_linear_without_bias_and_with_scalar_input() -> None:
+    key = jax.random.key(0)
+    linear = eqx.nn.Linear(3, 2, use_bias=False, key=key)
+    assert linear.bias is None
+    x = jnp.array([1.0, 2.0, 3.0])
+    assert jnp.allclose(linear(x), linear.weight @ x)
+
+    scalar_in = eqx.nn.Linear("scalar", 2, key=key)
+    assert scalar_in.weight.shape == (2, 1)
+    assert jnp.allclose(scalar_in(jnp.array(2.0)), scalar_in.weight[:, 0] * 2 + scalar_in.bias)
+
+    scalar_out = eqx.nn.Linear(3, "scalar", key=key)
+    assert scalar_out(x).shape == ()
+    with pytest.raises(ValueError, match="x must have scalar shape"):
+        scalar_in(jnp.ones(2))
+
+
+def test_linear_same_key_gives_same_parameters() -> None:
+    a = eqx.nn.Linear(3, 2, key=jax.random.key(7))
+    b = eqx.nn.Linear(3, 2, key=jax.random.key(7))
+    assert eqx.tree_equal(a, b)
+    wkey, bkey = jax.random.split(jax.random.key(7))
+    lim = 1 / np.sqrt(3)
+    assert jnp.allclose(a.weight, jax.random.uniform(wkey, (2, 3), minval=-lim, maxval=lim))
+    assert jnp.allclose(a.bias, jax.random.uniform(bkey, (2,), minval=-lim, maxval=lim))
+
+
+def test_cnn_with_conv2d_maxpool2d_and_linear_head() -> None:
+    class CNN(eqx.Module):
+        layers: list[Any]
+
+        def __init__(self, key: jax.Array) -> None:
+            key1, key2 = jax.random.split(key)
+            self.layers = [
+                eqx.nn.Conv2d(1, 2, kernel_size=3, key=key1),
+                eqx.nn.MaxPool2d(kernel_size=2, stride=2),
+                jax.nn.relu,
+                jnp.ravel,
+                eqx.nn.Linear(2 * 3 * 3, 4, key=key2),
+                jax.nn.log_softmax,
+            ]
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    model = CNN(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (1, 8, 8))
+    conv = model.layers[0]
+    expected = jax.lax.conv_general_dilated(x[None], conv.weight, (1, 1), "VALID")[0]
+    expected = expected + conv.bias
+    assert jnp.allclose(conv(x), expected, atol=1e-6)
+    pooled = model.layers[1](expected)
+    assert pooled.shape == (2, 3, 3)
+    assert jnp.allclose(pooled, expected[:, :6, :6].reshape(2, 3, 2, 3, 2).max(axis=(2, 4)))
+    out = jax.vmap(model)(jnp.stack([x, x]))
+    assert out.shape == (2, 4)
+    assert jnp.allclose(jnp.sum(jnp.exp(out), axis=1), 1.0, atol=1e-5)
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(x)))(model)
+    assert grads.layers[0].weight.shape == conv.weight.shape
+
+
+def test_sequential_with_lambda_activation_and_indexing() -> None:
+    key1, key2 = jax.random.split(jax.random.key(0))
+    model = eqx.nn.Sequential(
+        [
+            eqx.nn.Linear(2, 3, key=key1),
+            eqx.nn.Lambda(jax.nn.relu),
+            eqx.nn.Linear(3, 1, key=key2),
+        ]
+    )
+    x = jnp.array([1.0, -1.0])
+    first, _, last = model.layers
+    assert jnp.allclose(model(x), last(jax.nn.relu(first(x))))
+    assert len(model) == 3
+    assert model[0] is first
+    assert isinstance(model[:2], eqx.nn.Sequential)
+    assert jnp.allclose(model[:2](x), jax.nn.relu(first(x)))
+    # Lambda's function is not an array leaf, so it survives filtering.
+    params, static = eqx.partition(model, eqx.is_array)
+    assert len(jtu.tree_leaves(params)) == 4
+    assert eqx.combine(params, static)(x).shape == (1,)
+
+
+def test_layer_norm_matches_hand_computation() -> None:
+    norm = eqx.nn.LayerNorm(4)
+    x = jnp.array([1.0, 2.0, 3.0, 6.0])
+    expected = (x - x.mean()) / jnp.sqrt(x.var() + 1e-5)
+    assert jnp.allclose(norm(x), expected, atol=1e-5)
+    assert jnp.array_equal(norm.weight, jnp.ones(4))
+    assert jax.vmap(norm)(jnp.stack([x, x])).shape == (2, 4)
+    with pytest.raises(ValueError, match="vmap"):
+        norm(jnp.ones((2, 4)))
+
+
+def test_dropout_with_keys_and_inference_mode() -> None:
+    class Model(eqx.Module):
+        linear: eqx.nn.Linear
+        dropout: eqx.nn.Dropout
+
+        def __init__(self, key: jax.Array) -> None:
+            self.linear = eqx.nn.Linear(4, 64, key=key)
+            self.dropout = eqx.nn.Dropout(p=0.5)
+
+        def __call__(self, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+            return self.dropout(self.linear(x), key=key)
+
+    model = Model(jax.random.key(0))
+    x = jnp.ones(4)
+    full = model.linear(x)
+    out = model(x, key=jax.random.key(1))
+    kept = out != 0
+    assert 0 < int(kept.sum()) < 64
+    assert jnp.allclose(out[kept], 2 * full[kept])
+    assert not jnp.array_equal(out, model(x, key=jax.random.key(2)))
+    with pytest.raises(RuntimeError, match="Dropout requires a key"):
+        model(x)
+
+    inference_model = eqx.nn.inference_mode(model)
+    assert inference_model.dropout.inference is True
+    assert model.dropout.inference is False
+    assert jnp.array_equal(inference_model(x), full)
+    assert jnp.array_equal(inference_model(x, key=jax.random.key(1)), full)
+    back = eqx.nn.inference_mode(inference_model, value=False)
+    assert back.dropout.inference is False
+
+
+def test_multihead_attention_on_unbatched_sequences_matches_hand_computation() -> None:
+    attn = eqx.nn.MultiheadAttention(num_heads=2, query_size=4, key=jax.random.key(0))
+    q = jax.random.normal(jax.random.key(1), (3, 4))
+    kv = jax.random.normal(jax.random.key(2), (5, 4))
+    out = attn(q, kv, kv)
+    assert out.shape == (3, 4)
+
+    def heads(proj: eqx.nn.Linear, x: jax.Array) -> jax.Array:
+        return jax.vmap(proj)(x).reshape(x.shape[0], 2, 2)
+
+    qh, kh, vh = heads(attn.query_proj, q), heads(attn.key_proj, kv), heads(attn.value_proj, kv)
+    logits = jnp.einsum("qhd,khd->hqk", qh / jnp.sqrt(2.0), kh)
+    weights = jax.nn.softmax(logits, axis=-1)
+    merged = jnp.einsum("hqk,khd->qhd", weights, vh).reshape(3, 4)
+    expected = jax.vmap(attn.output_proj)(merged)
+    assert jnp.allclose(out, expected, atol=1e-5)
+
+    causal = jnp.tril(jnp.ones((3, 3), dtype=bool))
+    masked = attn(q, q, q, mask=causal)
+    # The first query only sees the first key, so changing the rest leaves it unchanged.
+    q2 = q.at[1:].set(0.0)
+    assert jnp.allclose(masked[0], attn(q2, q2, q2, mask=causal)[0], atol=1e-6)
+
+
+def test_gru_cell_under_lax_scan_matches_a_python_loop() -> None:
+    cell = eqx.nn.GRUCell(2, 3, key=jax.random.key(0))
+    xs = jax.random.normal(jax.random.key(1), (5, 2))
+    h0 = jnp.zeros(3)
+
+    def step(h: jax.Array, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        h = cell(x, h)
+        return h, h
+
+    final, hs = jax.lax.scan(step, h0, xs)
+    h = h0
+    for x in xs:
+        h = cell(x, h)
+    assert hs.shape == (5, 3)
+    assert jnp.allclose(final, h, atol=1e-6)
+
+    # One step by hand, from the GRU equations.
+    x = xs[0]
+    i_r, i_z, i_n = jnp.split(cell.weight_ih @ x + cell.bias, 3)
+    h_r, h_z, h_n = jnp.split(cell.weight_hh @ h0, 3)
+    r = jax.nn.sigmoid(i_r + h_r)
+    z = jax.nn.sigmoid(i_z + h_z)
+    n = jnp.tanh(i_n + r * (h_n + cell.bias_n))
+    assert jnp.allclose(hs[0], n + z * (h0 - n), atol=1e-6)
+
+
+def test_lstm_cell_returns_hidden_and_cell_state() -> None:
+    cell = eqx.nn.LSTMCell(2, 3, key=jax.random.key(0))
+    h, c = cell(jnp.ones(2), (jnp.zeros(3), jnp.zeros(3)))
+    gates = cell.weight_ih @ jnp.ones(2) + cell.bias
+    i, f, g, o = jnp.split(gates, 4)
+    c_expected = jax.nn.sigmoid(i) * jnp.tanh(g)
+    assert jnp.allclose(c, c_expected, atol=1e-6)
+    assert jnp.allclose(h, jax.nn.sigmoid(o) * jnp.tanh(c_expected), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# State: BatchNorm, make_with_state, threading a State
+# ---------------------------------------------------------------------------------------
+
+
+class NormedModel(eqx.Module):
+    linear: eqx.nn.Linear
+    norm: eqx.nn.BatchNorm
+
+    def __init__(self, key: jax.Array) -> None:
+        self.linear = eqx.nn.Linear(3, 2, key=key)
+        self.norm = eqx.nn.BatchNorm(2, axis_name="batch", momentum=0.5, mode="batch")
+
+    def __call__(self, x: jax.Array, state: eqx.nn.State) -> tuple[jax.Array, eqx.nn.State]:
+        x, state = self.norm(self.linear(x), state)
+        return x, state
+
+
+def test_batch_norm_with_make_with_state_and_named_vmap() -> None:
+    model, state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (8, 3))
+    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    out, new_state = batched(x, state)
+
+    h = jax.vmap(model.linear)(x)
+    expected = (h - h.mean(axis=0, keepdims=True)) / jnp.sqrt(h.var(axis=0, keepdims=True) + 1e-5)
+    assert jnp.allclose(out, expected, atol=1e-5)
+    assert isinstance(new_state, eqx.nn.State)
+
+    # The running statistics were updated, in the new state only.
+    counter = new_state.get(model.norm.batch_counter)
+    assert int(counter) == 1
+    mean, var = new_state.get(model.norm.batch_state_index)
+    assert jnp.allclose(mean, 0.5 * h.mean(axis=0), atol=1e-6)
+    assert jnp.allclose(var, 0.5 + 0.5 * h.var(axis=0), atol=1e-5)
+
+    # In inference mode the stored statistics, debiased, normalise the input.
+    inference_model = eqx.nn.inference_mode(model)
+    inf_out, _ = jax.vmap(
+        inference_model, axis_name="batch", in_axes=(0, None), out_axes=(0, None)
+    )(x, new_state)
+    assert jnp.allclose(
+        inf_out, (h - mean[None] / 0.5) / jnp.sqrt(var[None] / 0.5 + 1e-5), atol=1e-5
+    )
+
+
+def test_stateful_training_step_threads_the_state_through_filter_jit() -> None:
+    model, state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (8, 3))
+
+    def loss(model: NormedModel, state: eqx.nn.State) -> tuple[jax.Array, eqx.nn.State]:
+        batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+        out, state = batched(x, state)
+        return jnp.sum(out[:, 0] * jnp.arange(8.0)), state
+
+    @eqx.filter_jit
+    def step(
+        model: NormedModel, state: eqx.nn.State
+    ) -> tuple[NormedModel, eqx.nn.State, jax.Array]:
+        (value, state), grads = eqx.filter_value_and_grad(loss, has_aux=True)(model, state)
+        model = eqx.apply_updates(model, jtu.tree_map(lambda g: -0.1 * g, grads))
+        return model, state, value
+
+    for expected_count in (1, 2, 3):
+        model, state, _ = step(model, state)
+        assert int(state.get(model.norm.batch_counter)) == expected_count
+
+
+def test_state_get_and_set_on_a_state_index() -> None:
+    class Counter(eqx.Module):
+        index: eqx.nn.StateIndex
+
+        def __init__(self) -> None:
+            self.index = eqx.nn.StateIndex(jnp.array(0))
+
+        def __call__(self, x: jax.Array, state: eqx.nn.State) -> tuple[jax.Array, eqx.nn.State]:
+            count = state.get(self.index)
+            return x + count, state.set(self.index, count + 1)
+
+    counter, state = eqx.nn.make_with_state(Counter)()
+    x = jnp.array(10)
+    for expected in (10, 11, 12):
+        out, state = counter(x, state)
+        assert int(out) == expected
+    assert int(state.get(counter.index)) == 3
+    new_state = state.set(counter.index, jnp.array(0))
+    assert int(new_state.get(counter.index)) == 0
+    with pytest.raises(ValueError, match="Attempted to use old state"):
+        state.get(counter.index)
+    with pytest.raises(ValueError, match="StateIndex"):
+        state.get("not an index")  # type: ignore[arg-type]
+
+
+def test_sequential_threads_state_through_stateful_layers() -> None:
+    key1, key2 = jax.random.split(jax.random.key(0))
+    model, state = eqx.nn.make_with_state(eqx.nn.Sequential)(
+        [
+            eqx.nn.Linear(3, 2, key=key1),
+            eqx.nn.BatchNorm(2, axis_name="batch", mode="batch"),
+            eqx.nn.Linear(2, 1, key=key2),
+        ]
+    )
+    x = jax.random.normal(jax.random.key(1), (4, 3))
+    out, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+    h = jax.vmap(model[0])(x)
+    h = (h - h.mean(axis=0, keepdims=True)) / jnp.sqrt(h.var(axis=0, keepdims=True) + 1e-5)
+    assert jnp.allclose(out, jax.vmap(model[2])(h), atol=1e-5)
+    assert int(state.get(model[1].batch_counter)) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Shared: tied weights
+# ---------------------------------------------------------------------------------------
+
+
+class TiedEmbeddings(eqx.Module):
+    shared: eqx.nn.Shared
+
+    def __init__(self, key: jax.Array) -> None:
+        key1, key2 = jax.random.split(key)
+        embedding = eqx.nn.Embedding(5, 3, key=key1)
+        head = eqx.nn.Linear(3, 5, use_bias=False, key=key2)
+        where = lambda pair: pair[1].weight  # noqa: E731
+        get = lambda pair: pair[0].weight  # noqa: E731
+        self.shared = eqx.nn.Shared((embedding, head), where, get)
+
+    def __call__(self, token: jax.Array) -> jax.Array:
+        embedding, head = self.shared()
+        return head(embedding(token))
+
+
+def test_shared_ties_the_head_to_the_embedding_and_accumulates_gradients() -> None:
+    model = TiedEmbeddings(jax.random.key(0))
+    embedding, head = model.shared()
+    assert head.weight is embedding.weight
+    token = jnp.array(2)
+    weight = embedding.weight
+    assert jnp.allclose(model(token), weight @ weight[2])
+
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(token) ** 2))(model)
+    expected = jax.grad(lambda w: jnp.sum((w @ w[2]) ** 2))(weight)
+    assert jnp.allclose(grads.shared.pytree[0].weight, expected, atol=1e-5)
+    # Only the source holds an array: the tied copy is not a separate parameter.
+    assert len(jtu.tree_leaves(eqx.filter(model, eqx.is_array))) == 1
+
+
+def test_shared_rejects_nodes_of_different_structure() -> None:
+    linear = eqx.nn.Linear(2, 3, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="must have the same pytree structure"):
+        eqx.nn.Shared(linear, lambda m: m.weight, lambda m: m.bias)
+
+
+# ---------------------------------------------------------------------------------------
+# Serialisation
+# ---------------------------------------------------------------------------------------
+
+
+def test_serialise_and_deserialise_into_a_filter_eval_shape_skeleton(
+    tmp_path: pathlib.Path,
+) -> None:
+    model = TinyMLP(jax.random.key(0))
+    path = tmp_path / "model.eqx"
+    eqx.tree_serialise_leaves(path, model)
+
+    skeleton = eqx.filter_eval_shape(TinyMLP, jax.random.key(1))
+    assert isinstance(skeleton.layers[0].weight, jax.ShapeDtypeStruct)
+    loaded = eqx.tree_deserialise_leaves(path, skeleton)
+    assert isinstance(loaded.layers[0].weight, jax.Array)
+    assert eqx.tree_equal(loaded, model)
+
+
+def test_serialise_model_and_state_together_and_resume(tmp_path: pathlib.Path) -> None:
+    model, state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 3))
+    batched = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))
+    _, state = batched(x, state)
+    eqx.tree_serialise_leaves(tmp_path / "ckpt", (model, state))
+    assert (tmp_path / "ckpt.eqx").exists()
+
+    like = eqx.nn.make_with_state(NormedModel)(jax.random.key(5))
+    loaded_model, loaded_state = eqx.tree_deserialise_leaves(tmp_path / "ckpt.eqx", like)
+    assert eqx.tree_equal(loaded_model, model)
+    assert int(loaded_state.get(loaded_model.norm.batch_counter)) == 1
+    assert eqx.tree_equal(
+        loaded_state.get(loaded_model.norm.batch_state_index),
+        state.get(model.norm.batch_state_index),
+    )
+
+
+def test_deserialise_into_a_model_of_another_shape_names_the_leaf(
+    tmp_path: pathlib.Path,
+) -> None:
+    eqx.tree_serialise_leaves(tmp_path / "small.eqx", eqx.nn.Linear(2, 3, key=jax.random.key(0)))
+    with pytest.raises(RuntimeError, match=r"\.weight.*has changed shape|has changed shape"):
+        eqx.tree_deserialise_leaves(
+            tmp_path / "small.eqx", eqx.nn.Linear(2, 4, key=jax.random.key(0))
+        )
+
+
+def test_serialise_to_an_open_file_object(tmp_path: pathlib.Path) -> None:
+    model = eqx.nn.MLP(2, 2, 3, 1, key=jax.random.key(0))
+    with open(tmp_path / "mlp.eqx", "wb") as f:
+        eqx.tree_serialise_leaves(f, model)
+    with open(tmp_path / "mlp.eqx", "rb") as f:
+        loaded = eqx.tree_deserialise_leaves(f, eqx.nn.MLP(2, 2, 3, 1, key=jax.random.key(1)))
+    assert eqx.tree_equal(loaded, model)
+
+
+def test_tree_save_and_tree_load_round_trip(tmp_path: pathlib.Path) -> None:
+    model = eqx.nn.MLP(2, 2, 3, 1, key=jax.random.key(0))
+    eqx.tree_save(tmp_path / "mlp.safetensors", model, metadata={"width": 3})
+    loaded = eqx.tree_load(
+        tmp_path / "mlp.safetensors", eqx.nn.MLP(2, 2, 3, 1, key=jax.random.key(1))
+    )
+    assert eqx.tree_equal(loaded, model)
+    with pytest.raises(Exception, match=r"weight"):
+        eqx.tree_load(tmp_path / "mlp.safetensors", eqx.nn.MLP(2, 2, 4, 1, key=jax.random.key(1)))
+
+
+# ---------------------------------------------------------------------------------------
+# Filtered transforms
+# ---------------------------------------------------------------------------------------
+
+
+class Activated(eqx.Module):
+    weight: jax.Array
+    activation: Callable[[jax.Array], jax.Array]
+    power: int
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.activation(self.weight * x) ** self.power
+
+
+def test_filter_jit_treats_functions_and_ints_in_a_module_as_static() -> None:
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=2)
+    def apply(model: Activated, x: jax.Array) -> jax.Array:
+        return model(x)
+
+    x = jnp.array([-1.0, 2.0])
+    model = Activated(jnp.array(3.0), jax.nn.relu, 2)
+    assert jnp.allclose(apply(model, x), jnp.array([0.0, 36.0]))
+    # New array values reuse the trace; a new static int retraces.
+    assert jnp.allclose(
+        apply(eqx.tree_at(lambda m: m.weight, model, jnp.array(1.0)), x), jnp.array([0.0, 4.0])
+    )
+    assert eqx.debug.get_num_traces(apply) == 1
+    assert jnp.allclose(apply(Activated(jnp.array(1.0), jax.nn.relu, 3), x), jnp.array([0.0, 8.0]))
+    assert eqx.debug.get_num_traces(apply) == 2
+    with pytest.raises(RuntimeError, match="can only be traced 2 times"):
+        apply(Activated(jnp.array(1.0), jnp.tanh, 3), x)
+
+
+def test_filter_jit_passes_python_scalars_and_strings_statically() -> None:
+    @eqx.filter_jit
+    def f(x: jax.Array, n: int, mode: str) -> jax.Array:
+        assert isinstance(n, int)
+        return x * n if mode == "scale" else x + n
+
+    assert jnp.allclose(f(jnp.ones(2), 3, "scale"), 3.0)
+    assert jnp.allclose(f(jnp.ones(2), 3, mode="shift"), 4.0)
+
+
+def test_filter_jit_returns_non_array_outputs_unchanged() -> None:
+    @eqx.filter_jit
+    def f(x: jax.Array) -> tuple[jax.Array, str, Callable[..., Any]]:
+        return x + 1, "label", jax.nn.relu
+
+    out, label, fn = f(jnp.zeros(2))
+    assert jnp.array_equal(out, jnp.ones(2))
+    assert label == "label"
+    assert fn is jax.nn.relu
+
+
+def test_ensemble_built_with_filter_vmap_and_evaluated_with_filter_vmap() -> None:
+    def make(key: jax.Array) -> eqx.nn.MLP:
+        return eqx.nn.MLP(2, 1, 4, 1, key=key)
+
+    keys = jax.random.split(jax.random.key(0), 3)
+    ensemble = eqx.filter_vmap(make)(keys)
+    assert ensemble.layers[0].weight.shape == (3, 4, 2)
+    assert ensemble.activation is jax.nn.relu
+
+    x = jnp.array([0.5, -1.0])
+    out = eqx.filter_vmap(lambda model, x: model(x), in_axes=(eqx.if_array(0), None))(ensemble, x)
+    assert out.shape == (3, 1)
+    for i, key in enumerate(keys):
+        assert jnp.allclose(out[i], make(key)(x), atol=1e-6)
+
+
+def test_filter_vmap_over_models_and_data_together() -> None:
+    keys = jax.random.split(jax.random.key(0), 2)
+    ensemble = eqx.filter_vmap(lambda k: eqx.nn.Linear(2, 1, key=k))(keys)
+    xs = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+    out = eqx.filter_vmap(lambda m, x: m(x))(ensemble, xs)
+    assert jnp.allclose(out[:, 0], ensemble.weight[:, 0, :].diagonal() + ensemble.bias[:, 0])
+
+
+def test_error_if_inside_filter_jit_raises_eqx_runtime_error() -> None:
+    @eqx.filter_jit
+    def safe_log(x: jax.Array) -> jax.Array:
+        x = eqx.error_if(x, x <= 0, "x must be positive")
+        return jnp.log(x)
+
+    assert jnp.allclose(safe_log(jnp.array([1.0, jnp.e])), jnp.array([0.0, 1.0]))
+    with pytest.raises(eqx.EqxRuntimeError, match="x must be positive") as info:
+        safe_log(jnp.array([1.0, -1.0]))
+    assert eqx.EquinoxRuntimeError is eqx.EqxRuntimeError
+    assert isinstance(info.value, RuntimeError)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="x must be positive"):
+        safe_log(jnp.array([0.0]))
+
+
+def test_branched_error_if_reports_the_message_at_the_index() -> None:
+    @eqx.filter_jit
+    def check(x: jax.Array, code: jax.Array) -> jax.Array:
+        return eqx.branched_error_if(x, code > 0, code, ["ok", "too small", "too big"])
+
+    assert jnp.array_equal(check(jnp.ones(2), jnp.array(0)), jnp.ones(2))
+    with pytest.raises(eqx.EqxRuntimeError, match="too big"):
+        check(jnp.ones(2), jnp.array(2))
+
+
+def test_filter_grad_ignores_non_array_fields_and_returns_none_for_them() -> None:
+    model = Activated(jnp.array(2.0), jnp.tanh, 1)
+    grads = eqx.filter_grad(lambda m, x: m(x))(model, jnp.array(0.5))
+    assert grads.activation is None
+    assert grads.power == 1 or grads.power is None
+    assert jnp.allclose(grads.weight, 0.5 * (1 - jnp.tanh(1.0) ** 2))
+
+
+def test_filter_value_and_grad_with_has_aux() -> None:
+    def loss(w: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        return jnp.sum(w**2), {"norm": jnp.linalg.norm(w)}
+
+    (value, aux), grads = eqx.filter_value_and_grad(loss, has_aux=True)(jnp.array([3.0, 4.0]))
+    assert float(value) == 25.0
+    assert float(aux["norm"]) == pytest.approx(5.0)
+    assert jnp.array_equal(grads, jnp.array([6.0, 8.0]))
+
+
+def test_jax_jit_of_a_bound_method() -> None:
+    class Scaler(eqx.Module):
+        scale: jax.Array
+
+        def apply(self, x: jax.Array) -> jax.Array:
+            return self.scale * x
+
+    scaler = Scaler(jnp.array(3.0))
+    assert jnp.allclose(jax.jit(scaler.apply)(jnp.array(2.0)), 6.0)
+    assert jnp.allclose(eqx.filter_jit(scaler.apply)(jnp.array(2.0)), 6.0)
+    # A bound method is a pytree holding the module's arrays.
+    assert jtu.tree_leaves(scaler.apply) == [scaler.scale]
+    assert jnp.allclose(jax.jit(lambda f, x: f(x))(scaler.apply, jnp.array(1.0)), 3.0)
+
+
+def test_filter_jit_decorated_method_sees_self_as_an_argument() -> None:
+    class Model(eqx.Module):
+        weight: jax.Array
+
+        @eqx.filter_jit
+        def __call__(self, x: jax.Array) -> jax.Array:
+            return self.weight @ x
+
+    model = Model(jnp.eye(2) * 2)
+    assert jnp.allclose(model(jnp.ones(2)), 2.0)
+    assert jnp.allclose(Model(jnp.eye(2) * 3)(jnp.ones(2)), 3.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Module features
+# ---------------------------------------------------------------------------------------
+
+
+def test_static_field_is_part_of_the_treedef_not_a_leaf() -> None:
+    class Conv(eqx.Module):
+        weight: jax.Array
+        stride: int = eqx.field(static=True)
+
+    conv = Conv(jnp.ones(2), 2)
+    assert jtu.tree_leaves(conv) == [conv.weight]
+    leaves, treedef = jtu.tree_flatten(conv)
+    assert jtu.tree_unflatten(treedef, leaves).stride == 2
+    assert treedef != jtu.tree_structure(Conv(jnp.ones(2), 3))
+
+
+def test_field_converter_runs_at_construction() -> None:
+    class Model(eqx.Module):
+        weight: jax.Array = eqx.field(converter=jnp.asarray)
+        sizes: tuple[int, ...] = eqx.field(converter=tuple, static=True)
+
+    model = Model([1.0, 2.0], [3, 4])  # type: ignore[arg-type]
+    assert isinstance(model.weight, jax.Array)
+    assert model.sizes == (3, 4)
+    assert jnp.array_equal(model.weight, jnp.array([1.0, 2.0]))
+
+
+def test_check_init_validates_after_construction() -> None:
+    class Positive(eqx.Module):
+        value: jax.Array
+
+        def __check_init__(self) -> None:
+            if not jnp.all(self.value > 0):
+                raise ValueError("value must be positive")
+
+    assert float(Positive(jnp.array(1.0)).value) == 1.0
+    with pytest.raises(ValueError, match="value must be positive"):
+        Positive(jnp.array(-1.0))
+
+
+def test_abstract_var_and_abstract_methods_in_a_module_hierarchy() -> None:
+    class AbstractLayer(eqx.Module):
+        size: eqx.AbstractVar[int]
+        kind: eqx.AbstractClassVar[str]
+
+        @abc.abstractmethod
+        def __call__(self, x: jax.Array) -> jax.Array: ...
+
+        def describe(self) -> str:
+            return f"{self.kind}:{self.size}"
+
+    class Double(AbstractLayer):
+        size: int
+        kind: ClassVar[str] = "double"
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            return 2 * x
+
+    class Incomplete(AbstractLayer):
+        size: int
+        kind: ClassVar[str] = "incomplete"
+
+    layer = Double(3)
+    assert layer.describe() == "double:3"
+    assert jnp.array_equal(layer(jnp.ones(2)), 2 * jnp.ones(2))
+    assert isinstance(layer, AbstractLayer)
+    with pytest.raises(TypeError, match="abstract method"):
+        Incomplete(3)  # type: ignore[abstract]
+
+
+def test_modules_are_immutable_and_updated_with_tree_at() -> None:
+    linear = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    with pytest.raises(AttributeError):
+        linear.weight = jnp.zeros((2, 2))  # type: ignore[misc]
+    new = eqx.tree_at(lambda m: m.weight, linear, jnp.zeros((2, 2)))
+    assert jnp.array_equal(new.weight, jnp.zeros((2, 2)))
+    assert new.bias is linear.bias
+    assert not jnp.array_equal(linear.weight, new.weight)
+    doubled = eqx.tree_at(lambda m: m.bias, linear, replace_fn=lambda b: 2 * b)
+    assert jnp.allclose(doubled.bias, 2 * linear.bias)
+
+
+def test_tree_at_replaces_a_whole_sublayer() -> None:
+    mlp = eqx.nn.MLP(2, 2, 3, 2, key=jax.random.key(0))
+    new_layer = eqx.nn.Linear(3, 3, use_bias=False, key=jax.random.key(1))
+    swapped = eqx.tree_at(lambda m: m.layers[1], mlp, new_layer)
+    assert swapped.layers[1] is new_layer
+    assert swapped(jnp.ones(2)).shape == (2,)
+
+
+def test_tree_equal_compares_structure_and_values() -> None:
+    a = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    b = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    c = eqx.nn.Linear(2, 2, key=jax.random.key(1))
+    # Comparing JAX arrays gives a 0-d JAX bool (a tracer under jit) ...
+    equal = eqx.tree_equal(a, b)
+    assert isinstance(equal, jax.Array) and equal.shape == () and bool(equal)
+    assert not eqx.tree_equal(a, c)
+    assert bool(a == b)
+    nudged = eqx.tree_at(lambda m: m.weight, a, a.weight + 1e-7)
+    assert not eqx.tree_equal(a, nudged)
+    assert eqx.tree_equal(a, nudged, atol=1e-6)
+    # ... while a mismatch decided without JAX is Python's False, so `is True` idioms work.
+    assert eqx.tree_equal(a, eqx.nn.Linear(2, 3, key=jax.random.key(0))) is False
+    assert eqx.tree_equal(a, (a.weight, a.bias)) is False
+    assert eqx.tree_equal({"lr": 0.1}, {"lr": 0.1}) is True
+    assert eqx.filter_jit(lambda x, y: eqx.tree_equal(x, y))(a, b).dtype == jnp.bool_
+
+
+def test_tree_pformat_of_a_small_model() -> None:
+    linear = eqx.nn.Linear(2, 3, key=jax.random.key(0))
+    assert eqx.tree_pformat(linear, width=100) == (
+        "Linear(weight=f32[3,2], bias=f32[3], in_features=2, out_features=3, use_bias=True)"
+    )
+    # Too long for the default width of 80: one field per line.
+    assert eqx.tree_pformat(linear) == (
+        "Linear(\n  weight=f32[3,2], bias=f32[3], in_features=2, out_features=3, use_bias=True\n)"
+    )
+    assert repr(linear) == eqx.tree_pformat(linear)
+    text = eqx.tree_pformat(eqx.nn.Sequential([linear, eqx.nn.Lambda(_double)]))
+    assert text == (
+        "Sequential(\n"
+        "  layers=(\n"
+        "    Linear(\n"
+        "      weight=f32[3,2], bias=f32[3], in_features=2, out_features=3, use_bias=True\n"
+        "    ),\n"
+        "    Lambda(fn=<function _double>)\n"
+        "  )\n"
+        ")"
+    )
+    # A custom_jvp function such as relu renders as the function it wraps.
+    assert eqx.tree_pformat(jax.nn.relu) == eqx.tree_pformat(jax.nn.relu.__wrapped__)
+
+
+def test_partial_closes_over_arrays_as_a_pytree() -> None:
+    def affine(w: jax.Array, b: jax.Array, x: jax.Array) -> jax.Array:
+        return w * x + b
+
+    f = eqx.Partial(affine, jnp.array(2.0), b=jnp.array(1.0))
+    assert float(f(x=jnp.array(3.0))) == 7.0
+    # The function is a (non-array) leaf too, so filter before counting parameters.
+    assert jtu.tree_leaves(eqx.filter(f, eqx.is_array)) == [f.args[0], f.keywords["b"]]
+    grads = eqx.filter_grad(lambda f: f(x=jnp.array(3.0)))(f)
+    assert float(grads.args[0]) == 3.0
+    assert float(grads.keywords["b"]) == 1.0
+    assert float(eqx.filter_jit(lambda f, x: f(x=x))(f, jnp.array(1.0))) == 3.0
+
+
+def test_module_holding_a_list_is_hashable_for_jax_jit_static_argnums() -> None:
+    model = TinyMLP(jax.random.key(0))
+    params, static = eqx.partition(model, eqx.is_array)
+    x, y = _data()
+
+    def loss(params: TinyMLP, static: TinyMLP) -> jax.Array:
+        return _mse(eqx.combine(params, static), x, y)
+
+    value = jax.jit(loss, static_argnums=1)(params, static)
+    assert jnp.allclose(value, _mse(model, x, y))
+
+
+def test_filter_eval_shape_builds_a_model_without_allocating() -> None:
+    shapes = eqx.filter_eval_shape(eqx.nn.MLP, 2, 3, 4, 1, key=jax.random.key(0))
+    assert isinstance(shapes, eqx.nn.MLP)
+    assert shapes.layers[0].weight == jax.ShapeDtypeStruct((4, 2), jnp.float32)
+    assert shapes.activation is jax.nn.relu
+
+
+def test_filter_checks_every_kind_of_predicate() -> None:
+    tree = (jnp.array(1.0), jnp.array(1), np.ones(2), 1.0, "s", jax.nn.relu)
+    assert eqx.filter(tree, eqx.is_array) == (tree[0], tree[1], tree[2], None, None, None)
+    inexact = eqx.filter(tree, eqx.is_inexact_array)
+    assert inexact[1] is None and inexact[0] is tree[0]
+    assert eqx.filter(tree, eqx.is_array, inverse=True)[3:] == (1.0, "s", jax.nn.relu)
+    assert eqx.filter(tree, eqx.is_array_like)[3] == 1.0
