@@ -433,7 +433,7 @@ def test_lstm_cell_returns_hidden_and_cell_state() -> None:
     cell = eqx.nn.LSTMCell(2, 3, key=jax.random.key(0))
     h, c = cell(jnp.ones(2), (jnp.zeros(3), jnp.zeros(3)))
     gates = cell.weight_ih @ jnp.ones(2) + cell.bias
-    i, f, g, o = jnp.split(gates, 4)
+    i, _, g, o = jnp.split(gates, 4)  # the forget gate multiplies c = 0
     c_expected = jax.nn.sigmoid(i) * jnp.tanh(g)
     assert jnp.allclose(c, c_expected, atol=1e-6)
     assert jnp.allclose(h, jax.nn.sigmoid(o) * jnp.tanh(c_expected), atol=1e-6)
@@ -561,8 +561,8 @@ class TiedEmbeddings(eqx.Module):
         key1, key2 = jax.random.split(key)
         embedding = eqx.nn.Embedding(5, 3, key=key1)
         head = eqx.nn.Linear(3, 5, use_bias=False, key=key2)
-        where = lambda pair: pair[1].weight  # noqa: E731
-        get = lambda pair: pair[0].weight  # noqa: E731
+        where = lambda pair: pair[1].weight
+        get = lambda pair: pair[0].weight
         self.shared = eqx.nn.Shared((embedding, head), where, get)
 
     def __call__(self, token: jax.Array) -> jax.Array:
