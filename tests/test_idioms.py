@@ -983,3 +983,320 @@ def test_filter_checks_every_kind_of_predicate() -> None:
     assert inexact[1] is None and inexact[0] is tree[0]
     assert eqx.filter(tree, eqx.is_array, inverse=True)[3:] == (1.0, "s", jax.nn.relu)
     assert eqx.filter(tree, eqx.is_array_like)[3] == 1.0
+
+
+# ---------------------------------------------------------------------------------------
+# More idioms: custom initialisation, scan over layers, custom derivatives, misc layers
+# ---------------------------------------------------------------------------------------
+
+
+def test_custom_weight_init_by_tree_at_over_every_linear() -> None:
+    model = eqx.nn.MLP(2, 2, 3, 2, key=jax.random.key(0))
+
+    def is_linear(x: Any) -> bool:
+        return isinstance(x, eqx.nn.Linear)
+
+    def get_weights(m: eqx.nn.MLP) -> list[jax.Array]:
+        return [x.weight for x in jtu.tree_leaves(m, is_leaf=is_linear) if is_linear(x)]
+
+    weights = get_weights(model)
+    new_weights = [jnp.full_like(w, 0.5) for w in weights]
+    model = eqx.tree_at(get_weights, model, new_weights)
+    assert all(jnp.all(layer.weight == 0.5) for layer in model.layers)
+    assert jnp.array_equal(
+        model.layers[0].bias, eqx.nn.MLP(2, 2, 3, 2, key=jax.random.key(0)).layers[0].bias
+    )
+
+
+def test_key_paths_name_module_fields() -> None:
+    model = eqx.nn.MLP(2, 2, 3, 1, key=jax.random.key(0))
+    paths = [jtu.keystr(path) for path, _ in jtu.tree_flatten_with_path(model)[0]]
+    assert paths[:4] == [
+        ".layers[0].weight",
+        ".layers[0].bias",
+        ".layers[1].weight",
+        ".layers[1].bias",
+    ]
+
+
+def test_scan_over_stacked_layers() -> None:
+    keys = jax.random.split(jax.random.key(0), 4)
+    stacked = eqx.filter_vmap(lambda k: eqx.nn.Linear(3, 3, key=k))(keys)
+    dynamic, static = eqx.partition(stacked, eqx.is_array)
+
+    def body(x: jax.Array, layer_params: eqx.nn.Linear) -> tuple[jax.Array, None]:
+        layer = eqx.combine(layer_params, static)
+        return jnp.tanh(layer(x)), None
+
+    x = jnp.arange(3.0)
+    out, _ = jax.lax.scan(body, x, dynamic)
+    expected = x
+    for i in range(4):
+        expected = jnp.tanh(stacked.weight[i] @ expected + stacked.bias[i])
+    assert jnp.allclose(out, expected, atol=1e-6)
+
+
+def test_mlp_with_scan_true_matches_the_unrolled_mlp() -> None:
+    key = jax.random.key(0)
+    scanned = eqx.nn.MLP(2, 2, 3, 3, scan=True, key=key)
+    unrolled = eqx.nn.MLP(2, 2, 3, 3, key=key)
+    x = jnp.array([0.3, -0.7])
+    assert jnp.allclose(scanned(x), unrolled(x), atol=1e-6)
+
+
+def test_filter_custom_vjp_for_a_clipped_gradient() -> None:
+    @eqx.filter_custom_vjp
+    def clip_gradient(x: jax.Array, threshold: float) -> jax.Array:
+        return x
+
+    @clip_gradient.def_fwd
+    def fwd(perturbed: Any, x: jax.Array, threshold: float) -> tuple[jax.Array, None]:
+        return x, None
+
+    @clip_gradient.def_bwd
+    def bwd(
+        residuals: None, grad_out: jax.Array, perturbed: Any, x: jax.Array, threshold: float
+    ) -> jax.Array:
+        return jnp.clip(grad_out, -threshold, threshold)
+
+    grad = jax.grad(lambda x: jnp.sum(3 * clip_gradient(x, 1.0)))(jnp.ones(2))
+    assert jnp.array_equal(grad, jnp.ones(2))
+
+
+def test_filter_custom_jvp_on_a_module_argument() -> None:
+    @eqx.filter_custom_jvp
+    def square(x: jax.Array, label: str) -> jax.Array:
+        return x**2
+
+    @square.def_jvp
+    def square_jvp(
+        primals: tuple[Any, ...], tangents: tuple[Any, ...], **kwargs: Any
+    ) -> tuple[jax.Array, jax.Array]:
+        x, label = primals
+        tx, t_label = tangents
+        assert label == "sq" and t_label is None
+        return x**2, 10 * x * tx  # deliberately not 2x, to see the rule is used
+
+    assert float(jax.grad(lambda x: square(x, "sq"))(jnp.array(3.0))) == 30.0
+
+
+def test_filter_jvp_and_filter_vjp_on_a_module() -> None:
+    linear = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    x = jnp.array([1.0, 2.0])
+    tangent = jtu.tree_map(jnp.ones_like, linear)
+    out, t_out = eqx.filter_jvp(lambda m: m(x), (linear,), (tangent,))
+    assert jnp.allclose(out, linear(x))
+    assert jnp.allclose(t_out, jnp.ones((2, 2)) @ x + 1)
+
+    out, vjp_fn = eqx.filter_vjp(lambda m: m(x), linear)
+    (ct,) = vjp_fn(jnp.array([1.0, 0.0]))
+    assert jnp.allclose(ct.weight, jnp.array([[1.0, 2.0], [0.0, 0.0]]))
+    assert jnp.allclose(ct.bias, jnp.array([1.0, 0.0]))
+
+
+def test_filter_hessian_of_a_quadratic() -> None:
+    a = jnp.array([[2.0, 1.0], [1.0, 3.0]])
+    hessian = eqx.filter_hessian(lambda x: 0.5 * x @ a @ x)(jnp.ones(2))
+    assert jnp.allclose(hessian, a)
+    jac = eqx.filter_jacrev(lambda x: a @ x)(jnp.ones(2))
+    assert jnp.allclose(jac, a)
+    assert jnp.allclose(eqx.filter_jacfwd(lambda x: a @ x)(jnp.ones(2)), a)
+
+
+def test_filter_checkpoint_gives_the_same_gradient() -> None:
+    mlp = eqx.nn.MLP(2, 1, 3, 2, key=jax.random.key(0))
+    x = jnp.array([0.5, 1.5])
+    plain = eqx.filter_grad(lambda m: jnp.sum(m(x)))(mlp)
+    checkpointed = eqx.filter_grad(lambda m: jnp.sum(eqx.filter_checkpoint(m)(x)))(mlp)
+    assert eqx.tree_equal(plain, checkpointed, atol=1e-6)
+
+
+def test_filter_make_jaxpr_of_a_linear_is_one_dot_and_one_add() -> None:
+    linear = eqx.nn.Linear(2, 3, key=jax.random.key(0))
+    jaxpr, out_struct, _ = eqx.filter_make_jaxpr(linear)(jnp.ones(2))
+    primitives = [eqn.primitive.name for eqn in jaxpr.jaxpr.eqns]
+    assert primitives.count("dot_general") == 1
+    assert primitives.count("add") == 1
+    assert out_struct == jax.ShapeDtypeStruct((3,), jnp.float32)
+
+
+def test_filter_pure_callback_round_trips_through_numpy() -> None:
+    def numpy_sin(x: Any) -> np.ndarray:
+        return np.sin(np.asarray(x))
+
+    @eqx.filter_jit
+    def f(x: jax.Array) -> jax.Array:
+        return eqx.filter_pure_callback(
+            numpy_sin, x, result_shape_dtypes=jax.ShapeDtypeStruct(x.shape, x.dtype)
+        )
+
+    x = jnp.array([0.0, 1.0])
+    assert jnp.allclose(f(x), jnp.sin(x))
+
+
+def test_embedding_under_vmap_over_tokens() -> None:
+    embedding = eqx.nn.Embedding(10, 4, key=jax.random.key(0))
+    tokens = jnp.array([3, 1, 3])
+    out = jax.vmap(embedding)(tokens)
+    assert jnp.array_equal(out, embedding.weight[tokens])
+    from_weight = eqx.nn.Embedding(weight=jnp.eye(3))
+    assert from_weight.num_embeddings == 3 and from_weight.embedding_size == 3
+    with pytest.raises(ValueError, match="vmap"):
+        embedding(tokens)
+
+
+def test_rms_norm_and_group_norm_match_hand_computation() -> None:
+    x = jnp.array([1.0, -2.0, 3.0, 0.5])
+    rms = eqx.nn.RMSNorm(4)
+    assert jnp.allclose(rms(x), x / jnp.sqrt(jnp.mean(x**2) + 1e-5), atol=1e-6)
+
+    group = eqx.nn.GroupNorm(groups=2, channels=4)
+    y = jnp.arange(8.0).reshape(4, 2)
+    groups = y.reshape(2, 4)
+    normed = (groups - groups.mean(axis=1, keepdims=True)) / jnp.sqrt(
+        groups.var(axis=1, keepdims=True) + 1e-5
+    )
+    assert jnp.allclose(group(y), normed.reshape(4, 2), atol=1e-5)
+
+
+def test_conv1d_same_padding_keeps_the_length_and_avg_pool_averages() -> None:
+    conv = eqx.nn.Conv1d(2, 3, kernel_size=3, padding="SAME", key=jax.random.key(0))
+    assert conv.padding == "SAME"
+    x = jax.random.normal(jax.random.key(1), (2, 7))
+    assert conv(x).shape == (3, 7)
+    pool = eqx.nn.AvgPool1d(kernel_size=2, stride=2)
+    assert jnp.allclose(pool(jnp.array([[1.0, 3.0, 5.0, 7.0]])), jnp.array([[2.0, 6.0]]))
+    adaptive = eqx.nn.AdaptiveAvgPool2d(1)
+    assert jnp.allclose(adaptive(jnp.ones((2, 3, 3)) * 4), jnp.full((2, 1, 1), 4.0))
+
+
+def test_conv_transpose_inverts_the_strided_conv_shape() -> None:
+    conv = eqx.nn.Conv2d(1, 2, kernel_size=2, stride=2, key=jax.random.key(0))
+    deconv = eqx.nn.ConvTranspose2d(2, 1, kernel_size=2, stride=2, key=jax.random.key(1))
+    x = jnp.ones((1, 4, 4))
+    assert conv(x).shape == (2, 2, 2)
+    assert deconv(conv(x)).shape == (1, 4, 4)
+
+
+def test_prelu_learns_its_slope() -> None:
+    prelu = eqx.nn.PReLU()
+    x = jnp.array([-2.0, 3.0])
+    assert jnp.allclose(prelu(x), jnp.array([-0.5, 3.0]))
+    grads = eqx.filter_grad(lambda p: jnp.sum(p(x)))(prelu)
+    assert float(grads.negative_slope) == -2.0
+
+
+def test_rope_inside_multihead_attention_via_process_heads() -> None:
+    rope = eqx.nn.RotaryPositionalEmbedding(embedding_size=2)
+    attn = eqx.nn.MultiheadAttention(2, 4, key=jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (3, 4))
+
+    def process_heads(
+        q: jax.Array, k: jax.Array, v: jax.Array
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        q = jax.vmap(rope, in_axes=1, out_axes=1)(q)
+        k = jax.vmap(rope, in_axes=1, out_axes=1)(k)
+        return q, k, v
+
+    out = attn(x, x, x, process_heads=process_heads)
+    assert out.shape == (3, 4)
+    assert not jnp.allclose(out, attn(x, x, x))
+    with pytest.raises(ValueError, match="must not change the shape"):
+        attn(x, x, x, process_heads=lambda q, k, v: (q[:, :1], k, v))
+
+
+def test_weight_norm_and_spectral_norm_wrap_a_linear() -> None:
+    linear = eqx.nn.Linear(3, 2, key=jax.random.key(0))
+    x = jnp.array([1.0, 2.0, 3.0])
+    weight_norm = eqx.nn.WeightNorm(linear)
+    assert jnp.allclose(weight_norm(x), linear(x), atol=1e-5)
+
+    spectral, state = eqx.nn.make_with_state(eqx.nn.SpectralNorm)(
+        linear, "weight", key=jax.random.key(1)
+    )
+    out, state = spectral(x, state)
+    sigma = jnp.linalg.norm(linear.weight, ord=2)
+    assert jnp.allclose(out, linear.weight @ x / sigma + linear.bias, rtol=1e-3)
+
+
+def test_enumeration_selects_and_reports_a_status() -> None:
+    class Status(eqx.Enumeration):
+        ok = "Success"
+        diverged = "Diverged"
+
+    @eqx.filter_jit
+    def classify(loss: jax.Array) -> Any:
+        return Status.where(jnp.isfinite(loss), Status.ok, Status.diverged)
+
+    assert classify(jnp.array(1.0)) == Status.ok
+    assert Status[classify(jnp.array(jnp.nan))] == "Diverged"
+    assert len(Status) == 2
+
+
+def test_tree_check_rejects_a_layer_used_twice() -> None:
+    linear = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    eqx.tree_check(eqx.nn.Sequential([linear, eqx.nn.Linear(2, 2, key=jax.random.key(1))]))
+    with pytest.raises(ValueError):
+        eqx.tree_check(eqx.nn.Sequential([linear, linear]))
+
+
+def test_module_with_default_factory_and_post_init() -> None:
+    class Buffers(eqx.Module):
+        size: int
+        history: list[int] = eqx.field(default_factory=list)
+        doubled: int = eqx.field(init=False)
+
+        def __post_init__(self) -> None:
+            self.doubled = 2 * self.size
+
+    a = Buffers(3)
+    assert a.history == [] and a.doubled == 6
+    assert Buffers(1).history is not a.history
+    # A float computed in __post_init__ would be a trainable leaf: eqx warns about it.
+    with pytest.warns(eqx.EqxWarning, match="doubled"):
+        Float(1.5)
+
+
+class Float(eqx.Module):
+    scale: float
+    doubled: float = eqx.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.doubled = 2 * self.scale
+
+
+def test_generic_module_with_custom_init_inherited_by_a_subclass() -> None:
+    class Base(eqx.Module):
+        weight: jax.Array
+
+        def __init__(self, size: int) -> None:
+            self.weight = jnp.zeros(size)
+
+    class Child(Base):
+        def total(self) -> jax.Array:
+            return jnp.sum(self.weight + 1)
+
+    child = Child(3)
+    assert child.weight.shape == (3,)
+    assert float(child.total()) == 3.0
+
+
+def test_filter_jit_with_donate_all_in_a_training_step() -> None:
+    @eqx.filter_jit(donate="all")
+    def step(model: eqx.nn.Linear, x: jax.Array) -> eqx.nn.Linear:
+        grads = eqx.filter_grad(lambda m: jnp.sum(m(x) ** 2))(model)
+        return jtu.tree_map(lambda p, g: p - 0.1 * g, model, grads)
+
+    model = eqx.nn.Linear(2, 1, key=jax.random.key(0))
+    expected_grads = eqx.filter_grad(lambda m: jnp.sum(m(jnp.ones(2)) ** 2))(model)
+    expected = jtu.tree_map(lambda p, g: p - 0.1 * g, model, expected_grads)
+    new = step(model, jnp.ones(2))
+    assert eqx.tree_equal(new, expected, atol=1e-6)
+    assert new.weight.shape == (1, 2)
+
+
+def test_filter_shard_and_filter_jit_on_a_model() -> None:
+    device = jax.devices()[0]
+    model = eqx.filter_shard(eqx.nn.Linear(2, 2, key=jax.random.key(0)), device)
+    assert model.weight.devices() == {device}
+    assert model.in_features == 2
