@@ -1300,3 +1300,181 @@ def test_filter_shard_and_filter_jit_on_a_model() -> None:
     model = eqx.filter_shard(eqx.nn.Linear(2, 2, key=jax.random.key(0)), device)
     assert model.weight.devices() == {device}
     assert model.in_features == 2
+
+
+# ---------------------------------------------------------------------------------------
+# Idioms from the docs' FAQ and tricks pages
+# ---------------------------------------------------------------------------------------
+
+
+def test_hyperparameters_as_json_then_leaves_in_the_same_file(tmp_path: pathlib.Path) -> None:
+    import json
+
+    def make(*, key: jax.Array, width: int, depth: int) -> eqx.nn.MLP:
+        return eqx.nn.MLP(2, 1, width, depth, key=key)
+
+    hyperparams = {"width": 3, "depth": 2}
+    model = make(key=jax.random.key(0), **hyperparams)
+    with open(tmp_path / "model.eqx", "wb") as f:
+        f.write((json.dumps(hyperparams) + "\n").encode())
+        eqx.tree_serialise_leaves(f, model)
+
+    with open(tmp_path / "model.eqx", "rb") as f:
+        loaded_hyperparams = json.loads(f.readline().decode())
+        skeleton = make(key=jax.random.key(1), **loaded_hyperparams)
+        loaded = eqx.tree_deserialise_leaves(f, skeleton)
+    assert eqx.tree_equal(loaded, model)
+
+
+def test_deserialise_model_and_state_into_an_eval_shape_skeleton(
+    tmp_path: pathlib.Path,
+) -> None:
+    model, state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (4, 3))
+    _, state = jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+    eqx.tree_serialise_leaves(tmp_path / "ckpt.eqx", (model, state))
+
+    skeleton = eqx.filter_eval_shape(eqx.nn.make_with_state(NormedModel), jax.random.key(0))
+    loaded_model, loaded_state = eqx.tree_deserialise_leaves(tmp_path / "ckpt.eqx", skeleton)
+    assert eqx.tree_equal(loaded_model, model)
+    assert int(loaded_state.get(loaded_model.norm.batch_counter)) == 1
+
+
+def test_mixed_precision_cast_with_tree_map_then_serialise(tmp_path: pathlib.Path) -> None:
+    model = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    half = jtu.tree_map(lambda x: x.astype(jnp.bfloat16) if eqx.is_inexact_array(x) else x, model)
+    assert half.weight.dtype == jnp.bfloat16
+    assert half(jnp.ones(2, jnp.bfloat16)).dtype == jnp.bfloat16
+    eqx.tree_serialise_leaves(tmp_path / "half.eqx", half)
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "half.eqx", half)
+    assert loaded.weight.dtype == jnp.bfloat16
+    assert eqx.tree_equal(loaded, half)
+    with pytest.raises(RuntimeError, match="has changed dtype"):
+        eqx.tree_deserialise_leaves(tmp_path / "half.eqx", model)
+
+
+def test_serialise_python_scalars_and_numpy_arrays_in_a_module(
+    tmp_path: pathlib.Path,
+) -> None:
+    class Config(eqx.Module):
+        lr: float
+        steps: int
+        table: np.ndarray
+        name: str = eqx.field(static=True)
+
+    config = Config(0.1, 7, np.arange(3), "run")
+    eqx.tree_serialise_leaves(tmp_path / "config.eqx", config)
+    loaded = eqx.tree_deserialise_leaves(
+        tmp_path / "config.eqx", Config(0.0, 0, np.zeros(3, np.int64), "run")
+    )
+    assert loaded.lr == 0.1 and type(loaded.lr) is float
+    assert loaded.steps == 7 and type(loaded.steps) is int
+    assert isinstance(loaded.table, np.ndarray)
+    assert np.array_equal(loaded.table, np.arange(3))
+
+
+def test_sequential_splits_the_key_for_dropout_layers() -> None:
+    model = eqx.nn.Sequential(
+        [eqx.nn.Dropout(0.5), eqx.nn.Lambda(lambda x: x + 0), eqx.nn.Dropout(0.5)]
+    )
+    x = jnp.ones(32)
+    key = jax.random.key(0)
+    k0, _, k2 = jax.random.split(key, 3)
+    expected = model[2](model[0](x, key=k0), key=k2)
+    assert jnp.array_equal(model(x, key=key), expected)
+    assert jnp.array_equal(eqx.nn.inference_mode(model)(x), x)
+
+
+def test_mlp_with_a_learnt_prelu_activation_has_per_neuron_parameters() -> None:
+    mlp = eqx.nn.MLP(2, 1, 3, 2, activation=eqx.nn.PReLU(), key=jax.random.key(0))
+    assert mlp.activation.negative_slope.shape == (2, 3)
+    x = jnp.array([1.0, -1.0])
+    h = x
+    for i, layer in enumerate(mlp.layers[:-1]):
+        z = layer(h)
+        h = jnp.where(z >= 0, z, mlp.activation.negative_slope[i] * z)
+    assert jnp.allclose(mlp(x), mlp.layers[-1](h), atol=1e-6)
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(x)))(mlp)
+    assert grads.activation.negative_slope.shape == (2, 3)
+
+
+def test_grad_of_an_integer_array_field_is_none() -> None:
+    class WithCount(eqx.Module):
+        weight: jax.Array
+        count: jax.Array
+
+    model = WithCount(jnp.array(2.0), jnp.array(3))
+    grads = eqx.filter_grad(lambda m: m.weight * m.count.astype(jnp.float32))(model)
+    assert grads.count is None
+    assert float(grads.weight) == 3.0
+
+
+def test_tree_at_fills_a_none_bias_with_is_leaf() -> None:
+    linear = eqx.nn.Linear(2, 2, use_bias=False, key=jax.random.key(0))
+    with_bias = eqx.tree_at(lambda m: m.bias, linear, jnp.ones(2), is_leaf=lambda x: x is None)
+    assert jnp.array_equal(with_bias.bias, jnp.ones(2))
+    assert jnp.allclose(with_bias(jnp.zeros(2)), jnp.ones(2))
+
+
+def test_plain_jax_transforms_accept_modules_with_static_fields() -> None:
+    linear = eqx.nn.Linear(2, 3, key=jax.random.key(0))
+    x = jnp.ones((4, 2))
+    assert jnp.allclose(jax.jit(jax.vmap(linear))(x), jax.vmap(linear)(x))
+    grads = jax.grad(lambda m: jnp.sum(m(x[0])))(linear)
+    assert grads.in_features == 2
+    assert jnp.array_equal(grads.weight, jnp.ones((3, 2)))
+    out = jax.jit(lambda m: m)(linear)
+    assert out.in_features == 2 and eqx.tree_equal(out, linear)
+
+
+def test_lax_cond_and_fori_loop_over_modules() -> None:
+    a = eqx.nn.Linear(2, 2, key=jax.random.key(0))
+    b = eqx.nn.Linear(2, 2, key=jax.random.key(1))
+    chosen = jax.lax.cond(jnp.array(False), lambda: a, lambda: b)
+    assert eqx.tree_equal(chosen, b)
+
+    def body(i: jax.Array, m: eqx.nn.Linear) -> eqx.nn.Linear:
+        return eqx.tree_at(lambda m: m.bias, m, m.bias + 1)
+
+    looped = jax.lax.fori_loop(0, 3, body, a)
+    assert jnp.allclose(looped.bias, a.bias + 3)
+
+
+def test_ensemble_of_stateful_models_with_filter_vmap() -> None:
+    keys = jax.random.split(jax.random.key(0), 3)
+    models, states = eqx.filter_vmap(eqx.nn.make_with_state(NormedModel))(keys)
+    assert models.linear.weight.shape == (3, 2, 3)
+    x = jax.random.normal(jax.random.key(1), (4, 3))
+
+    def evaluate(model: NormedModel, state: eqx.nn.State) -> tuple[jax.Array, eqx.nn.State]:
+        return jax.vmap(model, axis_name="batch", in_axes=(0, None), out_axes=(0, None))(x, state)
+
+    out, new_states = eqx.filter_vmap(evaluate)(models, states)
+    assert jnp.array_equal(new_states.get(models.norm.batch_counter), jnp.ones(3, jnp.int32))
+    assert out.shape == (3, 4, 2)
+    single_model, single_state = eqx.nn.make_with_state(NormedModel)(keys[1])
+    single_out, _ = evaluate(single_model, single_state)
+    assert jnp.allclose(out[1], single_out, atol=1e-5)
+
+
+def test_filter_vmap_with_in_axes_by_name() -> None:
+    def affine(weight: jax.Array, x: jax.Array) -> jax.Array:
+        return weight * x
+
+    out = eqx.filter_vmap(affine, in_axes=dict(weight=None))(jnp.array(2.0), jnp.arange(3.0))
+    assert jnp.array_equal(out, jnp.array([0.0, 2.0, 4.0]))
+
+
+def test_vmap_of_a_bound_method_and_filter_jit_of_a_partial() -> None:
+    class Poly(eqx.Module):
+        coeffs: jax.Array
+
+        def evaluate(self, x: jax.Array) -> jax.Array:
+            return jnp.polyval(self.coeffs, x)
+
+    poly = Poly(jnp.array([1.0, 0.0, -1.0]))
+    xs = jnp.array([0.0, 1.0, 2.0])
+    assert jnp.allclose(jax.vmap(poly.evaluate)(xs), xs**2 - 1)
+    assert jnp.allclose(eqx.filter_vmap(poly.evaluate)(xs), xs**2 - 1)
+    add = eqx.filter_jit(eqx.Partial(jnp.add, jnp.array(1.0)))
+    assert float(add(jnp.array(2.0))) == 3.0

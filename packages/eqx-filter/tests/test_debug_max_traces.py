@@ -34,6 +34,16 @@ def test_going_over_the_limit_names_the_changed_argument_and_both_structures() -
     assert "`n`" not in text
 
 
+def test_a_changed_keyword_argument_is_named_as_a_keyword_argument() -> None:
+    counted = ef.debug.assert_max_traces(lambda x, n=1: x * n, max_traces=1)
+    counted(jnp.ones(2), n=jnp.ones(2))
+    with pytest.raises(RuntimeError, match="can only be traced 1 times") as info:
+        counted(jnp.ones(2), n=jnp.ones(3))
+    text = str(info.value)
+    assert "The keyword argument `n` has a structure that matches no earlier call" in text
+    assert "The argument keyword argument" not in text
+
+
 def test_message_says_when_no_argument_could_be_identified() -> None:
     counted = ef.debug.assert_max_traces(lambda x: x, max_traces=1)
     counted(jnp.ones(2))

@@ -62,7 +62,7 @@ def _indent(text: str) -> str:
 
 def _argument_label(group: int, key: Any, names: list[str]) -> str:
     if group == 0:
-        return f"`{names[key]}`" if key < len(names) else f"positional argument {key}"
+        return f"argument `{names[key]}`" if key < len(names) else f"positional argument {key}"
     return f"keyword argument `{key}`"
 
 
@@ -92,7 +92,7 @@ def _explain_new_trace(
         last = previous[-1] if previous else sentinel
         shown_last = "(absent)" if last is sentinel else tree_pformat(last)
         lines.append(
-            f"The argument {_argument_label(group, key, names)} has a structure that matches "
+            f"The {_argument_label(group, key, names)} has a structure that matches "
             f"no earlier call. It is now\n{_indent(tree_pformat(value))}\nand in the last "
             f"trace was\n{_indent(shown_last)}"
         )
