@@ -1478,3 +1478,43 @@ def test_vmap_of_a_bound_method_and_filter_jit_of_a_partial() -> None:
     assert jnp.allclose(eqx.filter_vmap(poly.evaluate)(xs), xs**2 - 1)
     add = eqx.filter_jit(eqx.Partial(jnp.add, jnp.array(1.0)))
     assert float(add(jnp.array(2.0))) == 3.0
+
+
+def test_filter_jit_shares_a_trace_between_positional_and_keyword_spellings() -> None:
+    @eqx.filter_jit
+    def scale(x: jax.Array, factor: float = 1.0) -> jax.Array:
+        return x * factor
+
+    traces = []
+
+    @eqx.filter_jit
+    def traced(x: jax.Array, factor: float = 1.0) -> jax.Array:
+        traces.append(None)
+        return x * factor
+
+    for call in (
+        lambda: traced(jnp.ones(2), 2.0),
+        lambda: traced(jnp.ones(2), factor=2.0),
+        lambda: traced(x=jnp.ones(2), factor=2.0),
+    ):
+        assert jnp.array_equal(call(), jnp.full(2, 2.0))
+    assert len(traces) == 1
+    assert jnp.array_equal(scale(jnp.ones(2)), jnp.ones(2))
+
+
+@pytest.mark.xfail(
+    reason="filter_jit binds a callable Module by its class's `__call__` "
+    "(`*args, **kwargs` for assert_max_traces / filter_grad wrappers) instead of "
+    "`inspect.signature(fun)`, which follows `__wrapped__` (eqx_filter/_jit_bind.py "
+    "signature_of); reported, the file belongs to another engineer",
+    strict=False,
+)
+def test_assert_max_traces_under_filter_jit_counts_one_trace_for_both_spellings() -> None:
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def scale(x: jax.Array, factor: float = 1.0) -> jax.Array:
+        return x * factor
+
+    scale(jnp.ones(2), 2.0)
+    scale(jnp.ones(2), factor=2.0)
+    assert eqx.debug.get_num_traces(scale) == 1
