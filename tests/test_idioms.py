@@ -1518,3 +1518,124 @@ def test_assert_max_traces_under_filter_jit_counts_one_trace_for_both_spellings(
     scale(jnp.ones(2), 2.0)
     scale(jnp.ones(2), factor=2.0)
     assert eqx.debug.get_num_traces(scale) == 1
+
+
+# ---------------------------------------------------------------------------------------
+# Idioms from the docs' worked examples
+# ---------------------------------------------------------------------------------------
+
+
+def test_inference_with_state_bound_by_partial_and_plain_vmap() -> None:
+    model, state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    inference_model = eqx.nn.inference_mode(model)
+    inference_model = eqx.Partial(inference_model, state=state)
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    # A fresh batch-mode BatchNorm in inference returns (almost) its input.
+    out, _ = jax.vmap(inference_model, out_axes=(0, None))(x)
+    h = jax.vmap(model.linear)(x)
+    assert jnp.allclose(out, h / jnp.sqrt(1 + 1e-5), atol=1e-5)
+
+
+def test_rnn_classifier_from_gru_cell_scan_and_linear_head() -> None:
+    class RNN(eqx.Module):
+        hidden_size: int = eqx.field(static=True)
+        cell: eqx.nn.GRUCell
+        linear: eqx.nn.Linear
+        bias: jax.Array
+
+        def __init__(self, in_size: int, out_size: int, hidden_size: int, *, key: jax.Array):
+            ckey, lkey = jax.random.split(key)
+            self.hidden_size = hidden_size
+            self.cell = eqx.nn.GRUCell(in_size, hidden_size, key=ckey)
+            self.linear = eqx.nn.Linear(hidden_size, out_size, use_bias=False, key=lkey)
+            self.bias = jnp.zeros(out_size)
+
+        def __call__(self, inputs: jax.Array) -> jax.Array:
+            def f(carry: jax.Array, inp: jax.Array) -> tuple[jax.Array, None]:
+                return self.cell(inp, carry), None
+
+            out, _ = jax.lax.scan(f, jnp.zeros(self.hidden_size), inputs)
+            return jax.nn.sigmoid(self.linear(out) + self.bias)
+
+    model = RNN(2, 1, 4, key=jax.random.key(0))
+    xs = jax.random.normal(jax.random.key(1), (3, 6, 2))
+    out = jax.vmap(model)(xs)
+    assert out.shape == (3, 1)
+    h = jnp.zeros(4)
+    for x in xs[0]:
+        h = model.cell(x, h)
+    assert jnp.allclose(out[0], jax.nn.sigmoid(model.linear.weight @ h), atol=1e-6)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.mean(jax.vmap(m)(xs))))(model)
+    assert grads.hidden_size == 4
+    assert grads.cell.weight_ih.shape == (12, 2)
+
+
+def test_vmap_a_model_with_per_example_dropout_keys() -> None:
+    model = eqx.nn.Sequential([eqx.nn.Linear(2, 16, key=jax.random.key(0)), eqx.nn.Dropout(0.5)])
+    x = jnp.ones((3, 2))
+    keys = jax.random.split(jax.random.key(1), 3)
+    out = jax.vmap(model)(x, key=keys)
+    assert out.shape == (3, 16)
+    for i in range(3):
+        assert jnp.array_equal(out[i], model(x[i], key=keys[i]))
+    # Same inputs, different keys: different masks.
+    assert not jnp.array_equal(out[0], out[1])
+
+
+def test_parameter_count_and_shapes_via_filter() -> None:
+    model = eqx.nn.MLP(3, 2, 4, 2, key=jax.random.key(0))
+    params = eqx.filter(model, eqx.is_array)
+    count = sum(x.size for x in jtu.tree_leaves(params))
+    assert count == (3 * 4 + 4) + (4 * 4 + 4) + (4 * 2 + 2)
+    shapes = jtu.tree_map(lambda x: x.shape, params)
+    assert shapes.layers[1].weight == (4, 4)
+
+
+@pytest.mark.usefixtures("standard_promotion")
+def test_optax_adamw_with_a_weight_decay_mask_and_gradient_clipping() -> None:
+    model = eqx.nn.MLP(2, 1, 3, 1, key=jax.random.key(0))
+    params = eqx.filter(model, eqx.is_array)
+    # Decay weights only, not biases.
+    mask = jtu.tree_map(lambda x: x.ndim > 1, params)
+    optim = optax.chain(
+        optax.clip_by_global_norm(1.0), optax.adamw(1e-2, weight_decay=1.0, mask=mask)
+    )
+    opt_state = optim.init(params)
+    zero_grads = jtu.tree_map(jnp.zeros_like, params)
+    updates, _ = optim.update(zero_grads, opt_state, params)
+    new = eqx.apply_updates(model, updates)
+    # With zero gradients only the decay acts: weights shrink, biases stay.
+    assert jnp.allclose(new.layers[0].weight, model.layers[0].weight * (1 - 1e-2))
+    assert jnp.array_equal(new.layers[0].bias, model.layers[0].bias)
+    assert new.activation is model.activation
+
+
+def test_module_with_a_property_parameterisation() -> None:
+    class Symmetric(eqx.Module):
+        raw: jax.Array
+
+        @property
+        def weight(self) -> jax.Array:
+            return 0.5 * (self.raw + self.raw.T)
+
+        def __call__(self, x: jax.Array) -> jax.Array:
+            return self.weight @ x
+
+    model = Symmetric(jnp.array([[1.0, 2.0], [0.0, 1.0]]))
+    assert jnp.array_equal(model.weight, jnp.array([[1.0, 1.0], [1.0, 1.0]]))
+    grads = eqx.filter_grad(lambda m: jnp.sum(m(jnp.array([1.0, 0.0]))))(model)
+    # d sum(W x)/dW = [[1, 0], [1, 0]] for x = e0, symmetrised by W = (R + Rᵀ)/2.
+    assert jnp.allclose(grads.raw, jnp.array([[1.0, 0.5], [0.5, 0.0]]))
+    assert jtu.tree_leaves(model) == [model.raw]
+
+
+def test_filter_jit_returns_a_module_with_its_callables_intact() -> None:
+    @eqx.filter_jit
+    def make(key: jax.Array) -> eqx.nn.MLP:
+        return eqx.nn.MLP(2, 2, 3, 1, activation=jax.nn.tanh, key=key)
+
+    model = make(jax.random.key(0))
+    assert model.activation is jax.nn.tanh
+    assert eqx.tree_equal(
+        model, eqx.nn.MLP(2, 2, 3, 1, activation=jax.nn.tanh, key=jax.random.key(0))
+    )
