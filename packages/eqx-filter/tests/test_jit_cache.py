@@ -1,9 +1,11 @@
 """The filter_jit cache: retrace history (§8.1 hook), error_if seams (§4.3), threads."""
 
+import collections
 import logging
 import random
 import threading
 import weakref
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +16,7 @@ from eqx_filter import _jit_cache, _runtime_error, filter_jit
 from eqx_filter._jit import trace_signatures
 from eqx_filter._runtime_error import EqxRuntimeError
 from eqx_filter._tracing_hooks import note_check_staged
-from eqx_module import Module
+from eqx_module import Module, field
 
 
 class Box(Module):
@@ -259,3 +261,96 @@ def test_random_mixes_of_array_and_static_arguments_match_eager_calls():
             else:
                 assert type(got) is type(expected)
                 assert got == expected
+
+
+# --- the hot path's structure check ------------------------------------------------------
+
+
+class _Pair(Module):
+    a: object
+    b: object
+
+
+class _OtherPair(Module):
+    a: object
+    b: object
+
+
+class _Tagged(Module):
+    a: object
+    tag: str = field(static=True)
+
+
+class _NT(NamedTuple):
+    a: object
+    b: object
+
+
+_ONE = jnp.ones(2)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ((_ONE, _ONE), [_ONE, _ONE]),
+        ({"a": _ONE, "b": _ONE}, {"a": _ONE, "c": _ONE}),
+        ({"a": _ONE}, collections.OrderedDict(a=_ONE)),
+        (_Pair(_ONE, _ONE), _OtherPair(_ONE, _ONE)),
+        (_NT(_ONE, _ONE), (_ONE, _ONE)),
+        (_Tagged(_ONE, "x"), _Tagged(_ONE, "y")),
+        (_ONE, (_ONE,)),  # a subtree where the plan has a leaf
+        ((_ONE, None), (_ONE, _ONE)),
+        ((_ONE, _ONE), (_ONE, 1.0)),  # same structure, a Python scalar for an array
+    ],
+)
+def test_alternating_structures_each_get_their_own_trace(first, second):
+    # The hot path checks a call against the plan used last without a full flatten; it
+    # must tell apart every pair of structures that share leaf types.
+    traces = []
+
+    def f(tree, x):
+        traces.append(jax.tree_util.tree_structure(tree))
+        return jax.tree_util.tree_map(lambda leaf: leaf, tree), x * 2
+
+    wrapped = filter_jit(f)
+    for tree in (first, second, first, second, first, second):
+        out, doubled = wrapped(tree, jnp.ones(3))
+        assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(tree)
+        assert type(out) is type(tree)
+        np.testing.assert_array_equal(doubled, 2 * np.ones(3))
+    assert traces == [
+        jax.tree_util.tree_structure(first),
+        jax.tree_util.tree_structure(second),
+    ]
+
+
+def test_a_type_registered_as_a_node_after_a_call_is_flattened_from_then_on():
+    class Later:
+        def __init__(self, v):
+            self.v = v
+
+        def __eq__(self, other):
+            return type(other) is Later and other.v == self.v
+
+        def __hash__(self):
+            return hash(self.v)
+
+    seen = []
+
+    def f(x, t):
+        seen.append(isinstance(t.v, jax.core.Tracer))
+        return x + t.v
+
+    wrapped = filter_jit(f)
+    for _ in range(3):  # static leaf: one trace, then hot-path hits
+        np.testing.assert_array_equal(wrapped(jnp.ones(2), Later(1)), 2 * np.ones(2))
+    assert seen == [False]
+    jax.tree_util.register_pytree_node(Later, lambda t: ((t.v,), None), lambda _, c: Later(*c))
+    # Now a node: its child is a (static) leaf of a new structure, so a new trace...
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), Later(1)), 2 * np.ones(2))
+    assert seen == [False, False]
+    # ...and an array child is traced, not hashed.
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), Later(jnp.ones(2))), 2 * np.ones(2))
+    assert seen == [False, False, True]
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), Later(jnp.zeros(2))), np.ones(2))
+    assert seen == [False, False, True]

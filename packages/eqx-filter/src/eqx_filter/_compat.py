@@ -1,6 +1,6 @@
 """The few places where `eqx_filter` depends on JAX details that vary between versions.
 
-Checked against JAX 0.4.38 and 0.10.2. Nothing here imports `jax._src`.
+Checked against JAX 0.4.38 and 0.10.2. Only `pytree_registry` reads `jax._src`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ __all__ = [
     "eval_jaxpr",
     "flatten_up_to",
     "pure_callback",
+    "pytree_registry",
     "same_structure",
     "shape_dtype_struct",
     "tracer_type",
@@ -85,6 +86,24 @@ with_sharding_constraint: Any = jax.lax.with_sharding_constraint
 def flatten_up_to(treedef: Any, tree: Any) -> list[Any]:
     """`treedef.flatten_up_to(tree)`: the subtrees of `tree` at `treedef`'s leaves."""
     return list(treedef.flatten_up_to(tree))
+
+
+def _pytree_registry() -> dict[Any, Any] | None:
+    try:
+        from jax._src import tree_util
+    except ImportError:  # pragma: no cover - present in 0.4.38 through 0.10
+        return None
+    registry = getattr(tree_util, "_registry", None)
+    return registry if isinstance(registry, dict) else None
+
+
+# JAX's record of the PyTree node types registered through the public functions
+# (`register_pytree_node`, `register_pytree_with_keys`, `register_static`,
+# `register_dataclass`, and so every Module class): one entry per type, never removed,
+# so its size changes exactly when a type is registered. `filter_jit`'s hot path reads
+# that size to know that its cached leaf types are still leaves (`_jit_cache._Plan`).
+# `None` if this JAX lacks it: the hot path then flattens every call in full.
+pytree_registry: dict[Any, Any] | None = _pytree_registry()
 
 
 def same_structure(a: Any, b: Any) -> bool:

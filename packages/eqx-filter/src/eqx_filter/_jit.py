@@ -20,10 +20,11 @@ from ._jit_cache import (
     JitConfig,
     dispatch,
     get_config,
+    lookup_plan,
     plan_call,
     prepare,
+    registry,
     trace_signatures,
-    tree_flatten_fast,
 )
 from ._jit_errors import (
     DONATED_BUFFERS_MESSAGE,
@@ -68,7 +69,7 @@ def check_donate(donate: str, valid: tuple[str, ...] = DONATE_MODES) -> None:
 
 
 _FunctionType = types.FunctionType
-_tree_flatten = tree_flatten_fast
+_registry = registry
 
 
 class _JitWrapper(TransformWrapper):
@@ -80,13 +81,17 @@ class _JitWrapper(TransformWrapper):
         return self._fun
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        # The hot path (DESIGN §5), inlined because every frame shows at depth 2: one
-        # flatten of the positional arguments, the plan for (treedef, leaf types) (which
-        # leaves are arrays), one lookup of the static leaves giving the entry, then the
-        # entry's `jax.jit` of the flat array leaves. A plan exists only for a treedef
-        # that an earlier call bound successfully to `fun`'s signature, and the treedef
-        # fixes the number of positional arguments, so a hit needs no binding. Anything
-        # else (keywords, a miss, runtime checks) goes through `dispatch`.
+        # The hot path (DESIGN §5), inlined because every frame shows at depth 2: check
+        # the positional arguments against the plan used last with one C++
+        # `flatten_up_to` (it walks the call only as far as the plan's treedef and
+        # compares every node on the way; see `_Plan`) plus the leaf types, which also
+        # gives the leaves; else one full flatten and a lookup of the plan for
+        # (treedef, leaf types) (which leaves are arrays). Then one lookup of the static
+        # leaves giving the entry, and the entry's `jax.jit` of the flat array leaves.
+        # A plan exists only for a treedef that an earlier call bound successfully to
+        # `fun`'s signature, and the treedef fixes the number of positional arguments,
+        # so a hit needs no binding. Anything else (keywords, a miss, runtime checks)
+        # goes through `dispatch`.
         fun = self._fun
         config = self._config
         if not kwargs:
@@ -95,42 +100,51 @@ class _JitWrapper(TransformWrapper):
                 if hit is None or hit[0]() is not fun:
                     return dispatch(fun, config, args, kwargs)
                 cache = hit[1]
-                leaves, treedef = _tree_flatten(args)
+                tree: Any = args
             else:
                 cache = config.general_cache
-                leaves, treedef = _tree_flatten((fun, args))
-            types = tuple(map(type, leaves))
-            plan = cache.last
-            if plan is None or plan.types != types or plan.positional_treedef != treedef:
+                tree = (fun, args)
+            plan: Any = cache.last
+            leaves: Any = None  # a fresh list (in JAX 0.4.38 through 0.10), ours to edit
+            if plan is not None and plan.up_to and plan.registry_size == len(_registry):
                 try:
-                    plan = cache.positional.get((treedef, types))
-                except TypeError:  # unhashable static data: `dispatch` says where
-                    plan = None
+                    leaves = plan.positional_treedef.flatten_up_to(tree)
+                except Exception:  # another structure
+                    plan.up_to = False
+                else:
+                    if tuple(map(type, leaves)) != plan.types:
+                        leaves = None
+            if leaves is None:
+                plan, leaves = lookup_plan(cache, tree)
                 if plan is None:
                     return dispatch(fun, config, args, kwargs)
-                cache.last = plan
             try:
                 entry = plan.entries[plan.static_key(leaves)]
             except (KeyError, TypeError):  # a miss, or unhashable: `dispatch` says where
                 return dispatch(fun, config, args, kwargs)
-            if entry.fast:
+            if entry.plain:
+                # `plan.take_dynamic`, inlined: drop the few static leaves in place.
+                back = plan.static_back
+                if back is None:
+                    leaves = plan.dynamic_of(leaves)
+                else:
+                    for i in back:
+                        del leaves[i]
                 try:
-                    if plan.silence:
-                        out = call_silenced(entry.jitted, plan.take_dynamic(leaves))
-                    else:
-                        out = entry.jitted(*plan.take_dynamic(leaves))
+                    out = entry.jitted(*leaves)
                 except Exception as e:
                     translated = translate_hot_path_error(entry, e)
                     if translated is not None:
                         raise translated from None
                     raise
                 # `jax.jit` may have retraced (new shapes) and the new trace staged a
-                # check or changed the output's static parts. Both flags only ever go
-                # from False to True, so no other thread can hide them.
-                if entry.has_checks or entry.unstable:
-                    return finish_after_retrace(entry, out)
-                info: Any = entry.out_info  # set by the trace, before `fast`
-                return out if info.all_dynamic else info.rebuild(out)
+                # check or changed the output's static parts: either clears `plain`
+                # (which only ever goes from True to False after the entry completed).
+                if entry.plain:
+                    return out
+                return finish_after_retrace(entry, out)
+            if entry.fast:
+                return _call_fast(entry, plan, leaves)
         return dispatch(fun, config, args, kwargs)
 
     def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
@@ -139,6 +153,24 @@ class _JitWrapper(TransformWrapper):
         with _maybe_silenced(self._config):
             lowered = entry.jitted.lower(*dynamic)
         return Lowered(lowered, entry, self._fun, self._config)
+
+
+def _call_fast(entry: Any, plan: Any, leaves: list[Any]) -> Any:
+    """The hot path of an entry that silences donation warnings or rebuilds its output."""
+    try:
+        if plan.silence:
+            out = call_silenced(entry.jitted, plan.take_dynamic(leaves))
+        else:
+            out = entry.jitted(*plan.take_dynamic(leaves))
+    except Exception as e:
+        translated = translate_hot_path_error(entry, e)
+        if translated is not None:
+            raise translated from None
+        raise
+    if entry.has_checks or entry.unstable:  # see `__call__`
+        return finish_after_retrace(entry, out)
+    info: Any = entry.out_info  # set by the trace, before `fast`
+    return out if info.all_dynamic else info.rebuild(out)
 
 
 @contextlib.contextmanager

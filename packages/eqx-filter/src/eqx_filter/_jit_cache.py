@@ -3,12 +3,14 @@
 A cache hit, inlined in the wrapper's `__call__` (`_jit.py`), takes four cheap steps
 (DESIGN §5):
 
-1. one C++ flatten of the positional arguments (with `fun` first when `fun` is not a
-   plain function);
+1. one C++ walk of the positional arguments (with `fun` first when `fun` is not a plain
+   function): `flatten_up_to` against the treedef of the plan used last, which checks
+   the structure as it goes and returns the leaves; when that plan does not fit, a full
+   flatten instead;
 2. `tuple(map(type, leaves))`: whether a leaf is an array depends only on its type, so
    a *plan* cached per `(treedef, leaf types)` knows which positions are arrays
-   (dynamic) and which are static. The plan used last is compared first, which spares
-   hashing the treedef in a loop;
+   (dynamic) and which are static. After a full flatten, the plan used last is
+   compared first, which spares hashing the treedef in a loop;
 3. one dictionary lookup of the static leaves in that plan, giving an *entry*;
 4. the entry's `jax.jit` of a function of the flat array leaves, whose static skeleton
    the entry captured. `jax.jit` itself keys on the arrays' shapes, dtypes, weak types
@@ -37,7 +39,7 @@ import jax.tree_util as jtu
 
 from eqx_tree import is_array, register_cache_clearer
 
-from ._compat import aval_weak_type, same_structure
+from ._compat import aval_weak_type, pytree_registry, same_structure
 from ._jit_bind import Binder, bind_general, general_binders
 from ._jit_errors import (
     DONATED_BUFFERS_MESSAGE,
@@ -58,7 +60,9 @@ __all__ = [
     "JitConfig",
     "dispatch",
     "get_config",
+    "lookup_plan",
     "plan_call",
+    "registry",
     "prepare",
     "trace_signatures",
     "tree_flatten_fast",
@@ -206,13 +210,16 @@ class _Plan:
         "has_fun",
         "n_leaves",
         "positional_treedef",
+        "registry_size",
         "silence",
+        "static_back",
         "static_key",
         "static_of",
         "static_positions",
         "take_dynamic",
         "treedef",
         "types",
+        "up_to",
     )
 
     def __init__(
@@ -222,11 +229,24 @@ class _Plan:
         has_fun: bool,
         config: JitConfig,
         first_arg_leaves: range,
+        registry_size: int,
     ) -> None:
         self.treedef = treedef
         self.types = tuple(map(type, leaves))
         # The treedef of `args` (or `(fun, args)`) when the bound call has no keywords.
         self.positional_treedef: Any = None
+        # The hot path checks a call against this plan with one
+        # `positional_treedef.flatten_up_to(args)`, which walks the call as far as the
+        # treedef goes and raises where the structure differs (every node's kind,
+        # type, arity, keys and aux data, as treedef equality compares them), plus the
+        # leaf types. Whatever sits at a leaf position comes back whole, so a leaf
+        # type must still be a leaf: true while no type has been registered as a node
+        # since a full flatten gave these types (`registry_size`, the size of JAX's
+        # registry then; a full flatten that finds this plan again renews it).
+        # `flatten_up_to` formats its error with the argument's repr, slow for big
+        # trees, so a plan whose check failed once stops using it (`up_to`).
+        self.registry_size = registry_size
+        self.up_to = pytree_registry is not None
         self.has_fun = has_fun
         self.n_leaves = len(leaves)
         dynamic = tuple(i for i, x in enumerate(leaves) if is_array(x))
@@ -235,6 +255,11 @@ class _Plan:
         self.static_positions = static
         self.dynamic_of = _getter(dynamic)
         self.take_dynamic = _taker(static, dynamic)
+        # The hot path's inlined `take_dynamic`: the static positions to delete from
+        # the (fresh) list of leaves, last first; `None` when gathering is cheaper.
+        self.static_back: tuple[int, ...] | None = (
+            tuple(reversed(static)) if len(static) <= _FEW_STATIC else None
+        )
         self.static_of = _getter(static)
         # The entries' key: the static leaves, or the leaf itself when there is one (an
         # `itemgetter` in C instead of a Python lambda building a 1-tuple).
@@ -306,6 +331,7 @@ class _Entry:
         "has_checks",
         "jitted",
         "out_info",
+        "plain",
         "plan",
         "static",
         "unstable",
@@ -327,6 +353,8 @@ class _Entry:
         # The hot path's one test: completed, no runtime checks, stable outputs.
         # Cleared by any trace that breaks one of these.
         self.fast = False
+        # `fast`, and the output needs no rebuilding and the call no silencing.
+        self.plain = False
         self.out_info: _OutInfo | None = None
         self.by_aval: dict[tuple[Any, ...], _Entry] | None = None
         self.jitted = _make_jitted(self, fun_ref, config, name)
@@ -364,11 +392,11 @@ def _make_jitted(
         if live_entry is not None:
             if record.count > 0:
                 live_entry.has_checks = True
-                live_entry.fast = False
+                live_entry.plain = live_entry.fast = False
             previous = live_entry.out_info
             if previous is not None and not previous.same_as(info):
                 live_entry.unstable = True
-                live_entry.fast = False
+                live_entry.plain = live_entry.fast = False
             live_entry.out_info = info
         if info.all_dynamic:
             return out
@@ -424,6 +452,7 @@ def plan_call(
             args, kwargs = bind_general(fun, args, kwargs)
         tree = (fun, args, kwargs)
         has_fun = True
+    size = len(registry)  # before flattening: see `_Plan.registry_size`
     leaves, treedef = jtu.tree_flatten(tree)
     key = (treedef, tuple(map(type, leaves)))
     try:
@@ -433,7 +462,7 @@ def plan_call(
     if plan is None:
         first = _first_arg_leaves(fun, args, has_fun)
         with cache.lock:
-            plan = cache.plans.setdefault(key, _Plan(treedef, leaves, has_fun, config, first))
+            plan = cache.plans.setdefault(key, _Plan(treedef, leaves, has_fun, config, first, size))
             if not kwargs and plan.positional_treedef is None:
                 # Bound positional arguments always make a valid positional call.
                 positional = jtu.tree_structure((fun, args) if has_fun else args)
@@ -462,6 +491,33 @@ def prepare(
 
 
 _entries_lock = threading.Lock()
+
+# JAX's registry of PyTree node types (`{}` if this JAX lacks it: then no plan uses
+# `flatten_up_to`, see `_Plan`).
+registry: dict[Any, Any] = pytree_registry if pytree_registry is not None else {}
+
+
+def lookup_plan(cache: _FunctionCache, tree: Any) -> tuple[_Plan | None, list[Any]]:
+    """The hot path's plan for a positional call whose cheap check failed, if any.
+
+    One full flatten of `tree` (`args`, or `(fun, args)`); the plan used last is
+    compared first, then the plans of every structure seen, by hash.
+    """
+    size = len(registry)
+    leaves, treedef = tree_flatten_fast(tree)
+    types = tuple(map(type, leaves))
+    plan = cache.last
+    if plan is None or plan.types != types or plan.positional_treedef != treedef:
+        try:
+            plan = cache.positional.get((treedef, types))
+        except TypeError:  # unhashable static data: `dispatch` says where
+            return None, leaves
+        if plan is None:
+            return None, leaves
+        cache.last = plan
+    plan.registry_size = size  # these types are leaves under this registry
+    return plan, leaves
+
 
 # What `jtu.tree_flatten` calls; calling it directly saves a Python frame per dispatch.
 # `jax.tree_util.default_registry` is public in JAX 0.4.38 through 0.10.

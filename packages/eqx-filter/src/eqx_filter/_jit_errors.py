@@ -141,7 +141,9 @@ def guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
         for logger in loggers:
             logger.removeFilter(_drop_callback_log)
     entry.completed = True
-    entry.fast = not (entry.has_checks or entry.unstable)
+    entry.fast = fast = not (entry.has_checks or entry.unstable)
+    info = entry.out_info
+    entry.plain = fast and info is not None and info.all_dynamic and not entry.plan.silence
     return out
 
 
