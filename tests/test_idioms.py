@@ -1639,3 +1639,78 @@ def test_filter_jit_returns_a_module_with_its_callables_intact() -> None:
     assert eqx.tree_equal(
         model, eqx.nn.MLP(2, 2, 3, 1, activation=jax.nn.tanh, key=jax.random.key(0))
     )
+
+
+@pytest.mark.usefixtures("standard_promotion")
+def test_training_loop_inside_lax_scan_with_partition_and_combine() -> None:
+    model = eqx.nn.MLP(2, 1, 4, 1, key=jax.random.key(0))
+    x, y = _data()
+    optim = optax.sgd(0.05)
+    params, static = eqx.partition(model, eqx.is_array)
+    opt_state = optim.init(params)
+
+    def step(
+        carry: tuple[eqx.nn.MLP, optax.OptState], _: None
+    ) -> tuple[tuple[eqx.nn.MLP, optax.OptState], jax.Array]:
+        params, opt_state = carry
+        loss, grads = eqx.filter_value_and_grad(lambda p: _mse(eqx.combine(p, static), x, y))(
+            params
+        )
+        updates, opt_state = optim.update(grads, opt_state)
+        return (eqx.apply_updates(params, updates), opt_state), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, opt_state), None, length=5)
+    assert losses.shape == (5,)
+    # The same five steps, unrolled in Python.
+    manual = model
+    for i in range(5):
+        loss, grads = eqx.filter_value_and_grad(_mse)(manual, x, y)
+        assert jnp.allclose(loss, losses[i], rtol=1e-5)
+        manual = eqx.apply_updates(manual, jtu.tree_map(lambda g: -0.05 * g, grads))
+    assert eqx.tree_equal(eqx.combine(params, static), manual, rtol=1e-5, atol=1e-6)
+
+
+def test_generic_module_and_abstract_var_satisfied_by_a_property() -> None:
+    from typing import Generic, TypeVar
+
+    T = TypeVar("T")
+
+    class Box(eqx.Module, Generic[T]):
+        value: T
+
+    class AbstractShape(eqx.Module):
+        area: eqx.AbstractVar[float]
+
+    class Square(AbstractShape):
+        side: float
+
+        @property
+        def area(self) -> float:
+            return self.side**2
+
+    box = Box[int](3)
+    assert box.value == 3
+    assert Square(2.0).area == 4.0
+    with pytest.raises(TypeError, match="abstract attributes"):
+        AbstractShape()  # type: ignore[call-arg]
+
+
+def test_check_init_runs_for_parent_and_child() -> None:
+    calls = []
+
+    class Parent(eqx.Module):
+        size: int
+
+        def __check_init__(self) -> None:
+            calls.append("parent")
+            if self.size < 0:
+                raise ValueError("size must be non-negative")
+
+    class Child(Parent):
+        def __check_init__(self) -> None:
+            calls.append("child")
+
+    Child(1)
+    assert calls == ["child", "parent"]
+    with pytest.raises(ValueError, match="size must be non-negative"):
+        Child(-1)
