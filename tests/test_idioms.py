@@ -1714,3 +1714,42 @@ def test_check_init_runs_for_parent_and_child() -> None:
     assert calls == ["child", "parent"]
     with pytest.raises(ValueError, match="size must be non-negative"):
         Child(-1)
+
+
+def test_make_with_state_works_under_filter_jit_and_jax_jit() -> None:
+    class Counter(eqx.Module):
+        index: eqx.nn.StateIndex
+
+        def __init__(self) -> None:
+            self.index = eqx.nn.StateIndex(jnp.zeros(2))
+
+    eager_model, eager_state = eqx.nn.make_with_state(NormedModel)(jax.random.key(0))
+    model, state = eqx.filter_jit(eqx.nn.make_with_state(NormedModel))(jax.random.key(0))
+    assert eqx.tree_equal(model, eager_model)
+    assert eqx.tree_equal(state, eager_state)
+    counter, counter_state = jax.jit(eqx.nn.make_with_state(Counter))()
+    assert jnp.array_equal(counter_state.get(counter.index), jnp.zeros(2))
+
+
+def test_ema_batch_norm_uses_batch_statistics_first_then_mixes() -> None:
+    norm, state = eqx.nn.make_with_state(eqx.nn.BatchNorm)(
+        2, axis_name="batch", momentum=0.5, mode="ema"
+    )
+    batched = eqx.filter_jit(
+        eqx.filter_vmap(
+            norm, axis_name="batch", in_axes=(eqx.if_array(0), None), out_axes=(0, None)
+        )
+    )
+    x1 = jnp.array([[0.0, 1.0], [2.0, 5.0]])
+    x2 = jnp.array([[4.0, 1.0], [8.0, 1.0]])
+    out1, state = batched(x1, state)
+    mean1, var1 = x1.mean(axis=0), x1.var(axis=0)
+    expected1 = (x1 - mean1[None]) / jnp.sqrt(var1[None] + 1e-5)
+    assert jnp.allclose(out1, expected1, atol=1e-5)
+
+    out2, state = batched(x2, state)
+    mean = 0.5 * x2.mean(axis=0) + 0.5 * mean1
+    var = 0.5 * x2.var(axis=0) + 0.5 * var1
+    assert jnp.allclose(out2, (x2 - mean[None]) / jnp.sqrt(var[None] + 1e-5), atol=1e-5)
+    stored_mean, stored_var = state.get(norm.ema_state_index)
+    assert jnp.allclose(stored_mean, mean) and jnp.allclose(stored_var, var)
