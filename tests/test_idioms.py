@@ -1753,3 +1753,18 @@ def test_ema_batch_norm_uses_batch_statistics_first_then_mixes() -> None:
     assert jnp.allclose(out2, (x2 - mean[None]) / jnp.sqrt(var[None] + 1e-5), atol=1e-5)
     stored_mean, stored_var = state.get(norm.ema_state_index)
     assert jnp.allclose(stored_mean, mean) and jnp.allclose(stored_var, var)
+
+
+def test_a_model_with_shared_weights_round_trips_through_serialisation(
+    tmp_path: pathlib.Path,
+) -> None:
+    model = TiedEmbeddings(jax.random.key(0))
+    eqx.tree_serialise_leaves(tmp_path / "tied.eqx", model)
+    skeleton = eqx.filter_eval_shape(TiedEmbeddings, jax.random.key(1))
+    loaded = eqx.tree_deserialise_leaves(tmp_path / "tied.eqx", skeleton)
+    # `where`/`get` are lambdas made per instance (leaves that differ), so compare arrays.
+    assert eqx.tree_equal(eqx.filter(loaded, eqx.is_array), eqx.filter(model, eqx.is_array))
+    token = jnp.array(4)
+    assert jnp.allclose(loaded(token), model(token))
+    embedding, head = loaded.shared()
+    assert head.weight is embedding.weight
