@@ -1768,3 +1768,57 @@ def test_a_model_with_shared_weights_round_trips_through_serialisation(
     assert jnp.allclose(loaded(token), model(token))
     embedding, head = loaded.shared()
     assert head.weight is embedding.weight
+
+
+@pytest.mark.usefixtures("standard_promotion")
+def test_data_parallel_training_step_with_filter_shard() -> None:
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.devices()
+    mesh = Mesh(np.array(devices), ("batch",))
+    data_sharding = NamedSharding(mesh, PartitionSpec("batch"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+
+    model = eqx.filter_shard(TinyMLP(jax.random.key(0)), replicated)
+    optim = optax.adam(1e-2)
+    opt_state = optim.init(eqx.filter(model, eqx.is_array))
+
+    @eqx.filter_jit(donate="all-except-first")
+    def train_step(
+        model: TinyMLP, opt_state: optax.OptState, x: jax.Array, y: jax.Array
+    ) -> tuple[TinyMLP, optax.OptState, jax.Array]:
+        model, opt_state = eqx.filter_shard((model, opt_state), replicated)
+        x, y = eqx.filter_shard((x, y), data_sharding)
+        loss, grads = eqx.filter_value_and_grad(_mse)(model, x, y)
+        updates, opt_state = optim.update(grads, opt_state, eqx.filter(model, eqx.is_array))
+        model = eqx.apply_updates(model, updates)
+        model, opt_state = eqx.filter_shard((model, opt_state), replicated)
+        return model, opt_state, loss
+
+    x, y = _data()
+    x, y = eqx.filter_shard((x, y), data_sharding)
+    assert x.sharding == data_sharding
+    expected_loss = _mse(model, x, y)
+    new_model, opt_state, loss = train_step(model, opt_state, x, y)
+    assert jnp.allclose(loss, expected_loss, rtol=1e-5)
+    # Everything but the first argument was donated.
+    assert x.is_deleted() and not model.layers[0].weight.is_deleted()
+    assert new_model.layers[0].weight.sharding.is_equivalent_to(replicated, 2)
+    assert isinstance(new_model, TinyMLP)
+
+
+def test_ahead_of_time_lower_and_compile() -> None:
+    @eqx.filter_jit
+    def apply(model: Activated, x: jax.Array) -> jax.Array:
+        return model(x)
+
+    model = Activated(jnp.array(2.0), jax.nn.relu, 2)
+    x = jnp.array([-1.0, 1.0])
+    lowered = apply.lower(model, x)
+    assert "stablehlo" in lowered.as_text() or "mhlo" in lowered.as_text()
+    compiled = lowered.compile()
+    assert jnp.allclose(compiled(model, x), jnp.array([0.0, 4.0]))
+    # Same shapes, new values: the compiled program serves them.
+    assert jnp.allclose(
+        compiled(Activated(jnp.array(3.0), jax.nn.relu, 2), x), jnp.array([0.0, 9.0])
+    )
