@@ -1822,3 +1822,18 @@ def test_ahead_of_time_lower_and_compile() -> None:
     assert jnp.allclose(
         compiled(Activated(jnp.array(3.0), jax.nn.relu, 2), x), jnp.array([0.0, 9.0])
     )
+
+
+def test_per_example_gradients_with_filter_vmap_of_filter_grad() -> None:
+    model = eqx.nn.MLP(2, 1, 3, 1, key=jax.random.key(0))
+    x, y = _data()
+
+    def loss(model: eqx.nn.MLP, xi: jax.Array, yi: jax.Array) -> jax.Array:
+        return jnp.sum((model(xi) - yi) ** 2)
+
+    per_example = eqx.filter_vmap(eqx.filter_grad(loss), in_axes=(None, 0, 0))(model, x, y)
+    assert per_example.layers[0].weight.shape == (16, 3, 2)
+    assert per_example.activation is None
+    batch = eqx.filter_grad(_mse)(model, x, y)
+    mean = jtu.tree_map(lambda g: g.mean(axis=0), per_example)
+    assert eqx.tree_equal(mean, batch, rtol=1e-5, atol=1e-6)
