@@ -1837,3 +1837,28 @@ def test_per_example_gradients_with_filter_vmap_of_filter_grad() -> None:
     batch = eqx.filter_grad(_mse)(model, x, y)
     mean = jtu.tree_map(lambda g: g.mean(axis=0), per_example)
     assert eqx.tree_equal(mean, batch, rtol=1e-5, atol=1e-6)
+
+
+def test_optax_optimiser_passed_to_filter_jit_is_static_and_traces_once() -> None:
+    model = eqx.nn.Linear(2, 1, key=jax.random.key(0))
+    optim = optax.sgd(0.1)
+    opt_state = optim.init(eqx.filter(model, eqx.is_array))
+
+    @eqx.filter_jit
+    @eqx.debug.assert_max_traces(max_traces=1)
+    def step(
+        model: eqx.nn.Linear,
+        opt_state: optax.OptState,
+        optim: optax.GradientTransformation,
+        x: jax.Array,
+    ) -> tuple[eqx.nn.Linear, optax.OptState]:
+        grads = eqx.filter_grad(lambda m: jnp.sum(m(x)))(model)
+        updates, opt_state = optim.update(grads, opt_state)
+        return eqx.apply_updates(model, updates), opt_state
+
+    start_bias = model.bias
+    for _ in range(3):
+        model, opt_state = step(model, opt_state, optim, jnp.ones(2))
+    assert eqx.debug.get_num_traces(step) == 1
+    # d(w @ x + b)/db = 1, so each SGD step lowers the bias by the learning rate.
+    assert jnp.allclose(model.bias, start_bias - 0.3)
