@@ -1862,3 +1862,29 @@ def test_optax_optimiser_passed_to_filter_jit_is_static_and_traces_once() -> Non
     assert eqx.debug.get_num_traces(step) == 1
     # d(w @ x + b)/db = 1, so each SGD step lowers the bias by the learning rate.
     assert jnp.allclose(model.bias, start_bias - 0.3)
+
+
+def test_filter_custom_vjp_with_a_module_as_the_differentiated_argument() -> None:
+    @eqx.filter_custom_vjp
+    def apply(model: eqx.nn.MLP, x: jax.Array) -> jax.Array:
+        return model(x)
+
+    @apply.def_fwd
+    def fwd(perturbed: Any, model: eqx.nn.MLP, x: jax.Array) -> tuple[jax.Array, None]:
+        return model(x), None
+
+    @apply.def_bwd
+    def bwd(
+        residuals: None, grad_out: jax.Array, perturbed: Any, model: eqx.nn.MLP, x: jax.Array
+    ) -> eqx.nn.MLP:
+        _, vjp_fn = eqx.filter_vjp(lambda m: m(x), model)
+        (grads,) = vjp_fn(grad_out)
+        return eqx.filter(grads, eqx.is_inexact_array)
+
+    mlp = eqx.nn.MLP(2, 1, 3, 1, key=jax.random.key(0))
+    xs = jnp.ones((3, 2))
+    custom = eqx.filter_jit(
+        eqx.filter_grad(lambda m: jnp.sum(jax.vmap(lambda xi: apply(m, xi))(xs)))
+    )(mlp)
+    plain = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(xs)))(mlp)
+    assert eqx.tree_equal(custom, plain, atol=1e-5)
