@@ -354,3 +354,34 @@ def test_a_type_registered_as_a_node_after_a_call_is_flattened_from_then_on():
     assert seen == [False, False, True]
     np.testing.assert_array_equal(wrapped(jnp.ones(2), Later(jnp.zeros(2))), np.ones(2))
     assert seen == [False, False, True]
+
+
+def test_the_fast_structure_check_backs_off_after_a_mismatch_and_comes_back():
+    def f(tree):
+        return jax.tree_util.tree_leaves(tree)[0] + 1
+
+    wrapped = filter_jit(f)
+    a, b = (jnp.ones(2),), [jnp.ones(2)]
+    wrapped(a)
+    wrapped(a)
+    cache = wrapped._config.function_caches[id(f)][1]
+    plan_a = cache.last
+    assert plan_a.up_to
+    wrapped(b)  # the check of `plan_a` fails: it stops, and will wait twice as long
+    wrapped(b)  # (the first call made `plan_b`, this one makes it the last used)
+    plan_b = cache.last
+    assert plan_b is not plan_a
+    assert not plan_a.up_to
+    assert plan_a.retry_after == 32
+    wrapped(a)  # the check of `plan_b` fails
+    assert not plan_b.up_to
+    assert cache.last is plan_a
+    for _ in range(31):
+        np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
+    assert not plan_a.up_to
+    wrapped(a)  # 32 calls in a row found `plan_a` by a full flatten
+    assert plan_a.up_to
+    for _ in range(3):
+        np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
+    assert plan_a.up_to
+    assert cache.last is plan_a

@@ -25,6 +25,7 @@ from ._jit_cache import (
     prepare,
     registry,
     trace_signatures,
+    up_to_failed,
 )
 from ._jit_errors import (
     DONATED_BUFFERS_MESSAGE,
@@ -110,9 +111,9 @@ class _JitWrapper(TransformWrapper):
                 try:
                     leaves = plan.positional_treedef.flatten_up_to(tree)
                 except Exception:  # another structure
-                    plan.up_to = False
+                    up_to_failed(plan)
                 else:
-                    if tuple(map(type, leaves)) != plan.types:
+                    if [*map(type, leaves)] != plan.type_list:  # a list is built faster
                         leaves = None
             if leaves is None:
                 plan, leaves = lookup_plan(cache, tree)

@@ -62,10 +62,11 @@ __all__ = [
     "get_config",
     "lookup_plan",
     "plan_call",
-    "registry",
     "prepare",
+    "registry",
     "trace_signatures",
     "tree_flatten_fast",
+    "up_to_failed",
 ]
 
 
@@ -211,13 +212,16 @@ class _Plan:
         "n_leaves",
         "positional_treedef",
         "registry_size",
+        "retry_after",
         "silence",
         "static_back",
         "static_key",
         "static_of",
         "static_positions",
+        "streak",
         "take_dynamic",
         "treedef",
+        "type_list",
         "types",
         "up_to",
     )
@@ -233,6 +237,7 @@ class _Plan:
     ) -> None:
         self.treedef = treedef
         self.types = tuple(map(type, leaves))
+        self.type_list = list(self.types)
         # The treedef of `args` (or `(fun, args)`) when the bound call has no keywords.
         self.positional_treedef: Any = None
         # The hot path checks a call against this plan with one
@@ -243,10 +248,15 @@ class _Plan:
         # type must still be a leaf: true while no type has been registered as a node
         # since a full flatten gave these types (`registry_size`, the size of JAX's
         # registry then; a full flatten that finds this plan again renews it).
-        # `flatten_up_to` formats its error with the argument's repr, slow for big
-        # trees, so a plan whose check failed once stops using it (`up_to`).
+        # `flatten_up_to` formats its error with the argument's repr (milliseconds for
+        # a big model), so a plan whose check failed stops using it (`up_to`) until
+        # `retry_after` calls in a row found it by a full flatten (`streak`); each
+        # failure doubles that wait, so calls alternating between structures pay for
+        # few failures, and a structure used alone again gets the fast check back.
         self.registry_size = registry_size
         self.up_to = pytree_registry is not None
+        self.streak = 0
+        self.retry_after = 16
         self.has_fun = has_fun
         self.n_leaves = len(leaves)
         dynamic = tuple(i for i, x in enumerate(leaves) if is_array(x))
@@ -506,7 +516,7 @@ def lookup_plan(cache: _FunctionCache, tree: Any) -> tuple[_Plan | None, list[An
     size = len(registry)
     leaves, treedef = tree_flatten_fast(tree)
     types = tuple(map(type, leaves))
-    plan = cache.last
+    plan = last = cache.last
     if plan is None or plan.types != types or plan.positional_treedef != treedef:
         try:
             plan = cache.positional.get((treedef, types))
@@ -516,7 +526,19 @@ def lookup_plan(cache: _FunctionCache, tree: Any) -> tuple[_Plan | None, list[An
             return None, leaves
         cache.last = plan
     plan.registry_size = size  # these types are leaves under this registry
+    if not plan.up_to and pytree_registry is not None:
+        plan.streak = plan.streak + 1 if plan is last else 0
+        if plan.streak >= plan.retry_after:
+            plan.streak = 0
+            plan.up_to = True
     return plan, leaves
+
+
+def up_to_failed(plan: _Plan) -> None:
+    """The hot path's `flatten_up_to` check of `plan` failed: back off (see `_Plan`)."""
+    plan.up_to = False
+    plan.streak = 0
+    plan.retry_after *= 2
 
 
 # What `jtu.tree_flatten` calls; calling it directly saves a Python frame per dispatch.
