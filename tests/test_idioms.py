@@ -1883,3 +1883,18 @@ def test_partial_closes_over_arrays_as_a_pytree() -> None:
     assert float(grads.args[0]) == 3.0
     assert float(grads.keywords["b"]) == 1.0
     assert float(eqx.filter_jit(lambda f, x: f(x=x))(f, jnp.array(1.0))) == 3.0
+
+
+def test_dataclasses_replace_and_fields_on_a_module_with_a_generated_init() -> None:
+    import dataclasses
+
+    class Scaled(eqx.Module):
+        weight: jax.Array
+        scale: int = eqx.field(static=True, default=1)
+
+    model = Scaled(jnp.ones(2))
+    replaced = dataclasses.replace(model, scale=3)
+    assert replaced.scale == 3 and replaced.weight is model.weight
+    assert model.scale == 1
+    assert [f.name for f in dataclasses.fields(model)] == ["weight", "scale"]
+    assert dataclasses.fields(model)[1].metadata == {"static": True}
