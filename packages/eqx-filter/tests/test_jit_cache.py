@@ -385,3 +385,27 @@ def test_the_fast_structure_check_backs_off_after_a_mismatch_and_comes_back():
         np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
     assert plan_a.up_to
     assert cache.last is plan_a
+
+
+@pytest.mark.parametrize("n_static", [1, 3, 8, 9, 12])
+def test_outputs_with_static_leaves_anywhere_come_back_in_place(n_static):
+    # Few static output leaves are inserted among the arrays, many are merged into a
+    # skeleton: both must give the output `f` returns, leaf for leaf.
+    def f(x):
+        out = []
+        for i in range(n_static + 4):
+            out.append(f"s{i}" if i % 2 == 0 or i >= 8 else x * i)
+        return ("first", out, x, "last")
+
+    wrapped = filter_jit(f)
+    for _ in range(2):  # the first call traces, the second takes the hot path
+        got = wrapped(jnp.ones(2))
+        expected = f(jnp.ones(2))
+        assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(expected)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected), strict=True
+        ):
+            if isinstance(b, jax.Array):
+                np.testing.assert_array_equal(a, b)
+            else:
+                assert a == b

@@ -291,14 +291,30 @@ class _Plan:
 class _OutInfo:
     """How to rebuild a trace's output from the arrays `jax.jit` returns."""
 
-    __slots__ = ("all_dynamic", "dynamic_positions", "skeleton", "static", "treedef")
+    __slots__ = (
+        "all_dynamic",
+        "dynamic_positions",
+        "inserts",
+        "skeleton",
+        "static",
+        "treedef",
+        "unflatten",
+    )
 
     def __init__(self, out: Any) -> None:
-        leaves, self.treedef = jtu.tree_flatten(out)
+        leaves, treedef = jtu.tree_flatten(out)
+        self.treedef: Any = treedef
+        structure: Any = treedef  # `unflatten` is not in the stub mypy reads
+        self.unflatten: Callable[[list[Any]], Any] = structure.unflatten
         self.dynamic_positions = tuple(i for i, x in enumerate(leaves) if is_array(x))
         self.all_dynamic = len(self.dynamic_positions) == len(leaves)
         self.static = tuple(x for x in leaves if not is_array(x))
         self.skeleton = [None if is_array(x) else x for x in leaves]
+        # A few static leaves among many arrays (a returned Module's activation): insert
+        # them, in increasing position, into the list of arrays, rather than copying
+        # every array into the skeleton.
+        statics = tuple((i, x) for i, x in enumerate(leaves) if not is_array(x))
+        self.inserts = statics if len(statics) <= _FEW_STATIC else None
 
     def same_as(self, other: _OutInfo) -> bool:
         if self.all_dynamic and other.all_dynamic:
@@ -313,10 +329,16 @@ class _OutInfo:
     def rebuild(self, dynamic: Any) -> Any:
         if self.all_dynamic:
             return dynamic
-        leaves = list(self.skeleton)
-        for position, value in zip(self.dynamic_positions, dynamic, strict=True):
-            leaves[position] = value
-        return jtu.tree_unflatten(self.treedef, leaves)
+        inserts = self.inserts
+        if inserts is None or len(dynamic) != len(self.dynamic_positions):
+            leaves = list(self.skeleton)
+            for position, value in zip(self.dynamic_positions, dynamic, strict=True):
+                leaves[position] = value
+        else:
+            leaves = list(dynamic)
+            for position, value in inserts:
+                leaves.insert(position, value)
+        return self.unflatten(leaves)
 
 
 def _static_equal(a: Any, b: Any) -> bool:
