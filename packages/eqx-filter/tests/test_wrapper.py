@@ -97,3 +97,25 @@ def test_a_module_as_the_wrapped_function_gives_dynamic_arrays_under_filter_jit(
     np.testing.assert_allclose(run(filter_grad(Scale(jnp.array([3.0, 4.0]))), x), [3.0, 4.0])
     np.testing.assert_allclose(run(filter_grad(Scale(jnp.array([5.0, 6.0]))), x), [5.0, 6.0])
     assert len(traces) == 1  # the Module's arrays were inputs, not constants
+
+
+class Scale(Module):
+    weight: jax.Array
+
+    def __call__(self, x):
+        return self.weight * x
+
+
+@pytest.mark.parametrize("transform", [filter_jit, filter_vmap, filter_checkpoint, filter_grad])
+def test_wrapping_a_jax_transformed_module_does_not_warn(transform):
+    # The user asked for it: the wrapper's field holding `jax.vmap(model)` is ours, so
+    # no "JAX-transformed callable" warning (filterwarnings=error would fail here).
+    model = Scale(jnp.arange(3.0))
+    wrapper = transform(jax.vmap(model))
+    assert wrapper.__wrapped__ is not None
+
+
+def test_filter_jit_of_jax_vmap_of_a_module_computes_the_batched_call():
+    model = Scale(jnp.arange(3.0))
+    xs = jnp.ones((4, 3))
+    np.testing.assert_allclose(filter_jit(jax.vmap(model))(xs), jax.vmap(model)(xs))

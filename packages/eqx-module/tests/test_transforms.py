@@ -48,3 +48,16 @@ def test_jit_of_module_with_arrays_warns() -> None:
     inner = Partial(jnp.multiply, jnp.ones(3))
     with pytest.warns(EqxWarning, match="JAX-transformed callable"):
         HolderCustomInit(jax.jit(inner))
+
+
+class CallableHolder(Module):
+    """A wrapper whose job is to hold a callable, as the `eqx.filter_*` wrappers are."""
+
+    _eqx_wraps_callable = True
+    fn: Any
+
+
+def test_a_class_that_wraps_callables_by_design_does_not_warn() -> None:
+    inner = Partial(jnp.multiply, jnp.ones(3))
+    holder = CallableHolder(jax.vmap(inner))  # filterwarnings=error: a warning fails
+    assert holder.fn is not None

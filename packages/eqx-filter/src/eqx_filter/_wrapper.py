@@ -11,7 +11,7 @@ Each transform returns a Module made with `module_update_wrapper`, so the wrappe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from eqx_module import Module, Partial
 
@@ -20,6 +20,10 @@ __all__ = ["TransformWrapper"]
 
 class TransformWrapper(Module):
     """Shared `__get__` for the transform wrappers (subclasses add the fields)."""
+
+    # Holding the user's callable is this class's job: no "JAX-transformed callable"
+    # warning when that callable is, say, `jax.vmap(model)` (see `eqx_module`).
+    _eqx_wraps_callable: ClassVar[bool] = True
 
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         if instance is None:

@@ -399,7 +399,10 @@ def _check_assignment(self: Any, name: str, value: Any) -> None:
             "itself (a reference cycle, so it is no longer a tree). Use a `@property` "
             "returning the method, or call the method where it is needed."
         )
-    if type(value) in TRANSFORM_TYPES:
+    # A wrapper class that exists to hold the user's callable (the `eqx.filter_*`
+    # transforms set `_eqx_wraps_callable = True`) is not the place to warn: the user
+    # asked for `filter_jit(jax.vmap(model))`, and the field is an implementation detail.
+    if type(value) in TRANSFORM_TYPES and not getattr(type(self), "_eqx_wraps_callable", False):
         warn_if_transformed_callable(self, name, value)
 
 
