@@ -348,6 +348,22 @@ def test_clear_caches_forces_a_retrace():
     eqx_tree.clear_caches()
     f(jnp.ones(2))
     assert count[0] == 2
+    for _ in range(3):  # traced again once, then cached again (the hot path too)
+        np.testing.assert_array_equal(f(jnp.ones(2)), jnp.full(2, 2.0))
+    assert count[0] == 2
+
+
+def test_wrapper_copies_and_rebuilt_wrappers_share_the_trace():
+    g, count = counting(lambda x: x * 2)
+    f = filter_jit(g)
+    f(jnp.ones(2))
+    rebuilt = jtu.tree_map(lambda leaf: leaf, f)  # unflattened: no direct cache link
+    other = filter_jit(g)
+    for wrapper in (f, rebuilt, other, f, rebuilt, other):
+        np.testing.assert_array_equal(wrapper(jnp.ones(2)), jnp.full(2, 2.0))
+    assert count[0] == 1
+    assert rebuilt == f
+    assert jtu.tree_structure(rebuilt) == jtu.tree_structure(other)
 
 
 # --- the wrapper -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import functools
 import types
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from eqx_module import Module, field, module_update_wrapper
 
@@ -19,6 +19,7 @@ from ._compat import block_until_ready
 from ._jit_cache import (
     JitConfig,
     dispatch,
+    function_cache,
     get_config,
     lookup_plan,
     plan_call,
@@ -77,6 +78,12 @@ class _JitWrapper(TransformWrapper):
     _fun: Callable[..., Any]
     _config: JitConfig = field(static=True)
 
+    # `(fun, its cache)` when `fun` is a plain function: set by `filter_jit` on the
+    # wrapper it returns, so the hot path needs no lookup in `config.function_caches`.
+    # Not a field: neither flattened nor compared, and a copy made by unflattening (or
+    # one whose `_fun` was replaced) falls back to the lookup.
+    _jit_hot = cast(Any, None)
+
     @property
     def __wrapped__(self) -> Callable[..., Any]:
         return self._fun
@@ -96,12 +103,16 @@ class _JitWrapper(TransformWrapper):
         fun = self._fun
         config = self._config
         if not kwargs:
-            if type(fun) is _FunctionType:
+            hot = self._jit_hot
+            if hot is not None and hot[0] is fun:
+                cache = hot[1]
+                tree: Any = args
+            elif type(fun) is _FunctionType:
                 hit = config.function_caches.get(id(fun))
                 if hit is None or hit[0]() is not fun:
                     return dispatch(fun, config, args, kwargs)
                 cache = hit[1]
-                tree: Any = args
+                tree = args
             else:
                 cache = config.general_cache
                 tree = (fun, args)
@@ -265,4 +276,7 @@ def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -
     config = get_config(donate, jitkwargs)  # also rejects keywords `jax.jit` lacks
     if fun is sentinel:
         return functools.partial(filter_jit, donate=donate, **jitkwargs)
-    return module_update_wrapper(_JitWrapper(fun, config))
+    wrapper = module_update_wrapper(_JitWrapper(fun, config))
+    if type(fun) is _FunctionType:
+        object.__setattr__(wrapper, "_jit_hot", (fun, function_cache(fun, config)))
+    return wrapper

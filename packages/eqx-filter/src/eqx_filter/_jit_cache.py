@@ -59,6 +59,7 @@ from ._tracing_hooks import record_checks
 __all__ = [
     "JitConfig",
     "dispatch",
+    "function_cache",
     "get_config",
     "lookup_plan",
     "plan_call",
@@ -444,7 +445,7 @@ def _make_jitted(
 # Dispatch.
 
 
-def _function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCache:
+def function_cache(fun: Callable[..., Any], config: JitConfig) -> _FunctionCache:
     hit = config.function_caches.get(id(fun))
     if hit is not None and hit[0]() is fun:
         return hit[1]
@@ -471,7 +472,7 @@ def plan_call(
 ) -> tuple[_Plan, list[Any], Any]:
     """Bind and flatten a call; return its plan, its leaves and the flattened tree."""
     if type(fun) is types.FunctionType:
-        cache = _function_cache(fun, config)
+        cache = function_cache(fun, config)
         binder = cache.binder
         assert binder is not None
         if kwargs or not (binder.min_positional <= len(args) <= binder.max_positional):
@@ -643,7 +644,10 @@ def _dispatch_slow(
 
 def _clear_caches() -> None:
     for config in list(_configs.values()):
-        config.function_caches.clear()
+        # Emptied in place, not dropped: a wrapper holds its function's cache
+        # (`_JitWrapper._jit_hot`), and must see the same cache as `dispatch`.
+        for _, cache in list(config.function_caches.values()):
+            cache.clear()
         config.general_cache.clear()
     general_binders.clear()
     clear_histories()
