@@ -366,24 +366,24 @@ def test_the_fast_structure_check_backs_off_after_a_mismatch_and_comes_back():
     wrapped(a)
     cache = wrapped._config.function_caches[id(f)][1]
     plan_a = cache.last
-    assert plan_a.up_to
+    assert plan_a.up_to and plan_a.up_to_size > 0
     wrapped(b)  # the check of `plan_a` fails: it stops, and will wait twice as long
     wrapped(b)  # (the first call made `plan_b`, this one makes it the last used)
     plan_b = cache.last
     assert plan_b is not plan_a
-    assert not plan_a.up_to
+    assert not plan_a.up_to and plan_a.up_to_size == -1
     assert plan_a.retry_after == 32
     wrapped(a)  # the check of `plan_b` fails
     assert not plan_b.up_to
     assert cache.last is plan_a
     for _ in range(31):
         np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
-    assert not plan_a.up_to
+    assert not plan_a.up_to and plan_a.up_to_size == -1
     wrapped(a)  # 32 calls in a row found `plan_a` by a full flatten
-    assert plan_a.up_to
+    assert plan_a.up_to and plan_a.up_to_size > 0
     for _ in range(3):
         np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
-    assert plan_a.up_to
+    assert plan_a.up_to and plan_a.up_to_size > 0
     assert cache.last is plan_a
 
 

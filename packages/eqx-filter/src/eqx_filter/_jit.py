@@ -101,24 +101,25 @@ class _JitWrapper(TransformWrapper):
         # so a hit needs no binding. Anything else (keywords, a miss, runtime checks)
         # goes through `dispatch`.
         fun = self._fun
-        config = self._config
         if not kwargs:
             hot = self._jit_hot
             if hot is not None and hot[0] is fun:
                 cache = hot[1]
                 tree: Any = args
             elif type(fun) is _FunctionType:
+                config = self._config
                 hit = config.function_caches.get(id(fun))
                 if hit is None or hit[0]() is not fun:
                     return dispatch(fun, config, args, kwargs)
                 cache = hit[1]
                 tree = args
             else:
+                config = self._config
                 cache = config.general_cache
                 tree = (fun, args)
             plan: Any = cache.last
             leaves: Any = None  # a fresh list (in JAX 0.4.38 through 0.10), ours to edit
-            if plan is not None and plan.up_to and plan.registry_size == len(_registry):
+            if plan is not None and plan.up_to_size == len(_registry):
                 try:
                     leaves = plan.positional_treedef.flatten_up_to(tree)
                 except Exception:  # another structure
@@ -129,11 +130,11 @@ class _JitWrapper(TransformWrapper):
             if leaves is None:
                 plan, leaves = lookup_plan(cache, tree)
                 if plan is None:
-                    return dispatch(fun, config, args, kwargs)
+                    return dispatch(fun, self._config, args, kwargs)
             try:
                 entry = plan.entries[plan.static_key(leaves)]
             except (KeyError, TypeError):  # a miss, or unhashable: `dispatch` says where
-                return dispatch(fun, config, args, kwargs)
+                return dispatch(fun, self._config, args, kwargs)
             if entry.plain:
                 # `plan.take_dynamic`, inlined: drop the few static leaves in place.
                 back = plan.static_back
@@ -157,7 +158,7 @@ class _JitWrapper(TransformWrapper):
                 return finish_after_retrace(entry, out)
             if entry.fast:
                 return _call_fast(entry, plan, leaves)
-        return dispatch(fun, config, args, kwargs)
+        return dispatch(fun, self._config, args, kwargs)
 
     def lower(self, /, *args: Any, **kwargs: Any) -> Lowered:
         """Trace and lower for these arguments, without compiling: a `Lowered`."""

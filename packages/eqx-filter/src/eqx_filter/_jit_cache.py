@@ -212,7 +212,6 @@ class _Plan:
         "has_fun",
         "n_leaves",
         "positional_treedef",
-        "registry_size",
         "retry_after",
         "silence",
         "static_back",
@@ -225,6 +224,7 @@ class _Plan:
         "type_list",
         "types",
         "up_to",
+        "up_to_size",
     )
 
     def __init__(
@@ -247,15 +247,16 @@ class _Plan:
         # type, arity, keys and aux data, as treedef equality compares them), plus the
         # leaf types. Whatever sits at a leaf position comes back whole, so a leaf
         # type must still be a leaf: true while no type has been registered as a node
-        # since a full flatten gave these types (`registry_size`, the size of JAX's
+        # since a full flatten gave these types (`up_to_size`, the size of JAX's
         # registry then; a full flatten that finds this plan again renews it).
         # `flatten_up_to` formats its error with the argument's repr (milliseconds for
         # a big model), so a plan whose check failed stops using it (`up_to`) until
         # `retry_after` calls in a row found it by a full flatten (`streak`); each
         # failure doubles that wait, so calls alternating between structures pay for
         # few failures, and a structure used alone again gets the fast check back.
-        self.registry_size = registry_size
         self.up_to = pytree_registry is not None
+        # The registry size while `up_to`, else -1: the hot path's one test.
+        self.up_to_size = registry_size if self.up_to else -1
         self.streak = 0
         self.retry_after = 16
         self.has_fun = has_fun
@@ -485,7 +486,7 @@ def plan_call(
             args, kwargs = bind_general(fun, args, kwargs)
         tree = (fun, args, kwargs)
         has_fun = True
-    size = len(registry)  # before flattening: see `_Plan.registry_size`
+    size = len(registry)  # before flattening: see `_Plan.up_to_size`
     leaves, treedef = jtu.tree_flatten(tree)
     key = (treedef, tuple(map(type, leaves)))
     try:
@@ -548,18 +549,21 @@ def lookup_plan(cache: _FunctionCache, tree: Any) -> tuple[_Plan | None, list[An
         if plan is None:
             return None, leaves
         cache.last = plan
-    plan.registry_size = size  # these types are leaves under this registry
-    if not plan.up_to and pytree_registry is not None:
+    if plan.up_to:
+        plan.up_to_size = size  # these types are leaves under this registry
+    elif pytree_registry is not None:
         plan.streak = plan.streak + 1 if plan is last else 0
         if plan.streak >= plan.retry_after:
             plan.streak = 0
             plan.up_to = True
+            plan.up_to_size = size
     return plan, leaves
 
 
 def up_to_failed(plan: _Plan) -> None:
     """The hot path's `flatten_up_to` check of `plan` failed: back off (see `_Plan`)."""
     plan.up_to = False
+    plan.up_to_size = -1
     plan.streak = 0
     plan.retry_after *= 2
 
