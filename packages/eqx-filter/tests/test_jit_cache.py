@@ -409,3 +409,33 @@ def test_outputs_with_static_leaves_anywhere_come_back_in_place(n_static):
                 np.testing.assert_array_equal(a, b)
             else:
                 assert a == b
+
+
+def test_threads_alternating_structures_on_one_function_get_correct_results():
+    # Every thread flips between two structures with the same leaf types, so the
+    # shared last-plan slot and the `flatten_up_to` back-off are hit concurrently.
+    def f(tree, n):
+        return jax.tree_util.tree_leaves(tree)[0] * n, type(tree).__name__
+
+    wrapped = filter_jit(f)
+    trees = [(jnp.ones(2), jnp.ones(2)), [jnp.ones(2), jnp.ones(2)]]
+    errors = []
+    barrier = threading.Barrier(8)
+
+    def work(i):
+        try:
+            barrier.wait()
+            for k in range(40):
+                tree = trees[(i + k) % 2]
+                out, name = wrapped(tree, i % 3)
+                assert name == type(tree).__name__
+                np.testing.assert_array_equal(out, np.full(2, float(i % 3)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
