@@ -439,3 +439,35 @@ def test_threads_alternating_structures_on_one_function_get_correct_results():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_a_concurrent_trace_that_unsettles_an_entry_is_not_undone_by_its_first_call():
+    # `guarded_call` reads `has_checks`/`unstable`, then writes `fast`/`plain`. A trace
+    # on another thread may set `unstable` (and clear both flags) between the two: the
+    # entry must not end up on the hot path anyway.
+    from eqx_filter import _jit_errors
+
+    class RacyEntry:
+        has_checks = False
+        completed = False
+        fast = plain = False
+        out_info = _jit_cache._OutInfo(jnp.ones(2))
+
+        def __init__(self):
+            self.reads = 0
+            self.plan = type("Plan", (), {"silence": False})()
+
+        @property
+        def unstable(self):
+            self.reads += 1
+            return self.reads > 1  # the other thread's trace lands after the first read
+
+        def jitted(self, *dynamic):
+            return dynamic[0]
+
+    entry = RacyEntry()
+    out = _jit_errors.guarded_call(entry, (jnp.ones(2),))
+    np.testing.assert_array_equal(out, np.ones(2))
+    assert entry.completed
+    assert not entry.fast
+    assert not entry.plain

@@ -144,6 +144,11 @@ def guarded_call(entry: _Entry, dynamic: tuple[Any, ...]) -> Any:
     entry.fast = fast = not (entry.has_checks or entry.unstable)
     info = entry.out_info
     entry.plain = fast and info is not None and info.all_dynamic and not entry.plan.silence
+    # Another thread's trace may have set `has_checks`/`unstable` (they only ever turn
+    # True, before that trace clears `fast` and `plain`) between the read above and the
+    # writes: look again, after writing, so such a trace's clearing is never undone.
+    if entry.has_checks or entry.unstable:
+        entry.plain = entry.fast = False
     return out
 
 
