@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import eqx_filter
-from eqx_filter import filter_jit
+from eqx_filter import filter_grad, filter_jit
+from eqx_filter.debug import assert_max_traces
 from eqx_module import Module, Partial
 
 
@@ -337,6 +338,30 @@ def test_plain_functions_are_held_weakly():
 def test_jax_partial_works_as_the_function():
     fun = jtu.Partial(lambda a, b: a * b, jnp.array(3.0))
     np.testing.assert_array_equal(filter_jit(fun)(jnp.ones(2)), jnp.full(2, 3.0))
+
+
+def test_a_wrapped_transform_binds_by_the_signature_inspect_signature_gives():
+    # `inspect.signature` follows a wrapper Module's `__wrapped__` to the function, so
+    # the positional and keyword spellings bind alike and share one trace.
+    traces = []
+
+    def scale(x, factor=1.0):
+        traces.append(factor)
+        return x * factor
+
+    for wrapper in (
+        assert_max_traces(scale, max_traces=1),
+        filter_jit(scale),
+        filter_grad(lambda x, factor=1.0: jnp.sum(scale(x, factor))),
+    ):
+        traces.clear()
+        wrapped = filter_jit(wrapper)
+        a = wrapped(jnp.ones(2), 2.0)
+        b = wrapped(jnp.ones(2), factor=2.0)
+        np.testing.assert_array_equal(a, b)
+        assert traces == [2.0]
+        with pytest.raises(TypeError, match="factor"):
+            wrapped(jnp.ones(2), 2.0, factor=2.0)
 
 
 def test_clear_caches_forces_a_retrace():

@@ -78,16 +78,28 @@ def signature_of(fun: Any) -> inspect.Signature:
     A callable instance (a Module with `__call__`, say) gives its class's `__call__`
     signature without `self`, read from the class: the same answer as
     `inspect.signature(instance)`, without its walk through the instance's attributes.
+    An instance with a `__wrapped__` (the Module a transform returns) gets
+    `inspect.signature(instance)` itself, which follows `__wrapped__` to the function.
     """
     if isinstance(fun, (types.FunctionType, functools.partial)):
         return inspect.signature(fun)
     func = _method_function(fun)
     if func is not None:
         return _without_first(inspect.signature(func))
+    if _wraps(fun):  # `inspect.signature` follows `__wrapped__` (a transform's wrapper)
+        return inspect.signature(fun)
     call = inspect.getattr_static(type(fun), "__call__", None)
     if isinstance(call, types.FunctionType):
         return _without_first(inspect.signature(call))
     return inspect.signature(fun)
+
+
+def _wraps(fun: Any) -> bool:
+    """Whether `fun` has a `__wrapped__` (as `filter_grad`'s or `filter_jit`'s wrapper)."""
+    try:
+        return getattr(fun, "__wrapped__", None) is not None
+    except Exception:  # a `__wrapped__` property that fails: not a wrapper
+        return False
 
 
 def _binder_key(fun: Any) -> Any:
@@ -95,7 +107,7 @@ def _binder_key(fun: Any) -> Any:
     func = _method_function(fun)
     if func is not None:
         return ("method", func)
-    if isinstance(fun, functools.partial):
+    if isinstance(fun, functools.partial) or _wraps(fun):  # depends on the instance
         return None
     if isinstance(inspect.getattr_static(type(fun), "__call__", None), types.FunctionType):
         return type(fun)
