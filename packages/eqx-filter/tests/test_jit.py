@@ -364,6 +364,20 @@ def test_a_wrapped_transform_binds_by_the_signature_inspect_signature_gives():
             wrapped(jnp.ones(2), 2.0, factor=2.0)
 
 
+def test_a_wrapper_binder_is_kept_weakly_on_its_innermost_function():
+    from eqx_filter import _jit_bind
+
+    def scale(x, factor=1.0):
+        return x * factor
+
+    wrapped = filter_jit(filter_jit(scale))
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), factor=2.0), np.full(2, 2.0))
+    binder = _jit_bind.wrapped_binders[scale]
+    np.testing.assert_array_equal(wrapped(jnp.ones(2), factor=3.0), np.full(2, 3.0))
+    assert _jit_bind.wrapped_binders[scale] is binder  # made once
+    assert isinstance(_jit_bind.wrapped_binders, weakref.WeakKeyDictionary)
+
+
 def test_clear_caches_forces_a_retrace():
     import eqx_tree
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Binder", "bind_general", "general_binders", "signature_of"]
+__all__ = ["Binder", "bind_general", "general_binders", "signature_of", "wrapped_binders"]
 
 
 class Binder:
@@ -51,12 +52,24 @@ def bind_general(
     fun: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     key = _binder_key(fun)
+    if key is None and _wraps(fun):
+        # A wrapper's signature is its innermost function's: cache it there, weakly.
+        inner = inspect.unwrap(fun, stop=_has_signature)
+        if isinstance(inner, types.FunctionType):
+            binder = wrapped_binders.get(inner)
+            if binder is None:
+                binder = wrapped_binders[inner] = Binder(fun)
+            return binder.bind(args, kwargs)
     binder = general_binders.get(key) if key is not None else None
     if binder is None:
         binder = Binder(fun)
         if key is not None:
             general_binders[key] = binder
     return binder.bind(args, kwargs)
+
+
+def _has_signature(fun: Any) -> bool:
+    return hasattr(fun, "__signature__")  # where `inspect.signature` stops unwrapping
 
 
 def _without_first(signature: inspect.Signature) -> inspect.Signature:
@@ -115,3 +128,5 @@ def _binder_key(fun: Any) -> Any:
 
 
 general_binders: dict[Any, Binder] = {}
+# The binders of wrappers (`__wrapped__` chains), keyed on the innermost function.
+wrapped_binders: weakref.WeakKeyDictionary[Any, Binder] = weakref.WeakKeyDictionary()

@@ -40,7 +40,7 @@ import jax.tree_util as jtu
 from eqx_tree import is_array, register_cache_clearer
 
 from ._compat import aval_weak_type, pytree_registry, same_structure
-from ._jit_bind import Binder, bind_general, general_binders
+from ._jit_bind import Binder, bind_general, general_binders, wrapped_binders
 from ._jit_errors import (
     DONATED_BUFFERS_MESSAGE,
     call_entry,
@@ -654,6 +654,7 @@ def _clear_caches() -> None:
             cache.clear()
         config.general_cache.clear()
     general_binders.clear()
+    wrapped_binders.clear()
     clear_histories()
 
 
