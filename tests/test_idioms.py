@@ -1231,13 +1231,6 @@ def test_filter_jit_shares_a_trace_between_positional_and_keyword_spellings() ->
     assert jnp.array_equal(scale(jnp.ones(2)), jnp.ones(2))
 
 
-@pytest.mark.xfail(
-    reason="filter_jit binds a callable Module by its class's `__call__` "
-    "(`*args, **kwargs` for assert_max_traces / filter_grad wrappers) instead of "
-    "`inspect.signature(fun)`, which follows `__wrapped__` (eqx_filter/_jit_bind.py "
-    "signature_of); reported, the file belongs to another engineer",
-    strict=False,
-)
 def test_assert_max_traces_under_filter_jit_counts_one_trace_for_both_spellings() -> None:
     @eqx.filter_jit
     @eqx.debug.assert_max_traces(max_traces=1)
