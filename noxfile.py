@@ -99,8 +99,10 @@ def _install_workspace(session: nox.Session, *extra: str, lowest: bool = False) 
     session.run_install(*args, external=True)
 
 
-def _pytest(session: nox.Session, *args: str) -> None:
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *args, *session.posargs)
+def _pytest(session: nox.Session, *args: str, env: dict[str, str] | None = None) -> None:
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", *args, *session.posargs, env=env
+    )
 
 
 @nox.session(python="3.11")
