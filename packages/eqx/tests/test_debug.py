@@ -2,23 +2,12 @@
 `eqx_filter.debug` object."""
 
 import types
+from collections.abc import Callable
 
 import pytest
 
 import eqx
 import eqx_filter.debug
-
-
-def public_names(module: types.ModuleType) -> set[str]:
-    """Names without a leading underscore, less the `jaxtyping` module that jaxtyping's
-    import hook (spec C9) adds to every module it instruments."""
-    return {
-        name
-        for name in dir(module)
-        if not name.startswith("_")
-        and not (name == "jaxtyping" and isinstance(getattr(module, name), types.ModuleType))
-    }
-
 
 DEBUG_NAMES = (
     "announce_transform",
@@ -32,7 +21,9 @@ DEBUG_NAMES = (
 )
 
 
-def test_public_names_of_eqx_debug_are_exactly_the_spec_list() -> None:
+def test_public_names_of_eqx_debug_are_exactly_the_spec_list(
+    public_names: Callable[[types.ModuleType], set[str]],
+) -> None:
     actual = public_names(eqx.debug)
     assert sorted(set(DEBUG_NAMES) - actual) == [], "names the spec lists but eqx.debug lacks"
     assert sorted(actual - set(DEBUG_NAMES)) == [], "public names the spec does not list"

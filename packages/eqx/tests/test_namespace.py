@@ -2,6 +2,7 @@
 
 import importlib
 import types
+from collections.abc import Callable
 
 import pytest
 
@@ -102,27 +103,15 @@ REEXPORTED = (
 )
 
 
-def public_names(module: object) -> set[str]:
-    # jaxtyping's import hook (spec C9) adds `import jaxtyping` to every module it
-    # instruments; that name is the hook's, not ours.
-    return {
-        name
-        for name in dir(module)
-        if not name.startswith("_") and not (name == "jaxtyping" and _is_module(module, name))
-    }
-
-
-def _is_module(module: object, name: str) -> bool:
-    return isinstance(getattr(module, name), types.ModuleType)
-
-
 def test_spec_lists_hold_the_52_equinox_names_without_repeats() -> None:
     names = TREE_NAMES + MODULE_NAMES + FILTER_NAMES + META_NAMES
     assert (len(TREE_NAMES), len(MODULE_NAMES), len(FILTER_NAMES)) == (16, 8, 27)
     assert len(set(names)) == len(names) == 52
 
 
-def test_public_names_of_eqx_are_exactly_the_spec_lists() -> None:
+def test_public_names_of_eqx_are_exactly_the_spec_lists(
+    public_names: Callable[[types.ModuleType], set[str]],
+) -> None:
     expected = {
         *TREE_NAMES,
         *MODULE_NAMES,

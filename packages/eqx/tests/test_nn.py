@@ -2,23 +2,12 @@
 
 import importlib
 import types
+from collections.abc import Callable
 
 import pytest
 
 import eqx
 import eqx_nn
-
-
-def public_names(module: types.ModuleType) -> set[str]:
-    """Names without a leading underscore, less the `jaxtyping` module that jaxtyping's
-    import hook (spec C9) adds to every module it instruments."""
-    return {
-        name
-        for name in dir(module)
-        if not name.startswith("_")
-        and not (name == "jaxtyping" and isinstance(getattr(module, name), types.ModuleType))
-    }
-
 
 # Spec §5: the 47 public names of eqx_nn (all Modules except State and three functions).
 NN_NAMES = (
@@ -77,7 +66,9 @@ def test_spec_list_holds_47_distinct_names() -> None:
     assert len(set(NN_NAMES)) == len(NN_NAMES) == 47
 
 
-def test_public_names_of_eqx_nn_are_exactly_the_spec_list() -> None:
+def test_public_names_of_eqx_nn_are_exactly_the_spec_list(
+    public_names: Callable[[types.ModuleType], set[str]],
+) -> None:
     actual = public_names(eqx.nn)
     assert sorted(set(NN_NAMES) - actual) == [], "names the spec lists but eqx.nn lacks"
     assert sorted(actual - set(NN_NAMES)) == [], "public names the spec does not list"
@@ -103,6 +94,8 @@ def test_attention_functions_import_from_the_private_submodule() -> None:
     assert eqx.nn._attention is importlib.import_module("eqx.nn._attention")
 
 
-def test_attention_submodule_exports_only_the_two_functions() -> None:
+def test_attention_submodule_exports_only_the_two_functions(
+    public_names: Callable[[types.ModuleType], set[str]],
+) -> None:
     actual = public_names(eqx.nn._attention)
     assert actual == set(ATTENTION_NAMES)
