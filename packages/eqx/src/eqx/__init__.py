@@ -87,6 +87,9 @@ from eqx_tree import tree_load_metadata as tree_load_metadata
 from eqx_tree import tree_save as tree_save
 from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
 
+# Beyond Equinox: the warning of the opt-in aliasing checks.
+from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
+
 # The submodules `eqx.nn` and `eqx.debug`, and the one name the meta-package defines.
 from . import debug as debug
 from . import nn as nn
