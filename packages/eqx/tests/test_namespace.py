@@ -92,6 +92,8 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+SCALING_NAMES = ("filter_device_put", "filter_shard_map")
 SUBMODULES = ("nn", "debug")
 
 REEXPORTED = (
@@ -100,6 +102,7 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_filter) for name in SCALING_NAMES]
 )
 
 
@@ -119,6 +122,7 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SCALING_NAMES,
         *SUBMODULES,
     }
     actual = public_names(eqx)
