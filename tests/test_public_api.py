@@ -34,6 +34,8 @@ TREE = {
     "EqxWarning",
     "EqxDeprecationWarning",
     "TreePathError",
+    # the warning of the opt-in aliasing checks
+    "EqxAliasingWarning",
     # §8.2 self-describing checkpoints, as issue 9 named them
     "tree_save",
     "tree_load",
