@@ -86,6 +86,9 @@ FILTER = {
     "filter_make_jaxpr",
     "filter_pure_callback",
     "filter_shard",
+    # sharding beyond filter_shard
+    "filter_device_put",
+    "filter_shard_map",
     "error_if",
     "branched_error_if",
     "EquinoxRuntimeError",

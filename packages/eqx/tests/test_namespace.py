@@ -92,6 +92,8 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+SCALING_NAMES = ("filter_device_put", "filter_shard_map")
 # Beyond Equinox: the opt-in aliasing checks warn with this class (eqx_tree defines it).
 ALIASING_NAMES = ("EqxAliasingWarning",)
 SUBMODULES = ("nn", "debug")
@@ -102,6 +104,7 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_filter) for name in SCALING_NAMES]
     + [(name, eqx_tree) for name in ALIASING_NAMES]
 )
 
@@ -122,6 +125,7 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SCALING_NAMES,
         *ALIASING_NAMES,
         *SUBMODULES,
     }
