@@ -34,6 +34,8 @@ TREE = {
     "EqxWarning",
     "EqxDeprecationWarning",
     "TreePathError",
+    # the warning of the opt-in aliasing checks
+    "EqxAliasingWarning",
     # §8.2 self-describing checkpoints, as issue 9 named them
     "tree_save",
     "tree_load",
@@ -84,6 +86,9 @@ FILTER = {
     "filter_make_jaxpr",
     "filter_pure_callback",
     "filter_shard",
+    # sharding beyond filter_shard
+    "filter_device_put",
+    "filter_shard_map",
     "error_if",
     "branched_error_if",
     "EquinoxRuntimeError",

@@ -92,6 +92,10 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+SCALING_NAMES = ("filter_device_put", "filter_shard_map")
+# Beyond Equinox: the opt-in aliasing checks warn with this class (eqx_tree defines it).
+ALIASING_NAMES = ("EqxAliasingWarning",)
 SUBMODULES = ("nn", "debug")
 
 REEXPORTED = (
@@ -100,6 +104,8 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_filter) for name in SCALING_NAMES]
+    + [(name, eqx_tree) for name in ALIASING_NAMES]
 )
 
 
@@ -119,6 +125,8 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SCALING_NAMES,
+        *ALIASING_NAMES,
         *SUBMODULES,
     }
     actual = public_names(eqx)
@@ -147,6 +155,7 @@ def test_equinox_error_aliases_are_the_eqx_error_classes() -> None:
 def test_warning_classes_are_user_warnings_so_they_show_by_default() -> None:
     assert issubclass(eqx.EqxDeprecationWarning, eqx.EqxWarning)
     assert issubclass(eqx.EqxWarning, UserWarning)
+    assert issubclass(eqx.EqxAliasingWarning, eqx.EqxWarning)
 
 
 def test_nn_and_debug_are_real_submodules() -> None:

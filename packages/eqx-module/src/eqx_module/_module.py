@@ -33,6 +33,7 @@ from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tr
 from eqx_tree._warnings import warn_at_user_code
 
 from ._abstract import process_abstract_annotations, resolve_abstract
+from ._aliasing import aliasing_checks
 from ._class_info import (
     ClassInfo,
     InitSignature,
@@ -95,6 +96,7 @@ class _ModuleMeta(abc.ABCMeta):
         /,
         strict: bool | None = False,
         is_abstract: bool = False,
+        check_aliasing: bool | None = None,
         **kwargs: Any,
     ) -> _ModuleMeta:
         qualname = namespace.get("__qualname__", name)
@@ -150,7 +152,8 @@ class _ModuleMeta(abc.ABCMeta):
             field_steps=_field_steps(fields, check_missing),
             check_inits=tuple(
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
-            ),
+            )
+            + aliasing_checks(cls, check_aliasing),
             has_custom_init=custom_init,
             mark_initialising=custom_init or hasattr(cls, "__post_init__"),
             check_init_arguments=not custom_init,
@@ -379,7 +382,10 @@ class Module(metaclass=_ModuleMeta):
     `BoundMethod`s, themselves PyTrees, so `jax.jit(model.method)` works.
 
     Class keyword arguments: `is_abstract=True` forbids instantiation; `strict` is a
-    legacy option (`None` means abstract); others go to `__init_subclass__`.
+    legacy option (`None` means abstract); `check_aliasing=True` warns
+    `EqxAliasingWarning` when an instance stores one array or sub-module in two places
+    (inherited by subclasses; the default follows `EQX_CHECK_ALIASING`); others go to
+    `__init_subclass__`.
 
     Example:
         ```python
@@ -423,6 +429,19 @@ class Module(metaclass=_ModuleMeta):
 
     def __repr__(self) -> str:
         return tree_pformat(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython / Jupyter display: `repr`, wrapped to the printer's width.
+
+        Called by IPython only, so nothing is imported for it. A subclass's own
+        `__repr__` wins, as in a plain `repr`.
+        """
+        if cycle:  # a tree cannot contain itself; IPython asks anyway for safety
+            printer.text(f"{type(self).__name__}(...)")
+        elif type(self).__repr__ is not Module.__repr__:
+            printer.text(repr(self))
+        else:
+            printer.text(tree_pformat(self, width=getattr(printer, "max_width", 80)))
 
 
 def _check_assignment(self: Any, name: str, value: Any) -> None:

@@ -25,6 +25,7 @@ from ._serialise import tree_deserialise_leaves as tree_deserialise_leaves
 from ._serialise import tree_serialise_leaves as tree_serialise_leaves
 from ._pformat import tree_pprint as tree_pprint
 from ._updates import apply_updates as apply_updates
+from ._warnings import EqxAliasingWarning as EqxAliasingWarning
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
 from ._warnings import EqxWarning as EqxWarning
 

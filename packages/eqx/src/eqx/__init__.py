@@ -87,6 +87,12 @@ from eqx_tree import tree_load_metadata as tree_load_metadata
 from eqx_tree import tree_save as tree_save
 from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
 
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+from eqx_filter import filter_device_put as filter_device_put
+from eqx_filter import filter_shard_map as filter_shard_map
+# Beyond Equinox: the warning of the opt-in aliasing checks.
+from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
+
 # The submodules `eqx.nn` and `eqx.debug`, and the one name the meta-package defines.
 from . import debug as debug
 from . import nn as nn
