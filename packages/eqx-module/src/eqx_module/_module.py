@@ -396,6 +396,19 @@ class Module(metaclass=_ModuleMeta):
     def __repr__(self) -> str:
         return tree_pformat(self)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython / Jupyter display: `repr`, wrapped to the printer's width.
+
+        Called by IPython only, so nothing is imported for it. A subclass's own
+        `__repr__` wins, as in a plain `repr`.
+        """
+        if cycle:  # a tree cannot contain itself; IPython asks anyway for safety
+            printer.text(f"{type(self).__name__}(...)")
+        elif type(self).__repr__ is not Module.__repr__:
+            printer.text(repr(self))
+        else:
+            printer.text(tree_pformat(self, width=getattr(printer, "max_width", 80)))
+
 
 def _check_assignment(self: Any, name: str, value: Any) -> None:
     if type(value) in METHOD_TYPES and value.__self__ is self:

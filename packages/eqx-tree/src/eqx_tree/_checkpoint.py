@@ -22,15 +22,14 @@ import dataclasses
 import io
 import json
 import os
-import secrets
-import zlib
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, BinaryIO, Literal, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._atomic_write import atomic_writer
 from ._checkpoint_leaves import (
     LeafSpec,
     NamedLeaf,
@@ -44,13 +43,16 @@ from ._checkpoint_metadata import (
     COMPLEX128,
     COMPLEX_KINDS,
     FLOAT64,
+    HEADER_CRC_KEY,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
+    check_header_checksum,
     encode_user_metadata,
     logical_specs,
     parse_checksums,
     parse_leaf_kinds,
+    seal_header,
 )
 from ._checkpoint_report import (
     CheckpointFormatError,
@@ -59,6 +61,7 @@ from ._checkpoint_report import (
     compare_leaves,
     mismatch_message,
 )
+from ._chunked_io import write_with_crc32
 from ._safetensors_format import (
     DTYPE_BY_CODE,
     SafetensorsHeader,
@@ -141,8 +144,10 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
     a dot inside a dict key is escaped as `%2E`).
     Other leaves (functions, strings, `None`) are not stored: `tree_load`'s `like`
     supplies them. Nothing is pickled. The file is written to a temporary file in the
-    same directory, one leaf at a time, then renamed over `path`, so a crash never
-    leaves a half-written checkpoint; on failure the temporary file is removed.
+    same directory (`<path>.tmp-<pid>`), one leaf at a time, fsynced, then renamed over
+    `path`, so a crash never leaves a half-written checkpoint; on failure the temporary
+    file is removed, and one left by a killed process is removed by the next save to
+    the same path.
 
     Arguments:
         path: the file to write, used exactly as given (no suffix is added;
@@ -157,6 +162,8 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
             names the leaf path).
         ValueError: two leaves would share a name; a Python int is outside the int64
             range.
+        OSError: writing failed (a full disk: `ENOSPC`); the message and `.filename`
+            name `path`, and the previous file at `path` is unchanged.
 
     Example:
         ```python
@@ -171,48 +178,30 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
     entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
 
     def header_with(checksums: Mapping[str, str]) -> bytes:
-        return build_header(entries, build_metadata(kinds, checksums, user_metadata))[0]
+        metadata = build_metadata(kinds, checksums, user_metadata)
+        return seal_header(build_header(entries, metadata)[0])
 
-    _write_atomically(os.fspath(path), header_with, planned)
+    with atomic_writer(os.fspath(path)) as file:
+        _write_checkpoint(file, header_with, planned)
 
 
-def _write_atomically(
-    path: str, header_with: Callable[[Mapping[str, str]], bytes], planned: list[_PlannedLeaf]
+def _write_checkpoint(
+    file: BinaryIO, header_with: Callable[[Mapping[str, str]], bytes], planned: list[_PlannedLeaf]
 ) -> None:
-    """Stream the header and each leaf's bytes into a temporary file, then rename it.
+    """Stream the header and each leaf's bytes into `file`, checksumming on the way.
 
     The checksums are known only once each leaf has been written, so the header is
     first written with placeholders of the same width, then rewritten in place.
     """
-    directory, filename = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"cannot save to {path!r}: the directory {directory!r} does not exist; create it "
-            "first (os.makedirs)"
-        )
-    temporary = os.path.join(directory, f".{filename}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for a plain open().
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
-            file.write(header)
-            checksums = {}
-            for leaf in planned:
-                data = _host_bytes(leaf)
-                checksums[leaf.named.name] = f"{zlib.crc32(data):08x}"
-                file.write(data)
-            final_header = header_with(checksums)
-            assert len(final_header) == len(header)
-            file.seek(0)
-            file.write(final_header)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
+    file.write(header)
+    checksums = {}
+    for leaf in planned:
+        checksums[leaf.named.name] = f"{write_with_crc32(file, _host_bytes(leaf)):08x}"
+    final_header = header_with(checksums)
+    assert len(final_header) == len(header)
+    file.seek(0)
+    file.write(final_header)
 
 
 def _open_checked(
@@ -220,7 +209,7 @@ def _open_checked(
 ) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, int]]:
     file = open(path, "rb")  # noqa: SIM115 -- closed by the caller's `with`
     try:
-        header = parse_header(file, os.fstat(file.fileno()).st_size)
+        header = parse_header(file, os.fstat(file.fileno()).st_size, check_header_checksum)
         check_format_version(header)
         kinds = parse_leaf_kinds(header)
         checksums = parse_checksums(header)
@@ -377,9 +366,12 @@ def write_stored(
         planned.append(_PlannedLeaf(named, spec, dtype_code(array.dtype), spec.shape, None))
     planned.sort(key=lambda leaf: -leaf.itemsize)
     entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
-    strings = {key: value for key, value in metadata.items() if key != "crc32"}
+    strings = {k: v for k, v in metadata.items() if k not in ("crc32", HEADER_CRC_KEY)}
 
     def header_with(checksums: Mapping[str, str]) -> bytes:
-        return build_header(entries, {**strings, "crc32": json.dumps(dict(checksums))})[0]
+        # The header checksum goes first, as `seal_header` expects.
+        sealed = {HEADER_CRC_KEY: "0" * 8, **strings, "crc32": json.dumps(dict(checksums))}
+        return seal_header(build_header(entries, sealed)[0])
 
-    _write_atomically(os.fspath(path), header_with, planned)
+    with atomic_writer(os.fspath(path)) as file:
+        _write_checkpoint(file, header_with, planned)

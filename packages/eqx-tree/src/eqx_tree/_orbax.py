@@ -36,6 +36,7 @@ from ._checkpoint import PathLike, plan_leaf
 from ._checkpoint_leaves import leaf_spec, named_leaves, restore_leaf
 from ._checkpoint_metadata import (
     COMPLEX_KINDS,
+    HEADER_CRC_KEY,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
@@ -162,7 +163,8 @@ def tree_save_orbax(
     planned = [plan_leaf(named) for named in named_leaves(pytree)]
     kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
     strings = build_metadata(kinds, {}, user_metadata)
-    del strings["crc32"]  # Orbax checks its own data; there are no file bytes to sum
+    for key in ("crc32", HEADER_CRC_KEY):  # checksums of file bytes: Orbax has no file
+        strings.pop(key, None)
     record = {
         "metadata": strings,
         "tensors": {
