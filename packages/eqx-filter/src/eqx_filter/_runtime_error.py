@@ -104,7 +104,7 @@ def user_stack(*, inside_jit: bool) -> str:
     frames = traceback.extract_stack()[:-1]
     if inside_jit:
         for i in range(len(frames) - 1, -1, -1):
-            if frames[i].filename.replace("\\", "/").endswith("/eqx_filter/_jit_cache.py"):
+            if frames[i].filename.replace("\\", "/").endswith("/eqx_filter/_jit/_entry.py"):
                 frames = frames[i + 1 :]
                 break
     kept = [frame for frame in frames if not _is_library_frame(frame)]
