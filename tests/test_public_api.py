@@ -47,6 +47,13 @@ TREE = {
     "CheckpointMismatchError",
     "LeafMismatch",
     "LoadReport",
+    # sharded checkpoints through orbax-checkpoint
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
 }
 MODULE = {
     # §6
