@@ -98,6 +98,7 @@ from eqx_tree import checkpoint_to_orbax as checkpoint_to_orbax
 from eqx_tree import tree_load_orbax as tree_load_orbax
 from eqx_tree import tree_load_orbax_metadata as tree_load_orbax_metadata
 from eqx_tree import tree_save_orbax as tree_save_orbax
+
 # Beyond Equinox: the warning of the opt-in aliasing checks.
 from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
 

@@ -36,6 +36,7 @@ class JitOptions(NamedTuple):
 
     donate: str
     jitkwargs: tuple[tuple[str, Any], ...]  # the other `jax.jit` keywords, sorted
+    check_aliasing: bool = False
 
 
 def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
@@ -46,9 +47,13 @@ def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
         )
 
 
-def check_options(donate: object, jitkwargs: dict[str, Any]) -> None:
+def check_options(
+    donate: object, jitkwargs: dict[str, Any], check_aliasing: object = False
+) -> None:
     """Reject bad options when `filter_jit` is called (not at the first call)."""
     check_donate(donate)
+    if not isinstance(check_aliasing, bool):
+        raise TypeError(f"`check_aliasing` must be True or False; got {check_aliasing!r}.")
     for name in jitkwargs:
         if name in _RESERVED_JITKWARGS:
             raise ValueError(f"filter_jit does not accept `{name}`: {_RESERVED_JITKWARGS[name]}.")
@@ -69,6 +74,7 @@ class JitConfig:
 
     __slots__ = (
         "__weakref__",
+        "check_aliasing",
         "donate",
         "function_caches",
         "general_cache",
@@ -81,6 +87,9 @@ class JitConfig:
         self.options = options
         self.donate = options.donate
         self.jitkwargs = dict(options.jitkwargs)
+        # Read by `filter_jit` only, to pick its wrapper class: the default wrapper's
+        # hot path has no aliasing branch at all.
+        self.check_aliasing = options.check_aliasing
         # "all"/"all-except-first" promise that donation just happens: JAX's warning
         # about buffers it could not reuse is hidden. The "warn" modes show it.
         self.silence_donation = options.donate in ("all", "all-except-first")
@@ -90,16 +99,17 @@ class JitConfig:
         self.general_cache = FunctionCache(None)
 
     def __repr__(self) -> str:
-        return f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r})"
+        aliasing = ", check_aliasing=True" if self.check_aliasing else ""
+        return f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r}{aliasing})"
 
 
 _configs: dict[JitOptions, JitConfig] = {}
 _configs_lock = threading.Lock()
 
 
-def get_config(donate: str, jitkwargs: dict[str, Any]) -> JitConfig:
+def get_config(donate: str, jitkwargs: dict[str, Any], check_aliasing: bool = False) -> JitConfig:
     """The interned config for these (checked) options; a fresh one if unhashable."""
-    options = JitOptions(donate, tuple(sorted(jitkwargs.items())))
+    options = JitOptions(donate, tuple(sorted(jitkwargs.items())), check_aliasing)
     try:
         config = _configs.get(options)
     except TypeError:
