@@ -39,3 +39,9 @@ from ._checkpoint_report import LeafMismatch as LeafMismatch
 from ._checkpoint_report import LoadReport as LoadReport
 from ._flat_dict import tree_from_flat_dict as tree_from_flat_dict
 from ._flat_dict import tree_to_flat_dict as tree_to_flat_dict
+
+# --- model surgery and sizing: selections, parameter counts ---
+from ._select import TreeSelection as TreeSelection
+from ._select import tree_select as tree_select
+from ._size import TreeSize as TreeSize
+from ._size import tree_size as tree_size
