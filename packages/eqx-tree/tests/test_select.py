@@ -105,7 +105,9 @@ def test_mask_marks_the_leaves_inside_selected_nodes() -> None:
 
 
 def test_selecting_nothing_names_the_selection_and_shows_the_structure() -> None:
-    with pytest.raises(ValueError, match=r"tree_select\(list\)\.at_instances_of\(Dense\)\.at_instances_of\(Block\)") as info:
+    with pytest.raises(
+        ValueError, match=r"tree_select\(list\)\.at_instances_of\(Dense\)\.at_instances_of\(Block\)"
+    ) as info:
         tree_select(_model()).at_instances_of(Dense).at_instances_of(Block)
     message = str(info.value)
     assert "[1]['sub'].weight: float32[3, 3]" in message
@@ -124,7 +126,9 @@ def test_where_fn_errors_name_the_selection_and_path() -> None:
 
 
 def test_overlapping_at_selection_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"selects both \[1\]\['block'\] and \[1\]\['block'\]\.first"):
+    with pytest.raises(
+        ValueError, match=r"selects both \[1\]\['block'\] and \[1\]\['block'\]\.first"
+    ):
         tree_select(_model()).at(lambda m: (m[1]["block"], m[1]["block"].first))
 
 
@@ -138,5 +142,5 @@ def test_selection_is_immutable_and_shares_structure() -> None:
     narrowed = base.at_instances_of(Dense)
     assert len(base) == 1 and base.paths() == ((),)
     assert len(narrowed) == 3
-    assert np.array_equal(list(narrowed)[0].weight, np.ones((2, 3)))
+    assert np.array_equal(next(iter(narrowed)).weight, np.ones((2, 3)))
     assert "3 node(s)" in repr(narrowed)

@@ -15,7 +15,7 @@ def test_counts_arrays_of_every_kind_and_skips_other_leaves() -> None:
         "n": np.float64(1.0),  # 1 x 8
         "skip": [1.0, 2, "text", max, None],
     }
-    assert tree_size(tree) == TreeSize(count=12 + 5 + 4 + 1, nbytes=48 + 10 + 4 + 8)
+    assert tree_size(tree) == TreeSize(params=12 + 5 + 4 + 1, nbytes=48 + 10 + 4 + 8)
 
 
 def test_abstract_and_concrete_agree() -> None:

@@ -17,6 +17,7 @@ are well defined; chain another narrowing step to reach inside a match.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -183,7 +184,7 @@ class TreeSelection:
             for rel in relative:
                 found.append(((*index_path, *rel), (*key_path, *_key_path(node, rel))))
         paths = sorted(found)
-        for outer, inner in zip(paths, paths[1:], strict=False):
+        for outer, inner in itertools.pairwise(paths):
             if inner[0][: len(outer[0])] == outer[0]:
                 raise ValueError(
                     f"{self._description}{step} selects both {jtu.keystr(outer[1]) or '<root>'} "

@@ -19,9 +19,9 @@ __all__ = ["TreeSize", "array_size", "tree_size"]
 
 
 class TreeSize(NamedTuple):
-    """The size of a PyTree: `count` array elements taking `nbytes` bytes."""
+    """The size of a PyTree: `params` array elements taking `nbytes` bytes."""
 
-    count: int
+    params: int
     nbytes: int
 
 
@@ -48,16 +48,16 @@ def tree_size(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> Tre
         is_leaf: as for `jax.tree_util`.
 
     Returns:
-        `TreeSize(count, nbytes)`. Non-array leaves count zero.
+        `TreeSize(params, nbytes)`. Non-array leaves count zero.
 
     Example:
         >>> tree_size({"w": jnp.zeros((3, 2)), "b": jnp.zeros(3, jnp.float16), "act": max})
-        TreeSize(count=9, nbytes=30)
+        TreeSize(params=9, nbytes=30)
     """
     count = nbytes = 0
     for leaf in jtu.tree_leaves(tree, is_leaf=is_leaf):
         size = array_size(leaf)
         if size is not None:
-            count += size.count
+            count += size.params
             nbytes += size.nbytes
     return TreeSize(count, nbytes)
