@@ -13,7 +13,7 @@ Where nothing is annotated, `default` applies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import jax.tree_util as jtu
@@ -43,13 +43,18 @@ def class_metadata(node: Any) -> Mapping[str, Mapping[Any, Any]] | None:
     return metadata
 
 
-def field_mask(tree: Any, key: str, default: bool) -> Any:
+def field_mask(
+    tree: Any, key: str, default: bool, *, only: Callable[[Any], bool] | None = None
+) -> Any:
     """A bool PyTree shaped like `tree`: each leaf's value of the field metadata `key`.
 
     Arguments:
         tree: a PyTree, typically a Module (concrete or from `filter_eval_shape`).
         key: the metadata key, e.g. `TRAINABLE` or `WEIGHT_DECAY`, or your own string.
         default: the value where no enclosing field has `key` in its metadata.
+        only: if given, leaves for which `only(leaf)` is false are `False` whatever
+            their metadata: `only=eqx.is_inexact_array` gives a mask of trainable
+            arrays, ready for `partition` and optax (which cannot take functions).
 
     Returns:
         A PyTree with the structure of `tree` and a `bool` at every leaf. As a full
@@ -69,7 +74,7 @@ def field_mask(tree: Any, key: str, default: bool) -> Any:
             embed: jax.Array = eqx.field(metadata={eqx.TRAINABLE: False})
             head: eqx.nn.Linear
 
-        mask = eqx.field_mask(model, eqx.TRAINABLE, default=True)
+        mask = eqx.field_mask(model, eqx.TRAINABLE, True, only=eqx.is_inexact_array)
         params, static = eqx.partition(model, mask)  # embed goes to `static`
         ```
     """
@@ -90,7 +95,7 @@ def field_mask(tree: Any, key: str, default: bool) -> Any:
         metadata = class_metadata(node)
         children = children_with_keys(node)
         if children is None:
-            return value
+            return value and (only is None or bool(only(node)))
         _, treedef = tree_flatten_one_level(node)
         new_children = []
         for child_key, child in children:

@@ -208,17 +208,24 @@ class TreeSelection:
         """The selected nodes, in tree order (always a tuple, even for one node)."""
         return tuple(_node_at(self._tree, index_path) for index_path, _ in self._selected)
 
-    def mask(self) -> Any:
+    def mask(self, *, only: Callable[[Any], bool] | None = None) -> Any:
         """A bool PyTree shaped like the tree: `True` at every leaf inside a selected node.
+
+        Arguments:
+            only: if given, leaves for which `only(leaf)` is false are `False`:
+                `only=eqx.is_inexact_array` keeps the mask to arrays that can train.
 
         Usable as a `filter_spec` for `partition`/`filter`, or as an optax mask
         (`optax.masked`, the `mask=` of `optax.adamw`).
         """
         selected = [index_path for index_path, _ in self._selected]
 
+        def inside(leaf: Any) -> bool:
+            return only is None or bool(only(leaf))
+
         def build(node: Any, path: _IndexPath) -> Any:
             if any(path[: len(s)] == s for s in selected):
-                return jtu.tree_map(lambda _: True, node, is_leaf=self._is_leaf)
+                return jtu.tree_map(inside, node, is_leaf=self._is_leaf)
             if not any(s[: len(path)] == path for s in selected):
                 return jtu.tree_map(lambda _: False, node, is_leaf=self._is_leaf)
             children, treedef = tree_flatten_one_level(node)
