@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eqx_filter import combine, filter_grad, partition
-from eqx_module import TRAINABLE, field_mask
+from eqx_module import TRAINABLE, field_mask, freeze
 from eqx_nn import MLP, Conv1d, Linear, LoRALinear, apply_lora, merge_lora
 from eqx_tree import tree_at, tree_equal, tree_select
 
@@ -19,7 +19,7 @@ class ScaledLinear(Linear):
 
 def _trained(layer: LoRALinear) -> LoRALinear:
     """The adapter after some training: B no longer zero."""
-    return tree_at(lambda l: l.lora_b, layer, jr.normal(jr.key(7), layer.lora_b.shape))
+    return tree_at(lambda lora: lora.lora_b, layer, jr.normal(jr.key(7), layer.lora_b.shape))
 
 
 def test_initial_outputs_are_identical_and_only_the_adapter_trains() -> None:
@@ -29,6 +29,14 @@ def test_initial_outputs_are_identical_and_only_the_adapter_trains() -> None:
     assert jnp.array_equal(layer(x), linear(x))
     assert layer.lora_a.shape == (2, 5) and layer.lora_b.shape == (3, 2)
     assert jtu.tree_leaves(field_mask(layer, TRAINABLE, True)) == [False, False, True, True]
+
+
+def test_adapters_inside_a_frozen_model_still_train_until_frozen_themselves() -> None:
+    adapted = apply_lora(freeze(MLP(3, 2, 4, 1, key=jr.key(0))), rank=1, key=jr.key(1))
+    # Leaves: per layer linear.weight, linear.bias, lora_a, lora_b; then two activations.
+    mask = jtu.tree_leaves(field_mask(adapted, TRAINABLE, True))
+    assert mask == [False, False, True, True] * 2 + [False, False]
+    assert not any(jtu.tree_leaves(field_mask(freeze(adapted), TRAINABLE, True)))
 
 
 def test_forward_is_the_low_rank_update_by_hand() -> None:
@@ -69,7 +77,7 @@ def test_apply_lora_adapts_every_linear_including_subclasses() -> None:
     assert not jnp.array_equal(adapted[0].layers[1].lora_a[:, :2], adapted[1].lora_a)
     assert tree_equal(merge_lora(adapted), model)
     # Adapting again adds nothing: every Linear is already inside an adapter.
-    with pytest.raises(ValueError, match="no eqx.nn.Linear outside existing LoRALinear"):
+    with pytest.raises(ValueError, match=r"no eqx\.nn\.Linear outside existing LoRALinear"):
         apply_lora(adapted, rank=1, key=jr.key(3))
 
 
@@ -78,7 +86,7 @@ def test_apply_lora_to_a_selection() -> None:
     first = tree_select(model).at(lambda m: m.layers[0])
     adapted = apply_lora(first, rank=2, key=jr.key(1))
     assert isinstance(adapted.layers[0], LoRALinear)
-    assert [type(l) for l in adapted.layers[1:]] == [Linear, Linear]
+    assert [type(layer) for layer in adapted.layers[1:]] == [Linear, Linear]
 
 
 def test_gradients_reach_only_the_adapter_through_partitioned_training() -> None:

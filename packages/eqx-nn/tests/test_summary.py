@@ -1,7 +1,5 @@
 """`tree_summary` against hand counts on an MLP, a CNN and a transformer-like block."""
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -54,7 +52,7 @@ def test_cnn_counts_by_hand_with_mixed_dtypes() -> None:
     model = tree_at(
         lambda m: m.head,
         model,
-        replace_fn=lambda l: jax.tree.map(lambda x: x.astype(jnp.bfloat16), l),
+        replace_fn=lambda head: jax.tree.map(lambda x: x.astype(jnp.bfloat16), head),
     )
     summary = tree_summary(model)
     conv = (8 * 3 * 3 * 3 + 8) + 16 * 8 * 3 * 3

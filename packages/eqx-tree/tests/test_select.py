@@ -71,6 +71,16 @@ def test_where_sees_paths_from_the_root() -> None:
     assert "[1]['sub'].weight" in seen
 
 
+def test_filter_keeps_selected_nodes_without_looking_inside() -> None:
+    model = _model()
+    dense = tree_select(model).at_instances_of(Dense)
+    kept = dense.filter(lambda path, d: jnp.ndim(d.weight) == 2)
+    assert [jtu.keystr(p) for p in kept.paths()] == ["[0]", "[1]['sub']"]
+    with pytest.raises(ValueError, match=r"at_instances_of\(Dense\)\.filter\(.*selected nothing"):
+        dense.filter(lambda path, d: False)
+    assert len(dense.filter(lambda path, d: False, allow_empty=True)) == 0
+
+
 def test_set_and_apply_change_exactly_the_selection_and_leave_the_input_alone() -> None:
     model = _model()
     selection = tree_select(model).at_instances_of(Dense).at(lambda d: d.weight)

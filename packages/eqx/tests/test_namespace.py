@@ -92,6 +92,19 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox, spec §8.3/§8.6/§8.9: freezing, model surgery and sizing.
+SURGERY_TREE_NAMES = ("tree_select", "TreeSelection", "tree_size", "TreeSize")
+SURGERY_MODULE_NAMES = (
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
+)
 SUBMODULES = ("nn", "debug")
 
 REEXPORTED = (
@@ -100,6 +113,8 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_tree) for name in SURGERY_TREE_NAMES]
+    + [(name, eqx_module) for name in SURGERY_MODULE_NAMES]
 )
 
 
@@ -119,6 +134,8 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SURGERY_TREE_NAMES,
+        *SURGERY_MODULE_NAMES,
         *SUBMODULES,
     }
     actual = public_names(eqx)

@@ -3,9 +3,10 @@
 LoRA fine-tunes a pretrained layer by learning a low-rank update `scale * B @ A` to its
 weight while the weight itself stays frozen. `B` starts at zero, so an adapted model
 computes exactly what the pretrained one did until training moves it. The wrapped
-layer's field is marked `TRAINABLE: False`, so `field_mask(model, TRAINABLE, True)`
-(and everything built on it: `partition`, optax masks, `tree_summary`) trains only the
-adapter without any extra bookkeeping.
+layer's field is marked `TRAINABLE: False` and the adapter's `TRAINABLE: True`, so
+`field_mask(model, TRAINABLE, True)` (and everything built on it: `partition`, optax
+masks, `tree_summary`) trains only the adapter, even inside a model that was frozen
+with `freeze`.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ class LoRALinear(Module):
     """
 
     linear: Linear = field(metadata={TRAINABLE: False})
-    lora_a: jax.Array
-    lora_b: jax.Array
+    # Explicitly trainable, so adapters added inside a frozen model still train (the
+    # nearest annotation wins); `freeze` on the adapted model freezes them too.
+    lora_a: jax.Array = field(metadata={TRAINABLE: True})
+    lora_b: jax.Array = field(metadata={TRAINABLE: True})
     rank: int = field(static=True)
     alpha: float = field(static=True)
 

@@ -1,9 +1,10 @@
 """`tree_select`: an immutable, composable selection of nodes of a PyTree, for model surgery.
 
 A selection is a tree plus the set of positions it has picked. Narrowing methods
-(`at_instances_of`, `where`, `at`) look *inside* the currently selected nodes and return
-a new selection; `get`, `paths` and `mask` read it; `set` and `apply` return a new tree,
-built by `tree_at`. Nothing is ever mutated.
+(`at_instances_of`, `where`, `at`) look *inside* the currently selected nodes, and
+`filter` keeps some of them; each returns a new selection. `get`, `paths` and `mask`
+read it; `set` and `apply` return a new tree, built by `tree_at`. Nothing is ever
+mutated.
 
 Why not a plain `isinstance` walk: the walk is easy to get subtly wrong (a subclass
 missed, a match silently empty) and the mistake is invisible, so a selection that
@@ -142,7 +143,8 @@ class TreeSelection:
         Arguments:
             pred: called as `pred(path, node)`, where `path` is the node's key path from
                 the root of the whole tree (`jax.tree_util.keystr(path)` reads it), for
-                every node (subtrees and leaves) until it returns true.
+                every node (subtrees and leaves) until it returns true. To keep or
+                drop the selected nodes themselves without looking inside, use `filter`.
             allow_empty: return an empty selection instead of raising when nothing matches.
 
         Raises:
@@ -150,6 +152,25 @@ class TreeSelection:
         """
         name = getattr(pred, "__qualname__", repr(pred))
         return self._narrow(pred, f".where({name})", allow_empty)
+
+    def filter(
+        self, pred: Callable[[_KeyPath, Any], bool], *, allow_empty: bool = False
+    ) -> TreeSelection:
+        """The currently selected nodes for which `pred(path, node)` is true.
+
+        Unlike `where`, this does not look inside the nodes: it keeps or drops each one,
+        e.g. `.at_instances_of(Linear).filter(lambda path, lin: lin.out_features > 1)`.
+
+        Raises:
+            ValueError: nothing is kept and `allow_empty` is false.
+        """
+        name = getattr(pred, "__qualname__", repr(pred))
+        kept = tuple(
+            (index_path, key_path)
+            for index_path, key_path in self._selected
+            if pred(key_path, _node_at(self._tree, index_path))
+        )
+        return self._with(kept, f".filter({name})", allow_empty)
 
     def at(self, where: Callable[[Any], Any], *, allow_empty: bool = False) -> TreeSelection:
         """The nodes `where(node)` returns, for each currently selected node.
@@ -318,7 +339,8 @@ def tree_select(tree: Any, *, is_leaf: Callable[[Any], bool] | None = None) -> T
     """Start a selection of `tree` for model surgery; it initially selects the whole tree.
 
     Narrow it with `.at_instances_of(T)`, `.where(pred)` and `.at(where_fn)` (each looks
-    inside the current selection, so they compose), read it with `.paths()`, `.get()`
+    inside the current selection, so they compose) and `.filter(pred)` (keeps some of
+    the selected nodes), read it with `.paths()`, `.get()`
     and `.mask()`, and edit with `.set(value)` or `.apply(fn)`, which return a new tree
     (through `tree_at`; the original is untouched). A step that selects nothing raises
     `ValueError`, showing the attempted selection and the tree's structure, unless it
