@@ -34,6 +34,8 @@ TREE = {
     "EqxWarning",
     "EqxDeprecationWarning",
     "TreePathError",
+    # the warning of the opt-in aliasing checks
+    "EqxAliasingWarning",
     # §8.2 self-describing checkpoints, as issue 9 named them
     "tree_save",
     "tree_load",
@@ -50,6 +52,13 @@ TREE = {
     "TreeSelection",
     "tree_size",
     "TreeSize",
+    # sharded checkpoints through orbax-checkpoint
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
 }
 MODULE = {
     # §6
@@ -99,6 +108,9 @@ FILTER = {
     "filter_make_jaxpr",
     "filter_pure_callback",
     "filter_shard",
+    # sharding beyond filter_shard
+    "filter_device_put",
+    "filter_shard_map",
     "error_if",
     "branched_error_if",
     "EquinoxRuntimeError",
@@ -178,6 +190,9 @@ DEBUG = {
     "get_num_traces",
     # §8.1, an eqx_filter extra: `eqx.debug` keeps only the seven names above
     "explain_retraces",
+    # the NaN locators
+    "find_nans",
+    "check_finite",
 }
 
 EXPECTED = {
@@ -205,7 +220,7 @@ def _is_module(module: object, name: str) -> bool:
 
 def test_spec_counts() -> None:
     assert len(NN) == 47 + 3  # §5, plus the three LoRA names of §8.9
-    assert len(DEBUG - {"explain_retraces"}) == 7
+    assert len(DEBUG - {"explain_retraces", "find_nans", "check_finite"}) == 7
 
 
 @pytest.mark.parametrize("module_name", sorted(EXPECTED))
