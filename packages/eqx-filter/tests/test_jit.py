@@ -365,7 +365,7 @@ def test_a_wrapped_transform_binds_by_the_signature_inspect_signature_gives():
 
 
 def test_a_wrapper_binder_is_kept_weakly_on_its_innermost_function():
-    from eqx_filter import _jit_bind
+    from eqx_filter._jit import _bind as _jit_bind
 
     def scale(x, factor=1.0):
         return x * factor

@@ -94,6 +94,15 @@ CHECKPOINT_NAMES = (
 )
 # Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
 SCALING_NAMES = ("filter_device_put", "filter_shard_map")
+# Beyond Equinox: sharded checkpoints through orbax-checkpoint.
+ORBAX_NAMES = (
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
+)
 # Beyond Equinox: the opt-in aliasing checks warn with this class (eqx_tree defines it).
 ALIASING_NAMES = ("EqxAliasingWarning",)
 SUBMODULES = ("nn", "debug")
@@ -105,6 +114,7 @@ REEXPORTED = (
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
     + [(name, eqx_filter) for name in SCALING_NAMES]
+    + [(name, eqx_tree) for name in ORBAX_NAMES]
     + [(name, eqx_tree) for name in ALIASING_NAMES]
 )
 
@@ -126,6 +136,7 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *ADDITIONS,
         *CHECKPOINT_NAMES,
         *SCALING_NAMES,
+        *ORBAX_NAMES,
         *ALIASING_NAMES,
         *SUBMODULES,
     }

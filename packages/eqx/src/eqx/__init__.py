@@ -90,6 +90,14 @@ from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
 # Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
 from eqx_filter import filter_device_put as filter_device_put
 from eqx_filter import filter_shard_map as filter_shard_map
+
+# Beyond Equinox: sharded checkpoints through orbax-checkpoint (the `eqx[orbax]` extra).
+from eqx_tree import PendingSave as PendingSave
+from eqx_tree import checkpoint_from_orbax as checkpoint_from_orbax
+from eqx_tree import checkpoint_to_orbax as checkpoint_to_orbax
+from eqx_tree import tree_load_orbax as tree_load_orbax
+from eqx_tree import tree_load_orbax_metadata as tree_load_orbax_metadata
+from eqx_tree import tree_save_orbax as tree_save_orbax
 # Beyond Equinox: the warning of the opt-in aliasing checks.
 from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
 
