@@ -4,7 +4,7 @@
 builds on it, and it imports none of them.
 """
 
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
 from ._at import tree_at as tree_at
@@ -40,3 +40,11 @@ from ._checkpoint_report import LeafMismatch as LeafMismatch
 from ._checkpoint_report import LoadReport as LoadReport
 from ._flat_dict import tree_from_flat_dict as tree_from_flat_dict
 from ._flat_dict import tree_to_flat_dict as tree_to_flat_dict
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
