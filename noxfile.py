@@ -324,6 +324,19 @@ def examples(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def release(session: nox.Session) -> None:
+    """Cut a release of one package, e.g. `nox -s release -- eqx-tree minor` (never uploads).
+
+    Runs scripts/release.py (its docstring and docs/releasing.md list every step and
+    check); `-- eqx-tree patch --dry-run` prints the plan only. Not in the default run.
+    """
+    if len(session.posargs) < 2:
+        session.error("usage: nox -s release -- PACKAGE major|minor|patch|X.Y.Z [--dry-run]")
+    session.install(*_group("release"), "packaging>=24.0")
+    session.run("python", "scripts/release.py", *session.posargs)
+
+
+@nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmarks: eqx against plain JAX doing the same work, as ratios."""
     _install_workspace(session)

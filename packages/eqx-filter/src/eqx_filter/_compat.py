@@ -102,7 +102,7 @@ def _pytree_registry() -> dict[Any, Any] | None:
 # (`register_pytree_node`, `register_pytree_with_keys`, `register_static`,
 # `register_dataclass`, and so every Module class): one entry per type, never removed,
 # so its size changes exactly when a type is registered. `filter_jit`'s hot path reads
-# that size to know that its cached leaf types are still leaves (`_jit_cache._Plan`).
+# that size to know that its cached leaf types are still leaves (`_jit/_plan.py`).
 # `None` if this JAX lacks it: the hot path then flattens every call in full.
 pytree_registry: dict[Any, Any] | None = _pytree_registry()
 
