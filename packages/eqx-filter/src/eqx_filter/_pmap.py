@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from eqx_module import field, module_update_wrapper
+from eqx_module import Module, field, module_update_wrapper
 from eqx_tree import EqxDeprecationWarning, register_cache_clearer
 from eqx_tree._warnings import warn_at_user_code
 
@@ -190,14 +190,68 @@ class _PmapWrapper(TransformWrapper):
             arrays = entry.pmapped(*dynamic)
         return entry.skeletons[-1].fill(arrays)
 
-    def lower(self, /, *args: Any, **kwargs: Any) -> Any:
-        """`jax.pmap(...).lower` for these arguments (a `jax.stages.Lowered`)."""
+    def lower(self, /, *args: Any, **kwargs: Any) -> PmapLowered:
+        """Trace and lower for these arguments, without compiling: a `PmapLowered`."""
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
         if entry is None:
             raise _unresolved_batch_dimension("nothing can be lowered")
-        return entry.pmapped.lower(*dynamic)
+        with donation_warnings_silenced(self._donate == "all"):
+            lowered = entry.pmapped.lower(*dynamic)
+        return PmapLowered(lowered, entry, self)
+
+    def _call_compiled(self, compiled: Any, entry: _PmapEntry, args: tuple[Any, ...]) -> Any:
+        """Call `compiled` (made for `entry`) with the original positional arguments."""
+        found, dynamic = self._prepare(args)
+        if found is not entry:
+            raise ValueError(
+                "This compiled `filter_pmap` function was called with arguments whose "
+                "structure, static (non-array) leaves or array shapes differ from the call "
+                "it was lowered for. Lower it again for these arguments."
+            )
+        with donation_warnings_silenced(self._donate == "all"):
+            arrays = compiled(*dynamic)
+        return entry.skeletons[-1].fill(arrays)
+
+
+class PmapLowered(Module):
+    """`filter_pmap(f).lower(*args)`: lowered, not yet compiled (see `jax.stages.Lowered`)."""
+
+    lowered: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _wrapper: _PmapWrapper
+
+    def as_text(self, *args: Any, **kwargs: Any) -> str:
+        """The lowered program as text (StableHLO by default)."""
+        text: str = self.lowered.as_text(*args, **kwargs)
+        return text
+
+    def compile(self, compiler_options: dict[str, Any] | None = None) -> PmapCompiled:
+        """Compile: a `PmapCompiled`, called with the arguments given to `lower`."""
+        with donation_warnings_silenced(self._wrapper._donate == "all"):
+            if compiler_options is None:
+                compiled = self.lowered.compile()
+            else:
+                compiled = self.lowered.compile(compiler_options)
+        return PmapCompiled(compiled, self._entry, self._wrapper)
+
+
+class PmapCompiled(Module):
+    """A compiled `filter_pmap` function, called like the original: `compiled(x, y)`.
+
+    The static (non-array) arguments and the array shapes must be those used at
+    lowering; anything else raises a `ValueError` (lower again).
+    """
+
+    compiled: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _wrapper: _PmapWrapper
+
+    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise keyword_error("filter_pmap")
+        return self._wrapper._call_compiled(self.compiled, self._entry, args)
 
 
 def _unresolved_batch_dimension(consequence: str) -> ValueError:
