@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
 import jax
 import numpy as np
@@ -31,6 +31,10 @@ from ._wrapper import TransformWrapper
 __all__ = ["filter_pmap"]
 
 PMAP_DONATE_MODES = ("all", "warn", "none")
+PmapDonateMode = Literal["all", "warn", "none", "arrays"]  # "arrays": deprecated "all"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class _PmapEntry:
@@ -63,8 +67,8 @@ def _check_out_axes(array_axes: list[int | None], abstract: list[Any]) -> None:
             )
 
 
-class _PmapWrapper(TransformWrapper):
-    _fun: Callable[..., Any]
+class _PmapWrapper(TransformWrapper, Generic[_P, _R]):
+    _fun: Callable[_P, _R]
     _in_axes: Any
     _out_axes: Any
     _axis_name: Any = field(static=True)
@@ -73,7 +77,7 @@ class _PmapWrapper(TransformWrapper):
     _pmapkwargs: tuple[tuple[str, Any], ...] = field(static=True)
 
     @property
-    def __wrapped__(self) -> Callable[..., Any]:
+    def __wrapped__(self) -> Callable[_P, _R]:
         return self._fun
 
     def _prepare(self, args: tuple[Any, ...]) -> tuple[_PmapEntry | None, list[Any]]:
@@ -180,17 +184,17 @@ class _PmapWrapper(TransformWrapper):
         )
         return _PmapEntry(pmapped, skeletons)
 
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
         if entry is None:
-            return _run_unmapped(self._fun, args, self._out_axes)
+            return cast(_R, _run_unmapped(self._fun, args, self._out_axes))
         with donation_warnings_silenced(self._donate == "all"):
             arrays = entry.pmapped(*dynamic)
-        return entry.skeletons[-1].fill(arrays)
+        return cast(_R, entry.skeletons[-1].fill(arrays))
 
-    def lower(self, /, *args: Any, **kwargs: Any) -> PmapLowered:
+    def lower(self, /, *args: _P.args, **kwargs: _P.kwargs) -> PmapLowered[_P, _R]:
         """Trace and lower for these arguments, without compiling: a `PmapLowered`."""
         if kwargs:
             raise keyword_error("filter_pmap")
@@ -215,19 +219,19 @@ class _PmapWrapper(TransformWrapper):
         return entry.skeletons[-1].fill(arrays)
 
 
-class PmapLowered(Module):
+class PmapLowered(Module, Generic[_P, _R]):
     """`filter_pmap(f).lower(*args)`: lowered, not yet compiled (see `jax.stages.Lowered`)."""
 
     lowered: Any = field(static=True)
     _entry: Any = field(static=True)
-    _wrapper: _PmapWrapper
+    _wrapper: _PmapWrapper[_P, _R]
 
     def as_text(self, *args: Any, **kwargs: Any) -> str:
         """The lowered program as text (StableHLO by default)."""
         text: str = self.lowered.as_text(*args, **kwargs)
         return text
 
-    def compile(self, compiler_options: dict[str, Any] | None = None) -> PmapCompiled:
+    def compile(self, compiler_options: dict[str, Any] | None = None) -> PmapCompiled[_P, _R]:
         """Compile: a `PmapCompiled`, called with the arguments given to `lower`."""
         with donation_warnings_silenced(self._wrapper._donate == "all"):
             if compiler_options is None:
@@ -237,7 +241,7 @@ class PmapLowered(Module):
         return PmapCompiled(compiled, self._entry, self._wrapper)
 
 
-class PmapCompiled(Module):
+class PmapCompiled(Module, Generic[_P, _R]):
     """A compiled `filter_pmap` function, called like the original: `compiled(x, y)`.
 
     The static (non-array) arguments and the array shapes must be those used at
@@ -246,12 +250,12 @@ class PmapCompiled(Module):
 
     compiled: Any = field(static=True)
     _entry: Any = field(static=True)
-    _wrapper: _PmapWrapper
+    _wrapper: _PmapWrapper[_P, _R]
 
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if kwargs:
             raise keyword_error("filter_pmap")
-        return self._wrapper._call_compiled(self.compiled, self._entry, args)
+        return cast(_R, self._wrapper._call_compiled(self.compiled, self._entry, args))
 
 
 def _unresolved_batch_dimension(consequence: str) -> ValueError:
@@ -283,6 +287,31 @@ def _broadcast_prefix(in_axes: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
     if isinstance(in_axes, tuple):
         return in_axes
     return tuple(in_axes for _ in args)
+
+
+@overload
+def filter_pmap(
+    fun: Callable[_P, _R],
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    donate: PmapDonateMode = "none",
+    **pmapkwargs: Any,
+) -> _PmapWrapper[_P, _R]: ...
+
+
+@overload
+def filter_pmap(
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    donate: PmapDonateMode = "none",
+    **pmapkwargs: Any,
+) -> Callable[[Callable[_P, _R]], _PmapWrapper[_P, _R]]: ...
 
 
 def filter_pmap(

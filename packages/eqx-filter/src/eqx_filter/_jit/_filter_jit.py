@@ -183,7 +183,9 @@ def filter_jit(
 ) -> Callable[[Callable[_P, _R]], _JitWrapper[_P, _R]]: ...
 
 
-def filter_jit(fun: Any = sentinel, *, donate: DonateMode = "none", **jitkwargs: Any) -> Any:
+def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -> Any:
+    # `donate: str` here: type checkers see the overloads above, and a runtime checker
+    # must let a bad value through to the `ValueError` below.
     """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
 
     **Arguments:**
