@@ -47,6 +47,18 @@ TREE = {
     "CheckpointMismatchError",
     "LeafMismatch",
     "LoadReport",
+    # §8.6/§8.9 model surgery and sizing
+    "tree_select",
+    "TreeSelection",
+    "tree_size",
+    "TreeSize",
+    # sharded checkpoints through orbax-checkpoint
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
 }
 MODULE = {
     # §6
@@ -61,6 +73,16 @@ MODULE = {
     # §3 extras (semi-public)
     "Static",
     "BoundMethod",
+    # §8.3 per-field metadata and freezing, §8.9 model summary
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
 }
 FILTER = {
     # §6
@@ -153,6 +175,10 @@ NN = {
     "make_with_state",
     "delete_init_state",
     "inference_mode",
+    # §8.9 low-rank adaptation
+    "LoRALinear",
+    "apply_lora",
+    "merge_lora",
 }
 DEBUG = {
     "announce_transform",
@@ -164,6 +190,9 @@ DEBUG = {
     "get_num_traces",
     # §8.1, an eqx_filter extra: `eqx.debug` keeps only the seven names above
     "explain_retraces",
+    # the NaN locators
+    "find_nans",
+    "check_finite",
 }
 
 EXPECTED = {
@@ -190,8 +219,8 @@ def _is_module(module: object, name: str) -> bool:
 
 
 def test_spec_counts() -> None:
-    assert len(NN) == 47
-    assert len(DEBUG - {"explain_retraces"}) == 7
+    assert len(NN) == 47 + 3  # §5, plus the three LoRA names of §8.9
+    assert len(DEBUG - {"explain_retraces", "find_nans", "check_finite"}) == 7
 
 
 @pytest.mark.parametrize("module_name", sorted(EXPECTED))

@@ -572,9 +572,7 @@ def test_donate_rejects_unknown_values_listing_the_valid_ones():
         filter_jit(lambda x: x, donate="some")
 
 
-@pytest.mark.parametrize(
-    "name", ["static_argnums", "static_argnames", "donate_argnums", "in_shardings", "out_shardings"]
-)
+@pytest.mark.parametrize("name", ["static_argnums", "static_argnames", "donate_argnums"])
 def test_reserved_jit_keywords_raise_value_error_naming_them(name):
     with pytest.raises(ValueError, match=name):
         filter_jit(lambda x: x, **{name: 0})

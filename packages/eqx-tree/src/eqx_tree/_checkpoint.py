@@ -43,6 +43,7 @@ from ._checkpoint_metadata import (
     COMPLEX128,
     COMPLEX_KINDS,
     FLOAT64,
+    HEADER_CRC_KEY,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
@@ -70,7 +71,15 @@ from ._safetensors_format import (
     read_tensor,
 )
 
-__all__ = ["tree_load", "tree_load_metadata", "tree_save"]
+__all__ = [
+    "PathLike",
+    "plan_leaf",
+    "read_stored",
+    "tree_load",
+    "tree_load_metadata",
+    "tree_save",
+    "write_stored",
+]
 
 _T = TypeVar("_T")
 PathLike = str | os.PathLike[str]
@@ -91,7 +100,7 @@ class _PlannedLeaf:
         return DTYPE_BY_CODE[self.code].itemsize
 
 
-def _plan(named: NamedLeaf) -> _PlannedLeaf:
+def plan_leaf(named: NamedLeaf) -> _PlannedLeaf:
     """Check a leaf can be stored, from its shape and dtype alone (no device-to-host copy)."""
     spec = check_storable(named)
     kind = None if spec.kind == "array" else spec.kind
@@ -162,7 +171,7 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
         ```
     """
     user_metadata = encode_user_metadata(metadata)
-    planned = [_plan(named) for named in named_leaves(pytree)]
+    planned = [plan_leaf(named) for named in named_leaves(pytree)]
     # Largest itemsize first keeps every tensor aligned to its itemsize in the file.
     planned.sort(key=lambda leaf: -leaf.itemsize)
     kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
@@ -323,3 +332,46 @@ def tree_load_metadata(path: PathLike) -> Any:
         raise CheckpointFormatError(
             f"cannot load {os.fspath(path)!r}: __metadata__['user_metadata'] is not JSON"
         ) from None
+
+
+def read_stored(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor of a checkpoint file as stored (checksums verified), and its metadata.
+
+    For the Orbax converters: no `like`, no interpretation of leaf kinds.
+    """
+    file, header, _, checksums = _open_checked(path)
+    with file:
+        try:
+            tensors = {
+                name: read_tensor(file, header, name, checksums.get(name))
+                for name in header.tensors
+            }
+        except CheckpointFormatError as error:
+            raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
+    return tensors, dict(header.metadata)
+
+
+def write_stored(
+    path: PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]
+) -> None:
+    """Write tensors already in their stored layout, with these metadata strings.
+
+    The `crc32` entry is computed here; everything else in `metadata` is kept as is.
+    """
+    planned = []
+    for index, (name, array) in enumerate(tensors.items()):
+        array = np.asarray(array)
+        named = NamedLeaf(index=index, path=(), keystr=name, name=name, leaf=array)
+        spec = LeafSpec("array", tuple(array.shape), array.dtype)
+        planned.append(_PlannedLeaf(named, spec, dtype_code(array.dtype), spec.shape, None))
+    planned.sort(key=lambda leaf: -leaf.itemsize)
+    entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
+    strings = {k: v for k, v in metadata.items() if k not in ("crc32", HEADER_CRC_KEY)}
+
+    def header_with(checksums: Mapping[str, str]) -> bytes:
+        # The header checksum goes first, as `seal_header` expects.
+        sealed = {HEADER_CRC_KEY: "0" * 8, **strings, "crc32": json.dumps(dict(checksums))}
+        return seal_header(build_header(entries, sealed)[0])
+
+    with atomic_writer(os.fspath(path)) as file:
+        _write_checkpoint(file, header_with, planned)

@@ -173,17 +173,33 @@ class Compiled(Module, Generic[_R]):
 
 @overload
 def filter_jit(
-    fun: Callable[_P, _R], *, donate: DonateMode = "none", **jitkwargs: Any
+    fun: Callable[_P, _R],
+    *,
+    donate: DonateMode = "none",
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    **jitkwargs: Any,
 ) -> _JitWrapper[_P, _R]: ...
 
 
 @overload
 def filter_jit(
-    *, donate: DonateMode = "none", **jitkwargs: Any
+    *,
+    donate: DonateMode = "none",
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    **jitkwargs: Any,
 ) -> Callable[[Callable[_P, _R]], _JitWrapper[_P, _R]]: ...
 
 
-def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -> Any:
+def filter_jit(
+    fun: Any = sentinel,
+    *,
+    donate: str = "none",
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    **jitkwargs: Any,
+) -> Any:
     # `donate: str` here: type checkers see the overloads above, and a runtime checker
     # must let a bad value through to the `ValueError` below.
     """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
@@ -196,6 +212,16 @@ def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -
       `"all-except-first"` (not the first positional argument), or `"warn"` /
       `"warn-except-first"`, which are the same but let JAX warn about donated buffers
       that could not be used.
+    - `in_shardings`: where the array arguments should live: a
+      `jax.sharding.Sharding`, or a PyTree prefix of `(args, kwargs)` with shardings or
+      `None` as leaves (`args` holds every positional-or-keyword parameter however it
+      was passed; `kwargs` the keyword-only ones). It describes the array leaves only:
+      `None`, or any leaf over non-arrays, means no constraint (an argument keeps its
+      own sharding). Passed to `jax.jit` as one sharding per array, so the compiled
+      function expects (and, for uncommitted arrays, places) them there.
+    - `out_shardings`: the same, a prefix of the output; each output array is
+      constrained to its sharding at the end of the trace, which the compiled
+      function's outputs then have.
     - `**jitkwargs`: passed to `jax.jit`.
 
     **Returns:** a Module wrapping `fun`, called like `fun` (the type checker sees
@@ -204,19 +230,34 @@ def filter_jit(fun: Any = sentinel, *, donate: str = "none", **jitkwargs: Any) -
     **Raises:** `TypeError` if `fun` is not callable; `ValueError` for an unknown
     `donate`, or for `static_argnums`, `static_argnames`, `donate_argnums`,
     `in_shardings`, `out_shardings` or the pre-0.10 keywords in `jitkwargs`;
-    `TypeError` for a keyword `jax.jit` does not take. All raised when `filter_jit` is
-    called, also in the decorator form `filter_jit(...)`.
+    `TypeError` for a keyword `jax.jit` does not take, or a sharding prefix whose
+    leaves are not shardings. All raised when `filter_jit` is called, also in the
+    decorator form `filter_jit(...)`. At the first call with a structure, a sharding
+    prefix that does not fit the arguments (or the output), a `PartitionSpec` naming a
+    mesh axis the mesh lacks, or a mesh axis not dividing the dimension it splits
+    raises `ValueError` naming the leaf (`args[0].layers[1].weight`).
 
     ```python
     @eqx_filter.filter_jit
     def loss(model, x, activation="relu"):
         ...
+
+    data = NamedSharding(mesh, PartitionSpec("data"))
+    step = eqx_filter.filter_jit(step, in_shardings=((replicated, data), None),
+                                 out_shardings=replicated)
     ```
     """
-    check_options(donate, jitkwargs)
-    config = get_config(donate, jitkwargs)  # also rejects keywords `jax.jit` lacks
+    check_options(donate, jitkwargs, in_shardings, out_shardings)
+    # Also rejects keywords `jax.jit` lacks.
+    config = get_config(donate, jitkwargs, in_shardings, out_shardings)
     if fun is sentinel:
-        return functools.partial(filter_jit, donate=donate, **jitkwargs)
+        return functools.partial(
+            filter_jit,
+            donate=donate,
+            in_shardings=in_shardings,
+            out_shardings=out_shardings,
+            **jitkwargs,
+        )
     if not callable(fun):
         raise TypeError(
             f"filter_jit: expected a function (or other callable) to compile, got {fun!r} "
