@@ -47,6 +47,11 @@ TREE = {
     "CheckpointMismatchError",
     "LeafMismatch",
     "LoadReport",
+    # §8.6/§8.9 model surgery and sizing
+    "tree_select",
+    "TreeSelection",
+    "tree_size",
+    "TreeSize",
     # sharded checkpoints through orbax-checkpoint
     "tree_save_orbax",
     "tree_load_orbax",
@@ -68,6 +73,16 @@ MODULE = {
     # §3 extras (semi-public)
     "Static",
     "BoundMethod",
+    # §8.3 per-field metadata and freezing, §8.9 model summary
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
 }
 FILTER = {
     # §6
@@ -160,6 +175,10 @@ NN = {
     "make_with_state",
     "delete_init_state",
     "inference_mode",
+    # §8.9 low-rank adaptation
+    "LoRALinear",
+    "apply_lora",
+    "merge_lora",
 }
 DEBUG = {
     "announce_transform",
@@ -200,7 +219,7 @@ def _is_module(module: object, name: str) -> bool:
 
 
 def test_spec_counts() -> None:
-    assert len(NN) == 47
+    assert len(NN) == 47 + 3  # §5, plus the three LoRA names of §8.9
     assert len(DEBUG - {"explain_retraces", "find_nans", "check_finite"}) == 7
 
 

@@ -92,6 +92,19 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox, spec §8.3/§8.6/§8.9: freezing, model surgery and sizing.
+SURGERY_TREE_NAMES = ("tree_select", "TreeSelection", "tree_size", "TreeSize")
+SURGERY_MODULE_NAMES = (
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
+)
 # Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
 SCALING_NAMES = ("filter_device_put", "filter_shard_map")
 # Beyond Equinox: sharded checkpoints through orbax-checkpoint.
@@ -113,6 +126,8 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_tree) for name in SURGERY_TREE_NAMES]
+    + [(name, eqx_module) for name in SURGERY_MODULE_NAMES]
     + [(name, eqx_filter) for name in SCALING_NAMES]
     + [(name, eqx_tree) for name in ORBAX_NAMES]
     + [(name, eqx_tree) for name in ALIASING_NAMES]
@@ -135,6 +150,8 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SURGERY_TREE_NAMES,
+        *SURGERY_MODULE_NAMES,
         *SCALING_NAMES,
         *ORBAX_NAMES,
         *ALIASING_NAMES,

@@ -4,7 +4,7 @@
 builds on it, and it imports none of them.
 """
 
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
 from ._at import tree_at as tree_at
@@ -41,6 +41,12 @@ from ._checkpoint_report import LoadReport as LoadReport
 from ._flat_dict import tree_from_flat_dict as tree_from_flat_dict
 from ._flat_dict import tree_to_flat_dict as tree_to_flat_dict
 
+# --- model surgery and sizing: selections, parameter counts ---
+from ._select import TreeSelection as TreeSelection
+from ._select import tree_select as tree_select
+from ._size import TreeSize as TreeSize
+from ._size import tree_size as tree_size
+
 # --- sharded checkpoints through orbax-checkpoint (an optional extra, imported lazily) ---
 from ._orbax import PendingSave as PendingSave
 from ._orbax import tree_load_orbax as tree_load_orbax
@@ -48,3 +54,11 @@ from ._orbax import tree_load_orbax_metadata as tree_load_orbax_metadata
 from ._orbax import tree_save_orbax as tree_save_orbax
 from ._orbax_convert import checkpoint_from_orbax as checkpoint_from_orbax
 from ._orbax_convert import checkpoint_to_orbax as checkpoint_to_orbax
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

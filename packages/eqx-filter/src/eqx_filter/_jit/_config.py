@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple, get_args
 import jax
 
 from ._plan import FunctionCache
+from ._shardings import check_sharding_prefix
 
 __all__ = ["DONATE_MODES", "DonateMode", "JitConfig", "JitOptions", "check_donate", "get_config"]
 
@@ -25,8 +26,6 @@ _RESERVED_JITKWARGS = {
     "static_argnames": "array leaves are traced and every other leaf is static already",
     "donate_argnums": "use `donate='all'` or `donate='all-except-first'` instead",
     "donate_argnames": "use `donate='all'` or `donate='all-except-first'` instead",
-    "in_shardings": "it is not supported yet; use `filter_shard` on the inputs instead",
-    "out_shardings": "it is not supported yet; use `filter_shard` on the outputs instead",
 }
 _LEGACY_JITKWARGS = ("default", "fn", "args", "kwargs", "out")
 
@@ -36,6 +35,9 @@ class JitOptions(NamedTuple):
 
     donate: str
     jitkwargs: tuple[tuple[str, Any], ...]  # the other `jax.jit` keywords, sorted
+    in_shardings: Any = None  # a prefix of `(args, kwargs)`; None: no constraint
+    out_shardings: Any = None  # a prefix of the output; None: no constraint
+    check_aliasing: bool = False
 
 
 def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
@@ -46,9 +48,20 @@ def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
         )
 
 
-def check_options(donate: object, jitkwargs: dict[str, Any]) -> None:
+def check_options(
+    donate: object,
+    jitkwargs: dict[str, Any],
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    *,
+    check_aliasing: object = False,
+) -> None:
     """Reject bad options when `filter_jit` is called (not at the first call)."""
     check_donate(donate)
+    if not isinstance(check_aliasing, bool):
+        raise TypeError(f"`check_aliasing` must be True or False; got {check_aliasing!r}.")
+    check_sharding_prefix("in_shardings", in_shardings)
+    check_sharding_prefix("out_shardings", out_shardings)
     for name in jitkwargs:
         if name in _RESERVED_JITKWARGS:
             raise ValueError(f"filter_jit does not accept `{name}`: {_RESERVED_JITKWARGS[name]}.")
@@ -69,11 +82,14 @@ class JitConfig:
 
     __slots__ = (
         "__weakref__",
+        "check_aliasing",
         "donate",
         "function_caches",
         "general_cache",
+        "in_shardings",
         "jitkwargs",
         "options",
+        "out_shardings",
         "silence_donation",
     )
 
@@ -81,6 +97,11 @@ class JitConfig:
         self.options = options
         self.donate = options.donate
         self.jitkwargs = dict(options.jitkwargs)
+        self.in_shardings = options.in_shardings
+        self.out_shardings = options.out_shardings
+        # Read by `filter_jit` only, to pick its wrapper class: the default wrapper's
+        # hot path has no aliasing branch at all.
+        self.check_aliasing = options.check_aliasing
         # "all"/"all-except-first" promise that donation just happens: JAX's warning
         # about buffers it could not reuse is hidden. The "warn" modes show it.
         self.silence_donation = options.donate in ("all", "all-except-first")
@@ -90,16 +111,29 @@ class JitConfig:
         self.general_cache = FunctionCache(None)
 
     def __repr__(self) -> str:
-        return f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r})"
+        return (
+            f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r}, "
+            f"in_shardings={self.in_shardings!r}, out_shardings={self.out_shardings!r}"
+            f"{', check_aliasing=True' if self.check_aliasing else ''})"
+        )
 
 
 _configs: dict[JitOptions, JitConfig] = {}
 _configs_lock = threading.Lock()
 
 
-def get_config(donate: str, jitkwargs: dict[str, Any]) -> JitConfig:
+def get_config(
+    donate: str,
+    jitkwargs: dict[str, Any],
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    *,
+    check_aliasing: bool = False,
+) -> JitConfig:
     """The interned config for these (checked) options; a fresh one if unhashable."""
-    options = JitOptions(donate, tuple(sorted(jitkwargs.items())))
+    options = JitOptions(
+        donate, tuple(sorted(jitkwargs.items())), in_shardings, out_shardings, check_aliasing
+    )
     try:
         config = _configs.get(options)
     except TypeError:

@@ -26,6 +26,7 @@ from ._entry import UNSTABLE, Entry
 from ._history import clear_histories, note_call_keywords
 from ._messages import unhashable_leaf_error, unhashable_node_error
 from ._plan import FunctionCache, Plan, registry
+from ._shardings import flat_in_shardings
 
 __all__ = ["dispatch", "function_cache", "plan_call", "prepare"]
 
@@ -114,7 +115,13 @@ def prepare(
     if entry is None:
         fun_ref = None if plan.has_fun else config.function_caches[id(fun)][0]
         name = getattr(fun, "__name__", None) or type(fun).__name__
-        new_entry = Entry(plan, plan.static_of(leaves), fun_ref, config.jitkwargs, name)
+        jitkwargs = config.jitkwargs
+        if config.in_shardings is not None:
+            in_shardings = flat_in_shardings(config.in_shardings, tree, plan.has_fun)
+            jitkwargs = {**jitkwargs, "in_shardings": in_shardings}
+        new_entry = Entry(
+            plan, plan.static_of(leaves), fun_ref, jitkwargs, name, config.out_shardings
+        )
         with _entries_lock:
             entry = plan.entries.setdefault(key, new_entry)
     return entry, plan.take_dynamic(leaves)

@@ -37,6 +37,7 @@ from .._tracing_hooks import note_check_staged, record_checks
 from ._history import record_signature, unbind_call_keywords
 from ._messages import donation_warnings_silenced, quiet_callback_logs, translated
 from ._plan import Plan
+from ._shardings import constrain_output
 
 __all__ = ["CHECKED", "PLAIN", "REBUILD", "TRACING", "UNSTABLE", "Entry", "OutInfo", "State"]
 
@@ -150,6 +151,7 @@ class Entry:
         "jitted",
         "name",
         "out_info",
+        "out_shardings",
         "plan",
         "state",
         "static",
@@ -162,8 +164,10 @@ class Entry:
         fun_ref: Callable[[], Any] | None,
         jitkwargs: dict[str, Any],
         name: str,
+        out_shardings: Any = None,
     ) -> None:
         self.plan = plan
+        self.out_shardings = out_shardings
         self.static = static
         self.fun_ref = fun_ref
         self.jitkwargs = jitkwargs
@@ -275,7 +279,9 @@ class Entry:
         )
         sub = by_aval.get(key)
         if sub is None:
-            fresh = Entry(self.plan, self.static, self.fun_ref, self.jitkwargs, self.name)
+            fresh = Entry(
+                self.plan, self.static, self.fun_ref, self.jitkwargs, self.name, self.out_shardings
+            )
             sub = by_aval.setdefault(key, fresh)
         return sub
 
@@ -290,6 +296,7 @@ def _make_jitted(entry: Entry, jitkwargs: dict[str, Any], name: str) -> Any:
         skeleton[position] = value
     dynamic_positions = plan.dynamic_positions
     entry_ref = weakref.ref(entry)
+    out_shardings = entry.out_shardings
 
     def flat_fun(*dynamic: Any) -> Any:
         leaves = list(skeleton)
@@ -307,6 +314,8 @@ def _make_jitted(entry: Entry, jitkwargs: dict[str, Any], name: str) -> Any:
         record_signature(fun, args, kwargs)
         with record_checks() as record:
             out = fun(*args, **kwargs)
+        if out_shardings is not None:
+            out = constrain_output(out_shardings, out)
         if record.count > 0:
             note_check_staged()  # an enclosing `filter_jit` trace holds it too
         info = OutInfo(out)
