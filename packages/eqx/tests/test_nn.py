@@ -1,4 +1,4 @@
-"""`eqx.nn` is exactly spec §6/§5: the 47 `eqx_nn` names plus `_attention`."""
+"""`eqx.nn` is exactly Equinox's `eqx.nn`: the 47 `eqx_nn` names plus `_attention`."""
 
 import importlib
 import types
@@ -9,7 +9,7 @@ import pytest
 import eqx
 import eqx_nn
 
-# Spec §5: the 47 public names of eqx_nn (all Modules except State and three functions).
+# The 47 public names of eqx_nn (all Modules except State and three functions).
 NN_NAMES = (
     "Linear",
     "Identity",
@@ -70,8 +70,8 @@ def test_public_names_of_eqx_nn_are_exactly_the_spec_list(
     public_names: Callable[[types.ModuleType], set[str]],
 ) -> None:
     actual = public_names(eqx.nn)
-    assert sorted(set(NN_NAMES) - actual) == [], "names the spec lists but eqx.nn lacks"
-    assert sorted(actual - set(NN_NAMES)) == [], "public names the spec does not list"
+    assert sorted(set(NN_NAMES) - actual) == [], "Equinox names eqx.nn lacks"
+    assert sorted(actual - set(NN_NAMES)) == [], "public names Equinox's eqx.nn does not have"
 
 
 @pytest.mark.parametrize("name", NN_NAMES)

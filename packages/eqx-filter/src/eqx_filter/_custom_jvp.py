@@ -18,7 +18,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxDeprecationWarning, is_array
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 __all__ = ["filter_custom_jvp"]
 

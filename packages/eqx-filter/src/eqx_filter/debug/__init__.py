@@ -1,6 +1,6 @@
 """Debugging tools (exposed as `eqx.debug`): breakpoints, NaN hunting, DCE and traces.
 
-`explain_retraces` is an `eqx_filter` extra (spec §8.1), not part of `eqx.debug`'s
+`explain_retraces` is an `eqx_filter` extra, not part of `eqx.debug`'s
 seven Equinox names.
 """
 

@@ -1,6 +1,6 @@
 """`eqx.debug`: the debugging tools of `eqx_filter.debug`, re-exported unchanged.
 
-The seven Equinox names, plus `explain_retraces` (spec §8.1: why did it retrace?).
+The seven Equinox names, plus `explain_retraces` (why did it retrace?).
 """
 
 from eqx_filter.debug import announce_transform as announce_transform

@@ -1,0 +1,26 @@
+"""The names eqx_tree lends to the other eqx packages, and to nobody else.
+
+eqx_tree is versioned and released separately from the packages that build on it, so
+what they import from it must be a surface that eqx_tree promises to keep: its public
+API, or this module. Everything else (the `_`-prefixed modules) may change in any
+release. Names here are not for users; a change to them is recorded in eqx_tree's
+changelog like an API change, because a sibling's released versions depend on them.
+
+- `sentinel`: the one "argument not given" marker of all eqx packages (distinct from
+  `None`, which is often a meaningful value). Compare with `is`.
+- `warn_at_user_code(message, category=EqxWarning)`: `warnings.warn` attributed to the
+  first calling frame outside eqx, JAX and type-checking wrappers.
+
+```python
+from eqx_tree.internal import sentinel, warn_at_user_code
+
+def f(x=sentinel):
+    if x is sentinel:
+        warn_at_user_code("`x` not given; using 0")
+```
+"""
+
+from ._sentinel import sentinel as sentinel
+from ._warnings import warn_at_user_code as warn_at_user_code
+
+__all__ = ["sentinel", "warn_at_user_code"]
