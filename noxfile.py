@@ -2,7 +2,8 @@
 
     uv run nox -l                          # list sessions
     uv run nox -s "tests(jax='0.4.38')"    # the suite on the oldest supported JAX
-    uv run nox -s tests_python             # the suite on CPython 3.11, 3.12, 3.13
+    uv run nox -s tests_python             # the suite on CPython 3.11, 3.12, 3.13 (3.14 if found)
+    uv run nox -s release -- eqx-tree minor  # cut a release of one package (never uploads)
     uv run nox -s isolation                # each package built and installed alone
     uv run nox -s lint typecheck docs examples
 
@@ -33,12 +34,29 @@ nox.options.sessions = ["lint", "typecheck", "tests", "typechecked", "isolation"
 JAX_VERSIONS = ["0.4.38", "0.5.3", "0.6.2", "0.7.2", "0.8.3", "0.9.2", "0.10.2"]
 OLDEST_JAX, NEWEST_JAX = JAX_VERSIONS[0], JAX_VERSIONS[-1]
 PYTHONS = ["3.11", "3.12", "3.13"]
+# CPython 3.14 joins the matrix when an interpreter for it can be found; otherwise a
+# `tests_python-3.14` session of the same name skips and says why. The classifiers in
+# each pyproject.toml list only what runs (tests/test_metadata.py checks they agree).
+NEWEST_PYTHON = "3.14"
 
 # pyenv keeps one interpreter per folder and its shims answer only for the active
 # version; put every installed 3.11-3.13 on PATH so uv finds `python3.12` etc.
-for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-3]*/bin"))):
+for _bin in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/bin"))):
     if _bin not in os.environ["PATH"]:
         os.environ["PATH"] = os.environ["PATH"] + os.pathsep + _bin
+
+
+def _has_python(version: str) -> bool:
+    """Whether uv can find (without downloading) a CPython `version` interpreter."""
+    found = subprocess.run(
+        ["uv", "python", "find", "--no-python-downloads", version],
+        capture_output=True,
+        check=False,
+    )
+    return found.returncode == 0
+
+
+_HAS_NEWEST_PYTHON = _has_python(NEWEST_PYTHON)
 
 
 def _pyproject(path: pathlib.Path) -> dict:
@@ -126,12 +144,24 @@ def typechecked(session: nox.Session) -> None:
     _pytest(session, "-n", "2", f"--jaxtyping-packages={packages},beartype.beartype")
 
 
-@nox.session(python=PYTHONS)
+@nox.session(python=[*PYTHONS, NEWEST_PYTHON] if _HAS_NEWEST_PYTHON else PYTHONS)
 def tests_python(session: nox.Session) -> None:
     """The whole suite on one CPython, with the newest JAX that supports it."""
     _install_workspace(session)
     session.run("python", "-c", "import sys, jax; print(sys.version, 'jax', jax.__version__)")
     _pytest(session, "-n", "2")
+
+
+if not _HAS_NEWEST_PYTHON:
+
+    @nox.session(name=f"tests_python-{NEWEST_PYTHON}", python=False)
+    def tests_python_newest(session: nox.Session) -> None:
+        """Stands in for the newest CPython's run while no interpreter for it exists."""
+        session.skip(
+            f"no CPython {NEWEST_PYTHON} interpreter found (`uv python find "
+            f"{NEWEST_PYTHON}` failed and it cannot be downloaded here); install one "
+            f"(`uv python install {NEWEST_PYTHON}` or pyenv) and this session runs the suite"
+        )
 
 
 _SYSTEM_JAX = os.environ.get("EQX_GPU_SYSTEM_JAX", "") == "1"
@@ -291,6 +321,19 @@ def examples(session: nox.Session) -> None:
     env = {"MPLBACKEND": "Agg"}
     for script in sorted((ROOT / "examples").glob("*.py")):
         session.run("python", str(script), "--quick", env=env)
+
+
+@nox.session(python="3.11")
+def release(session: nox.Session) -> None:
+    """Cut a release of one package, e.g. `nox -s release -- eqx-tree minor` (never uploads).
+
+    Runs scripts/release.py (its docstring and docs/releasing.md list every step and
+    check); `-- eqx-tree patch --dry-run` prints the plan only. Not in the default run.
+    """
+    if len(session.posargs) < 2:
+        session.error("usage: nox -s release -- PACKAGE major|minor|patch|X.Y.Z [--dry-run]")
+    session.install(*_group("release"), "packaging>=24.0")
+    session.run("python", "scripts/release.py", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -98,6 +98,18 @@ def check_data_parallel(result: Result, out_dir: pathlib.Path) -> None:
     assert result["final_loss"] < result["first_loss"]
 
 
+def check_lora_finetune(result: Result, out_dir: pathlib.Path) -> None:
+    # The pretrained model is frozen; only the rank-4 adapter of the 64x64 layer trains.
+    assert result["trainable_params"] == 4 * 64 + 64 * 4
+    assert result["frozen_params"] == (2 * 64 + 64) + (64 * 64 + 64) + (64 * 1 + 1)
+    # The example's target: a quarter of the pretrained model's loss on the new task.
+    assert result["target_loss"] == pytest.approx(0.25 * result["loss_before"])
+    assert result["loss_after"] < result["target_loss"]
+    plot = pathlib.Path(result["plot"])
+    assert plot.parent == out_dir
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # Facts beyond "every boolean is true", for the examples whose RESULT we know.
 SPECIFIC_CHECKS: dict[str, Callable[[Result, pathlib.Path], None]] = {
     "quickstart.py": check_quickstart,
@@ -105,6 +117,7 @@ SPECIFIC_CHECKS: dict[str, Callable[[Result, pathlib.Path], None]] = {
     "train_mlp.py": check_train_mlp,
     "train_rnn.py": check_train_rnn,
     "data_parallel.py": check_data_parallel,
+    "lora_finetune.py": check_lora_finetune,
 }
 
 

@@ -18,7 +18,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 INTERNAL = {
-    "eqx_tree.internal": ["sentinel", "warn_at_user_code"],
+    "eqx_tree.internal": [
+        "array_size",
+        "children_with_keys",
+        "find_aliases",
+        "sentinel",
+        "warn_at_user_code",
+    ],
     "eqx_nn.internal": ["dot_product_attention", "dot_product_attention_weights"],
 }
 

@@ -34,6 +34,8 @@ TREE = {
     "EqxWarning",
     "EqxDeprecationWarning",
     "TreePathError",
+    # the warning of the opt-in aliasing checks
+    "EqxAliasingWarning",
     # self-describing checkpoints
     "tree_save",
     "tree_load",
@@ -45,6 +47,18 @@ TREE = {
     "CheckpointMismatchError",
     "LeafMismatch",
     "LoadReport",
+    # model surgery and sizing
+    "tree_select",
+    "TreeSelection",
+    "tree_size",
+    "TreeSize",
+    # sharded checkpoints through orbax-checkpoint
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
 }
 MODULE = {
     # Equinox's names
@@ -59,6 +73,16 @@ MODULE = {
     # extras (semi-public)
     "Static",
     "BoundMethod",
+    # per-field metadata and freezing, model summary
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
 }
 FILTER = {
     # Equinox's names
@@ -84,6 +108,9 @@ FILTER = {
     "filter_make_jaxpr",
     "filter_pure_callback",
     "filter_shard",
+    # sharding beyond filter_shard
+    "filter_device_put",
+    "filter_shard_map",
     "error_if",
     "branched_error_if",
     "EquinoxRuntimeError",
@@ -148,6 +175,10 @@ NN = {
     "make_with_state",
     "delete_init_state",
     "inference_mode",
+    # low-rank adaptation
+    "LoRALinear",
+    "apply_lora",
+    "merge_lora",
 }
 DEBUG = {
     "announce_transform",
@@ -159,6 +190,9 @@ DEBUG = {
     "get_num_traces",
     # an eqx_filter extra: `eqx.debug` keeps only the seven names above
     "explain_retraces",
+    # the NaN locators
+    "find_nans",
+    "check_finite",
 }
 
 EXPECTED = {
@@ -187,8 +221,8 @@ def _is_module(module: object, name: str) -> bool:
 
 
 def test_equinox_name_counts() -> None:
-    assert len(NN) == 47
-    assert len(DEBUG - {"explain_retraces"}) == 7
+    assert len(NN) == 47 + 3  # Equinox's, plus the three LoRA names
+    assert len(DEBUG - {"explain_retraces", "find_nans", "check_finite"}) == 7
 
 
 @pytest.mark.parametrize("module_name", sorted(EXPECTED))

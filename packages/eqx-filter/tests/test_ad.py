@@ -67,9 +67,51 @@ def test_jvp_rejects_an_int_tangent_for_a_float_primal():
         filter_jvp(lambda x: x, (jnp.ones(2),), (jnp.ones(2, dtype=jnp.int32),))
 
 
-def test_jvp_rejects_a_non_array_tangent():
-    with pytest.raises(TypeError, match="must be a JAX or NumPy array"):
-        filter_jvp(lambda x: x, (jnp.ones(2),), (1.0,))
+def test_jvp_rejects_a_tangent_that_is_not_a_float():
+    for tangent in ("a", 1):
+        with pytest.raises(TypeError, match=r"tangent at `primals\[0\]` must be a floating"):
+            filter_jvp(lambda x: x, (jnp.ones(()),), (tangent,))
+
+
+def test_jvp_rejects_a_tangent_of_another_shape_naming_its_path():
+    with pytest.raises(
+        ValueError, match=r"`primals\[1\]` has shape \(\), but the primal has shape \(2,\)"
+    ):
+        filter_jvp(lambda x, y: y, (None, jnp.ones(2)), (None, 1.0))
+
+
+def test_jvp_takes_python_float_primals_and_tangents_as_jax_jvp_does():
+    out, t_out = filter_jvp(lambda x: 2 * x + 1, (1.0,), (1.0,))
+    expected, expected_t = jax.jvp(lambda x: 2 * x + 1, (1.0,), (1.0,))
+    assert isinstance(out, jax.Array) and isinstance(t_out, jax.Array)
+    assert (float(out), float(t_out)) == (float(expected), float(expected_t)) == (3.0, 2.0)
+    assert (out.dtype, t_out.dtype) == (expected.dtype, expected_t.dtype)
+    # A Python float tangent for an array primal, and an array tangent for a float.
+    out, t_out = filter_jvp(lambda x, y: x * y, (jnp.array(3.0), 2.0), (1.0, jnp.array(0.5)))
+    assert (float(out), float(t_out)) == (6.0, 2.0 + 1.5)
+    # A Python float primal without a tangent stays a Python float.
+    out, t_out = filter_jvp(lambda x, y: (x * y, y), (jnp.array(3.0), 2.0), (1.0, None))
+    assert out[1] == 2.0 and type(out[1]) is float and t_out[1] is None
+    assert float(t_out[0]) == 2.0
+
+
+def test_jvp_of_python_floats_inside_filter_jit_and_inside_another_filter_jvp():
+    @filter_jit
+    def run(x):  # `x` is a Python float: static under filter_jit
+        return filter_jvp(lambda y: y**2, (x,), (1.0,))
+
+    out, t_out = run(3.0)
+    assert (float(out), float(t_out)) == (9.0, 6.0)
+
+    # d/dy [d/dx (x**2 * y) at x=1] = d/dy [2y] = 2, at y=3.0 (value 6).
+    def inner(y):
+        return filter_jvp(lambda x: x**2 * y, (1.0,), (1.0,))[1]
+
+    out, t_out = filter_jvp(inner, (3.0,), (1.0,))
+    expected, expected_t = jax.jvp(
+        lambda y: jax.jvp(lambda x: x**2 * y, (1.0,), (1.0,))[1], (3.0,), (1.0,)
+    )
+    assert (float(out), float(t_out)) == (float(expected), float(expected_t)) == (6.0, 2.0)
 
 
 def test_jvp_rejects_a_tangent_on_an_int_primal():

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eqx_filter import filter_custom_jvp
+from eqx_filter import filter_custom_jvp, filter_jit
 from eqx_tree import EqxDeprecationWarning
 
 
@@ -183,3 +183,63 @@ def test_python_float_primals_and_a_none_output_tangent():
 
     h.def_jvp(lambda primals, tangents: (h(*primals), None))
     assert float(jax.grad(h)(1.0)) == 0.0
+
+
+def _make_call(seen):
+    @filter_custom_jvp
+    def call(x, y, fn):
+        return fn(x, y)
+
+    @call.def_jvp
+    def call_jvp(primals, tangents, **kwargs):
+        seen.append((primals, tangents, kwargs))
+        x, y, *rest = primals
+        tx = tangents[0]
+        return call(x, y, *rest, **kwargs), (None if tx is None else 10.0 * tx)
+
+    return call
+
+
+def _add(x, y):
+    return x + y
+
+
+@pytest.mark.parametrize("by_keyword", [True, False], ids=["fn=kwarg", "fn positional"])
+def test_python_scalars_are_static_in_and_out(by_keyword):
+    seen = []
+    call = _make_call(seen)
+
+    def run(x, y):
+        return call(x, y, fn=_add) if by_keyword else call(x, y, _add)
+
+    # Static in, static out: exactly what `fn` returns, eagerly and under filter_jit.
+    out = run(1.0, 2.0)
+    assert type(out) is float and out == 3.0
+    traced = filter_jit(run)(1.0, 2.0)
+    assert type(traced) is float and traced == 3.0
+    # An array argument makes an array output; the Python int stays an int for `fn`.
+    out = run(jnp.array(1.0), 2)
+    assert isinstance(out, jax.Array) and out.dtype == jnp.float32 and float(out) == 3.0
+    # The rule is used for the array argument, and sees the scalar as it was given.
+    _, t_out = jax.jvp(lambda x: run(x, 2), (jnp.array(1.0),), (jnp.array(1.0),))
+    assert float(t_out) == 10.0
+    primals, tangents, _ = seen[-1]
+    assert type(primals[1]) is int and tangents[1] is None
+
+
+def test_non_array_outputs_are_returned_as_they_are():
+    @filter_custom_jvp
+    def labelled(x, label):
+        return {"value": x * 2, "label": label, "n": 3}
+
+    @labelled.def_jvp
+    def labelled_jvp(primals, tangents):
+        out = labelled(*primals)
+        return out, {"value": 2 * tangents[0], "label": None, "n": None}
+
+    out = labelled(jnp.array(1.0), "a")
+    assert out["label"] == "a" and out["n"] == 3 and type(out["n"]) is int
+    out, t_out = jax.jvp(lambda x: labelled(x, "a")["value"], (jnp.array(1.0),), (jnp.array(1.0),))
+    assert (float(out), float(t_out)) == (2.0, 2.0)
+    out = filter_jit(labelled)(jnp.array(1.0), "b")
+    assert out["label"] == "b" and type(out["n"]) is int

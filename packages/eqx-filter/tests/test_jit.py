@@ -365,7 +365,7 @@ def test_a_wrapped_transform_binds_by_the_signature_inspect_signature_gives():
 
 
 def test_a_wrapper_binder_is_kept_weakly_on_its_innermost_function():
-    from eqx_filter import _jit_bind
+    from eqx_filter._jit import _bind as _jit_bind
 
     def scale(x, factor=1.0):
         return x * factor
@@ -572,9 +572,7 @@ def test_donate_rejects_unknown_values_listing_the_valid_ones():
         filter_jit(lambda x: x, donate="some")
 
 
-@pytest.mark.parametrize(
-    "name", ["static_argnums", "static_argnames", "donate_argnums", "in_shardings", "out_shardings"]
-)
+@pytest.mark.parametrize("name", ["static_argnums", "static_argnames", "donate_argnums"])
 def test_reserved_jit_keywords_raise_value_error_naming_them(name):
     with pytest.raises(ValueError, match=name):
         filter_jit(lambda x: x, **{name: 0})

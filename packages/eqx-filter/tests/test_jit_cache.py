@@ -1,4 +1,4 @@
-"""The filter_jit cache: retrace history (§8.1 hook), error_if seams (§4.3), threads."""
+"""The filter_jit cache: retrace history, entry states, error_if seams, threads."""
 
 import collections
 import logging
@@ -12,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from eqx_filter import _jit_cache, _runtime_error, filter_jit
+from eqx_filter import _runtime_error, filter_jit
+from eqx_filter._jit import _dispatch
+from eqx_filter._jit._entry import CHECKED, PLAIN, REBUILD, TRACING, UNSTABLE, OutInfo
 from eqx_filter._jit import trace_signatures
 from eqx_filter._runtime_error import EqxRuntimeError
 from eqx_filter._tracing_hooks import note_check_staged
@@ -96,15 +98,100 @@ def _checked(x):
     return jax.pure_callback(_failing_callback, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
 
 
-def test_entries_without_checks_are_not_marked():
-    filter_jit(lambda x: x + 1)(jnp.ones(1))
-    entry, _ = _jit_cache.prepare(
-        filter_jit(lambda x: x + 1).__wrapped__,
-        _jit_cache.get_config("none", {}),
-        (jnp.ones(1),),
-        {},
-    )
-    assert not entry.has_checks
+def _entry_of(wrapped, *args):
+    """The cache entry that `wrapped(*args)` uses (made if it is not there yet)."""
+    entry, _ = _dispatch.prepare(wrapped.__wrapped__, wrapped._config, args, {})
+    return entry
+
+
+def _passing_check(x):
+    note_check_staged()  # what error_if does when it stages a check
+    return x + 1
+
+
+@pytest.mark.parametrize(
+    ("fun", "state"),
+    [
+        (lambda x: x + 1, PLAIN),  # an array out: returned as `jax.jit` gives it
+        (lambda x: (x + 1, "label"), REBUILD),  # a static leaf out: rebuilt
+        (_passing_check, CHECKED),
+    ],
+)
+def test_an_entry_settles_on_the_state_its_first_trace_found(fun, state):
+    traces = []
+
+    def f(x):
+        traces.append(None)
+        return fun(x)
+
+    wrapped = filter_jit(f)
+    assert _entry_of(wrapped, jnp.ones(2)).state is TRACING
+    for _ in range(3):
+        out = wrapped(jnp.ones(2))
+        expected = fun(jnp.ones(2))
+        assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(expected)
+        np.testing.assert_array_equal(jax.tree_util.tree_leaves(out)[0], np.full(2, 2.0))
+    assert len(traces) == 1
+    assert _entry_of(wrapped, jnp.ones(2)).state is state
+
+
+def test_an_output_whose_static_part_follows_the_input_shape_is_right_for_each_shape():
+    traces = []
+
+    def f(x):
+        traces.append(x.shape)
+        return x * 2, x.shape[0]
+
+    wrapped = filter_jit(f)
+    for n in (1, 2, 1, 2, 3):
+        out, size = wrapped(jnp.ones(n))
+        assert size == n
+        np.testing.assert_array_equal(out, np.full(n, 2.0))
+    assert _entry_of(wrapped, jnp.ones(1)).state is UNSTABLE
+    # Once per shape before the entry was found unstable, then once per shape on its own.
+    assert traces == [(1,), (2,), (1,), (2,), (3,)]
+    wrapped(jnp.ones(3))
+    assert len(traces) == 5
+
+
+def test_a_first_call_does_not_undo_what_another_trace_found():
+    # The first call of an entry settles it on a hot-path state when it returns; a
+    # trace of the same entry on another thread may have found, meanwhile, that the
+    # output's static part depends on the shapes. That must win.
+    wrapped = filter_jit(lambda x: (x, x.shape[0]))
+    entry = _entry_of(wrapped, jnp.ones(1))
+    entry._traced(OutInfo((jnp.ones(1), 1)), checked=False)  # the first call's trace
+    entry._traced(OutInfo((jnp.ones(2), 2)), checked=False)  # the other thread's
+    entry._first_call_returned()
+    assert entry.state is UNSTABLE
+    entry._traced(OutInfo((jnp.ones(1), 1)), checked=True)
+    assert entry.state is UNSTABLE  # final
+
+
+def test_a_trace_on_another_thread_during_a_first_call_keeps_both_results_right():
+    # Thread B traces (and returns) the same entry while thread A is inside its first
+    # trace: each trace records a different static output, so A's first call must not
+    # settle the entry on the hot path when it returns.
+    done = []
+
+    def f(x):
+        if x.shape == (1,) and not done:
+            done.append(None)
+            other = threading.Thread(target=lambda: done.append(wrapped(jnp.ones(2))))
+            other.start()
+            other.join()
+        return x * 2, x.shape[0]
+
+    wrapped = filter_jit(f)
+    out, size = wrapped(jnp.ones(1))
+    assert size == 1
+    _, (other_out, other_size) = done
+    assert other_size == 2
+    np.testing.assert_array_equal(other_out, np.full(2, 2.0))
+    for n in (1, 2, 1, 2):
+        out, size = wrapped(jnp.ones(n))
+        assert size == n
+        np.testing.assert_array_equal(out, np.full(n, 2.0))
 
 
 def test_a_failing_checked_call_is_translated_and_raised_from_none(monkeypatch):
@@ -357,34 +444,47 @@ def test_a_type_registered_as_a_node_after_a_call_is_flattened_from_then_on():
 
 
 def test_the_fast_structure_check_backs_off_after_a_mismatch_and_comes_back():
+    traces = []
+
     def f(tree):
+        traces.append(type(tree))
         return jax.tree_util.tree_leaves(tree)[0] + 1
 
     wrapped = filter_jit(f)
     a, b = (jnp.ones(2),), [jnp.ones(2)]
     wrapped(a)
     wrapped(a)
-    cache = wrapped._config.function_caches[id(f)][1]
+    cache = wrapped._jit_hot[1]
     plan_a = cache.last
-    assert plan_a.up_to and plan_a.up_to_size > 0
-    wrapped(b)  # the check of `plan_a` fails: it stops, and will wait twice as long
+    assert plan_a.up_to
+    wrapped(b)  # the check of `plan_a` fails: it stops using it
     wrapped(b)  # (the first call made `plan_b`, this one makes it the last used)
     plan_b = cache.last
     assert plan_b is not plan_a
-    assert not plan_a.up_to and plan_a.up_to_size == -1
-    assert plan_a.retry_after == 32
+    assert not plan_a.up_to
     wrapped(a)  # the check of `plan_b` fails
     assert not plan_b.up_to
     assert cache.last is plan_a
-    for _ in range(31):
+    first_wait = 0
+    while not plan_a.up_to:  # calls in a row found by a full flatten bring it back
         np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
-    assert not plan_a.up_to and plan_a.up_to_size == -1
-    wrapped(a)  # 32 calls in a row found `plan_a` by a full flatten
-    assert plan_a.up_to and plan_a.up_to_size > 0
+        first_wait += 1
+        assert first_wait < 10_000
     for _ in range(3):
         np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
-    assert plan_a.up_to and plan_a.up_to_size > 0
+    assert plan_a.up_to
     assert cache.last is plan_a
+    # A second failure of the same plan makes it wait longer before it tries again.
+    wrapped(b)
+    wrapped(a)
+    assert not plan_a.up_to
+    second_wait = 0
+    while not plan_a.up_to:
+        np.testing.assert_array_equal(wrapped(a), 2 * np.ones(2))
+        second_wait += 1
+        assert second_wait < 10_000
+    assert second_wait > first_wait
+    assert traces == [tuple, list]
 
 
 @pytest.mark.parametrize("n_static", [1, 3, 8, 9, 12])
@@ -439,35 +539,3 @@ def test_threads_alternating_structures_on_one_function_get_correct_results():
     for t in threads:
         t.join()
     assert not errors
-
-
-def test_a_concurrent_trace_that_unsettles_an_entry_is_not_undone_by_its_first_call():
-    # `guarded_call` reads `has_checks`/`unstable`, then writes `fast`/`plain`. A trace
-    # on another thread may set `unstable` (and clear both flags) between the two: the
-    # entry must not end up on the hot path anyway.
-    from eqx_filter import _jit_errors
-
-    class RacyEntry:
-        has_checks = False
-        completed = False
-        fast = plain = False
-        out_info = _jit_cache._OutInfo(jnp.ones(2))
-
-        def __init__(self):
-            self.reads = 0
-            self.plan = type("Plan", (), {"silence": False})()
-
-        @property
-        def unstable(self):
-            self.reads += 1
-            return self.reads > 1  # the other thread's trace lands after the first read
-
-        def jitted(self, *dynamic):
-            return dynamic[0]
-
-    entry = RacyEntry()
-    out = _jit_errors.guarded_call(entry, (jnp.ones(2),))
-    np.testing.assert_array_equal(out, np.ones(2))
-    assert entry.completed
-    assert not entry.fast
-    assert not entry.plain

@@ -194,3 +194,17 @@ def test_each_new_input_signature_traces_twice_and_repeats_trace_zero_times():
 def test_devices_can_be_the_list_jax_devices_returns():
     f = filter_pmap(lambda x: x * 2, devices=jax.devices())
     np.testing.assert_array_equal(f(jnp.ones((N, 2))), jnp.full((N, 2), 2.0))
+
+
+def test_an_explicit_int_out_axis_broadcasts_a_python_int_output():
+    def f(x):
+        return x, 1
+
+    xs = jnp.arange(float(N))
+    out = filter_pmap(f, out_axes=0)(xs)
+    assert isinstance(out[1], jax.Array) and out[1].shape == (N,)
+    np.testing.assert_array_equal(out[1], np.ones(N, dtype=np.int32))
+    out = filter_pmap(f, out_axes=None)(xs)
+    assert out[1] == 1 and type(out[1]) is int
+    out = filter_pmap(f)(xs)  # the default `if_array(0)` leaves it unmapped
+    assert out[1] == 1 and type(out[1]) is int

@@ -160,3 +160,25 @@ def test_a_list_in_axes_describes_the_arguments_as_in_jax_vmap():
     x, y = jnp.ones((2, 3)), jnp.arange(3.0)
     out = filter_vmap(lambda a, b: a + b, in_axes=[0, None])(x, y)
     np.testing.assert_array_equal(out, jax.vmap(lambda a, b: a + b, in_axes=[0, None])(x, y))
+
+
+def test_an_explicit_int_out_axis_broadcasts_a_python_int_output_as_jax_vmap_does():
+    def f(x):
+        return x, 1, "label"
+
+    xs = jnp.arange(3.0)
+    out = filter_vmap(f, out_axes=0)(xs)
+    expected = jax.vmap(lambda x: 1, out_axes=0)(xs)
+    assert isinstance(out[1], jax.Array)
+    assert (out[1].shape, out[1].dtype) == (expected.shape, expected.dtype) == ((3,), jnp.int32)
+    np.testing.assert_array_equal(out[1], expected)
+    assert out[2] == "label"  # not array-like: returned as it is
+    # Unmapped (explicitly, or by the default `if_array(0)`), it is returned unchanged.
+    for spec in ((0, None, None), if_array(0)):
+        out = filter_vmap(f, out_axes=spec)(xs)
+        assert out[1] == 1 and type(out[1]) is int
+    out = filter_vmap(lambda x: (1, 2.5), out_axes=None)(xs)
+    assert out == (1, 2.5) and (type(out[0]), type(out[1])) == (int, float)
+    # A mapped axis other than 0 places it there too.
+    out = filter_vmap(lambda x: (x, 2.5), out_axes=(0, 0))(xs)
+    np.testing.assert_array_equal(out[1], jnp.full((3,), 2.5))

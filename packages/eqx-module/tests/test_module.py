@@ -396,6 +396,51 @@ def test_post_init_of_generated_init_assigns_fields_but_not_other_names() -> Non
         A(3).x = 1
 
 
+def test_calling_init_again_on_a_finished_module_raises_and_changes_nothing() -> None:
+    class Generated(Module):
+        x: int
+
+    class WithPostInit(Module):
+        x: int
+        doubled: int = field(init=False)
+
+        def __post_init__(self) -> None:
+            self.doubled = 2 * self.x
+
+    class Custom(Module):
+        x: int
+
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    for module in (Generated(1), WithPostInit(1), Custom(1)):
+        with pytest.raises(dataclasses.FrozenInstanceError, match=type(module).__qualname__):
+            module.__init__(5)  # type: ignore[misc]
+        assert module.x == 1
+    with pytest.raises(dataclasses.FrozenInstanceError, match=r"eqx\.tree_at"):
+        Generated(1).__init__(5)  # type: ignore[misc]
+
+
+def test_a_custom_init_may_still_call_the_generated_init_of_its_parent() -> None:
+    class Parent(Module):
+        x: float
+        y: float
+
+    class Child(Parent):
+        def __init__(self, x: float) -> None:
+            super().__init__(x, 2 * x)
+
+    class Grandchild(Parent):
+        def __init__(self, x: float) -> None:
+            Parent.__init__(self, x, 3 * x)
+
+    assert (Child(1.0).x, Child(1.0).y) == (1.0, 2.0)
+    assert Grandchild(1.0).y == 3.0
+    # The guard keeps the generated signature, docs and annotations.
+    assert list(inspect.signature(Parent).parameters) == ["x", "y"]
+    assert list(inspect.signature(Parent.__init__).parameters) == ["self", "x", "y"]
+
+
 def test_fields_and_wrapper_names_can_be_assigned_repeatedly_in_init() -> None:
     class A(Module):
         x: int

@@ -1,11 +1,13 @@
 """`Partial`."""
 
+import typing
+
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 import pytest
 
-from eqx_module import Partial
+from eqx_module import Module, Partial
 
 
 def f(a: int, b: int, c: int, *, d: int = 0, e: int = 0) -> tuple[int, ...]:
@@ -40,3 +42,20 @@ def test_partial_accepts_any_callable() -> None:
 def test_partial_duplicate_keyword_raises() -> None:
     with pytest.raises(TypeError):
         Partial(f, 1, 2, 3, d=1)(d=2)
+
+
+def test_partial_is_generic_so_it_can_annotate_a_field() -> None:
+    # Libraries annotate with `Partial[...]` at import time: it must be subscriptable.
+    alias = Partial[jax.Array]
+    assert typing.get_origin(alias) is Partial
+    assert typing.get_args(alias) == (jax.Array,)
+
+    class Holder(Module):
+        fn: Partial[jax.Array]
+
+    holder = Holder(Partial(jnp.multiply, jnp.array(3.0)))
+    assert holder.fn(jnp.array(2.0)) == 6.0
+    # The subscripted alias also constructs a plain Partial.
+    built = alias(jnp.add, jnp.array(1.0))
+    assert type(built) is Partial
+    assert built(2.0) == 3.0

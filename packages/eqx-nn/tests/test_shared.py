@@ -168,3 +168,17 @@ def test_call_accepts_and_ignores_a_key() -> None:
     shared = Tied(jr.key(0)).shared
     embedding, head = shared(key=jr.key(1))
     assert head.weight is embedding.weight
+
+
+def test_shared_is_generic_so_it_can_annotate_a_field() -> None:
+    pair = (eqx_nn.Linear(2, 2, key=jr.key(0)), eqx_nn.Linear(2, 2, key=jr.key(1)))
+
+    class Holder(Module):
+        shared: eqx_nn.Shared[tuple[eqx_nn.Linear, eqx_nn.Linear]]
+
+    alias = eqx_nn.Shared[tuple[eqx_nn.Linear, eqx_nn.Linear]]
+    holder = Holder(alias(pair, lambda p: p[1].weight, lambda p: p[0].weight))
+    assert type(holder.shared) is eqx_nn.Shared
+    _, second = holder.shared()
+    np.testing.assert_array_equal(second.weight, pair[0].weight)
+    np.testing.assert_array_equal(second.bias, pair[1].bias)

@@ -33,7 +33,9 @@ def test_build_metadata_holds_only_strings_with_versions_and_json_entries(
 ) -> None:
     monkeypatch.setattr(_checkpoint_metadata, "_eqx_version", lambda: None)
     metadata = build_metadata({"s": "int"}, {"s": "0000abcd"}, encode_user_metadata({"lr": 1}))
+    assert next(iter(metadata)) == "header_crc32"  # first: sealed at a fixed offset
     assert metadata == {
+        "header_crc32": "00000000",  # filled in by seal_header once the header is final
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "eqx_tree_version": eqx_tree.__version__,

@@ -81,3 +81,21 @@ def test_tracers_are_arrays():
         jnp.ones(2)
     )
     assert seen == [(True, True)]
+
+
+def test_tracers_are_array_like_and_float_tracers_inexact_array_like():
+    import jax
+
+    seen = []
+
+    def record(x, i):
+        seen.append(
+            (
+                eqx_tree.is_array_like(x),
+                eqx_tree.is_inexact_array_like(x),
+                eqx_tree.is_inexact_array_like(i),
+            )
+        )
+
+    jax.jit(record)(jnp.ones(2), jnp.arange(2))
+    assert seen == [(True, True, False)]

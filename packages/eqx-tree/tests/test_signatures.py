@@ -41,7 +41,7 @@ _EXPECTED: dict[str, list[tuple[str, Any, Any]]] = {
         ("atol", _KW, 0.0),
     ],
     "tree_flatten_one_level": [("pytree", _POS, _NO)],
-    "tree_check": [("pytree", _POS, _NO)],
+    "tree_check": [("pytree", _POS, _NO), ("arrays", _KW, False)],
     "tree_pformat": [("pytree", _POS, _NO), *_PFORMAT_OPTIONS],
     "tree_pprint": [("pytree", _POS, _NO), *_PFORMAT_OPTIONS],
     "apply_updates": [("model", _POS, _NO), ("updates", _POS, _NO)],

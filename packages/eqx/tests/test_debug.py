@@ -18,6 +18,8 @@ DEBUG_NAMES = (
     "assert_max_traces",
     "get_num_traces",
     "explain_retraces",  # an eqx addition: why a filter_jit function retraced
+    "find_nans",  # the NaN locators: eager, and inside compiled code
+    "check_finite",
 )
 
 

@@ -92,6 +92,32 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
+# Beyond Equinox: freezing, model surgery and sizing.
+SURGERY_TREE_NAMES = ("tree_select", "TreeSelection", "tree_size", "TreeSize")
+SURGERY_MODULE_NAMES = (
+    "TRAINABLE",
+    "WEIGHT_DECAY",
+    "BUFFER",
+    "SHARDING",
+    "field_mask",
+    "freeze",
+    "tree_summary",
+    "TreeSummary",
+    "SummaryRow",
+)
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+SCALING_NAMES = ("filter_device_put", "filter_shard_map")
+# Beyond Equinox: sharded checkpoints through orbax-checkpoint.
+ORBAX_NAMES = (
+    "tree_save_orbax",
+    "tree_load_orbax",
+    "tree_load_orbax_metadata",
+    "PendingSave",
+    "checkpoint_to_orbax",
+    "checkpoint_from_orbax",
+)
+# Beyond Equinox: the opt-in aliasing checks warn with this class (eqx_tree defines it).
+ALIASING_NAMES = ("EqxAliasingWarning",)
 SUBMODULES = ("nn", "debug")
 
 REEXPORTED = (
@@ -100,6 +126,11 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in FILTER_NAMES]
     + list(ADDITIONS.items())
     + [(name, eqx_tree) for name in CHECKPOINT_NAMES]
+    + [(name, eqx_tree) for name in SURGERY_TREE_NAMES]
+    + [(name, eqx_module) for name in SURGERY_MODULE_NAMES]
+    + [(name, eqx_filter) for name in SCALING_NAMES]
+    + [(name, eqx_tree) for name in ORBAX_NAMES]
+    + [(name, eqx_tree) for name in ALIASING_NAMES]
 )
 
 
@@ -119,6 +150,11 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *META_NAMES,
         *ADDITIONS,
         *CHECKPOINT_NAMES,
+        *SURGERY_TREE_NAMES,
+        *SURGERY_MODULE_NAMES,
+        *SCALING_NAMES,
+        *ORBAX_NAMES,
+        *ALIASING_NAMES,
         *SUBMODULES,
     }
     actual = public_names(eqx)
@@ -147,6 +183,7 @@ def test_equinox_error_aliases_are_the_eqx_error_classes() -> None:
 def test_warning_classes_are_user_warnings_so_they_show_by_default() -> None:
     assert issubclass(eqx.EqxDeprecationWarning, eqx.EqxWarning)
     assert issubclass(eqx.EqxWarning, UserWarning)
+    assert issubclass(eqx.EqxAliasingWarning, eqx.EqxWarning)
 
 
 def test_nn_and_debug_are_real_submodules() -> None:

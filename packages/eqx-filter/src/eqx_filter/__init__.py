@@ -20,6 +20,7 @@ from ._checkpoint import filter_checkpoint as filter_checkpoint
 from ._closure_convert import filter_closure_convert as filter_closure_convert
 from ._custom_jvp import filter_custom_jvp as filter_custom_jvp
 from ._custom_vjp import filter_custom_vjp as filter_custom_vjp
+from ._device_put import filter_device_put as filter_device_put
 from ._eval_shape import filter_eval_shape as filter_eval_shape
 from ._filters import combine as combine
 from ._filters import filter as filter
@@ -32,6 +33,7 @@ from ._jit import filter_jit as filter_jit
 from ._make_jaxpr import filter_make_jaxpr as filter_make_jaxpr
 from ._pmap import filter_pmap as filter_pmap
 from ._shard import filter_shard as filter_shard
+from ._shard_map import filter_shard_map as filter_shard_map
 from ._version import __version__ as __version__
 from ._vmap import filter_vmap as filter_vmap
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 from eqx_module import field
-from eqx_tree import is_array, is_inexact_array
+from eqx_tree import is_array, is_inexact_array, is_inexact_array_like
 
 from ._compat import flatten_up_to, same_structure
 from ._custom_jvp import zero_tangent
@@ -31,21 +31,30 @@ def _is_none(x: Any) -> bool:
 
 
 def _check_tangent(primal: Any, tangent: Any, path: str) -> None:
-    if not is_array(tangent):
+    # Python floats (and complexes) count as floating-point arrays on both sides, as
+    # `jax.jvp` accepts them; they are converted to (weakly typed) arrays.
+    if not (is_array(tangent) or is_inexact_array_like(tangent)):
         raise TypeError(
-            f"filter_jvp: the tangent at `{path}` must be a JAX or NumPy array (or None "
-            f"for a zero tangent); got {type(tangent).__name__}."
+            f"filter_jvp: the tangent at `{path}` must be a floating-point JAX or NumPy "
+            f"array, a Python float, or None for a zero tangent; got "
+            f"{type(tangent).__name__}."
         )
-    if not is_inexact_array(primal):
+    if not is_inexact_array_like(primal):
         raise TypeError(
-            f"filter_jvp: the primal at `{path}` is not a floating-point array (it is "
-            f"{_describe(primal)}), so it cannot have a tangent. Pass None as its tangent."
+            f"filter_jvp: the primal at `{path}` is not a floating-point array or Python "
+            f"float (it is {_describe(primal)}), so it cannot have a tangent. Pass None as "
+            "its tangent."
         )
-    if not jnp.issubdtype(tangent.dtype, jnp.inexact):
+    if not jnp.issubdtype(jnp.result_type(tangent), jnp.inexact):
         raise TypeError(
-            f"filter_jvp: the tangent at `{path}` has dtype {tangent.dtype}, but the primal "
-            f"has dtype {primal.dtype}; tangents of floating-point primals must be "
-            "floating-point too."
+            f"filter_jvp: the tangent at `{path}` has dtype {jnp.result_type(tangent)}, but "
+            f"the primal has dtype {jnp.result_type(primal)}; tangents of floating-point "
+            "primals must be floating-point too."
+        )
+    if jnp.shape(tangent) != jnp.shape(primal):
+        raise ValueError(
+            f"filter_jvp: the tangent at `{path}` has shape {jnp.shape(tangent)}, but the "
+            f"primal has shape {jnp.shape(primal)}; a tangent must have its primal's shape."
         )
 
 
@@ -65,15 +74,18 @@ def filter_jvp(
     - `fn`: called as `fn(*primals, **kwargs)`; it may return any PyTree.
     - `primals`: a sequence of positional arguments (any PyTrees).
     - `tangents`: the same structure as `primals`, with `None` as a symbolic zero.
-      `None` is required for leaves that are not floating-point arrays.
+      Each other leaf is a floating-point array or a Python float; `None` is required
+      for leaves that are neither. A perturbed Python float primal is differentiated
+      as a (weakly typed) array, as `jax.jvp` does.
     - `**kwargs`: passed to `fn`, not differentiated.
 
     **Returns:** `(out, t_out)`; `t_out` mirrors `out`, `None` where the output is not a
     floating-point array or its tangent is (symbolically) zero, as for an output that
     does not depend on any perturbed input.
 
-    **Raises:** `ValueError` if `primals` and `tangents` differ in structure;
-    `TypeError` for a non-array tangent, an integer tangent of a float primal, or a
+    **Raises:** `ValueError` if `primals` and `tangents` differ in structure or a
+    tangent's shape differs from its primal's; `TypeError` for a tangent that is neither
+    a floating-point array nor a Python float, an integer tangent of a float primal, or a
     tangent on a primal that is not a floating-point array.
 
     ```python

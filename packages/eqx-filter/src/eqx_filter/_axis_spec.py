@@ -15,7 +15,7 @@ import jax.tree_util as jtu
 from eqx_tree import is_array
 
 from ._compat import flatten_up_to
-from ._jit_bind import signature_of
+from ._jit._bind import signature_of
 
 __all__ = ["if_array", "resolve_axes", "resolve_in_axes_dict"]
 

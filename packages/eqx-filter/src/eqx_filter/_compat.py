@@ -18,6 +18,7 @@ __all__ = [
     "pure_callback",
     "pytree_registry",
     "same_structure",
+    "shard_map",
     "shape_dtype_struct",
     "tracer_type",
     "with_sharding_constraint",
@@ -101,7 +102,7 @@ def _pytree_registry() -> dict[Any, Any] | None:
 # (`register_pytree_node`, `register_pytree_with_keys`, `register_static`,
 # `register_dataclass`, and so every Module class): one entry per type, never removed,
 # so its size changes exactly when a type is registered. `filter_jit`'s hot path reads
-# that size to know that its cached leaf types are still leaves (`_jit_cache._Plan`).
+# that size to know that its cached leaf types are still leaves (`_jit/_plan.py`).
 # `None` if this JAX lacks it: the hot path then flattens every call in full.
 pytree_registry: dict[Any, Any] | None = _pytree_registry()
 
@@ -109,3 +110,27 @@ pytree_registry: dict[Any, Any] | None = _pytree_registry()
 def same_structure(a: Any, b: Any) -> bool:
     """Whether two treedefs are equal."""
     return bool(a == b)
+
+
+def _shard_map_impl() -> tuple[Any, str]:
+    """The shard_map of this JAX and the name of its replication-check keyword.
+
+    `jax.shard_map` (keyword-only, `check_vma`) is public from JAX 0.7; older JAX has
+    only `jax.experimental.shard_map.shard_map` (positional mesh/specs, `check_rep`).
+    Newer JAX deprecates the experimental module, so it is imported only as a fallback.
+    """
+    import inspect
+
+    public = getattr(jax, "shard_map", None)
+    if public is not None:
+        params = inspect.signature(public).parameters
+        return public, "check_vma" if "check_vma" in params else "check_rep"
+    from jax.experimental.shard_map import shard_map as experimental  # pragma: no cover
+
+    return experimental, "check_rep"  # pragma: no cover
+
+
+def shard_map(f: Any, *, mesh: Any, in_specs: Any, out_specs: Any, check_vma: bool) -> Any:
+    """`jax.shard_map(f, mesh=..., in_specs=..., out_specs=..., check_vma=...)` on any JAX."""
+    impl, check_name = _shard_map_impl()
+    return impl(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, **{check_name: check_vma})

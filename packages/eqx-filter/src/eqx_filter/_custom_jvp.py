@@ -1,9 +1,10 @@
 """`filter_custom_jvp`: `jax.custom_jvp` for functions of arbitrary PyTrees.
 
 A call splits `(args, kwargs)` into array leaves (passed through `jax.custom_jvp`) and
-everything else (closed over). Tangents reach the rule as `None` for symbolic zeros:
-non-arrays, non-inexact arrays and unperturbed arrays. Keyword arguments are never
-differentiated.
+everything else (closed over): Python scalars are static, as in every filtered
+transform, and so are the non-array leaves of the output. Tangents reach the rule as
+`None` for symbolic zeros: non-arrays, non-inexact arrays and unperturbed arrays.
+Keyword arguments are never differentiated.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import numpy as np
 
 from eqx_tree import EqxDeprecationWarning, is_array
 from eqx_tree.internal import warn_at_user_code
+
+from ._filters import combine, partition
 
 __all__ = ["filter_custom_jvp"]
 
@@ -46,7 +49,11 @@ class filter_custom_jvp:
         return out, t_out
     ```
 
-    **Arguments:** `fn`, called as `fn(*args, **kwargs)`; its outputs must be JAX types.
+    **Arguments:** `fn`, called as `fn(*args, **kwargs)`. Array leaves of the arguments
+    are traced; everything else, Python scalars included, is static and reaches `fn`
+    as it is. Likewise, array leaves of the output go through JAX, and the rest is
+    returned as `fn` returned it: `f(1.0, 2.0)` gives what `fn(1.0, 2.0)` gives (a
+    Python float), `f(jnp.array(1.0), 2)` an array.
 
     **Methods:** `def_jvp(rule)` with `rule(primals: tuple, tangents: tuple, **kwargs) ->
     (out, t_out)`, a `None` output tangent meaning zero; `defjvp(rule)` (legacy,
@@ -114,9 +121,16 @@ class filter_custom_jvp:
             rebuilt: tuple[tuple[Any, ...], dict[str, Any]] = jtu.tree_unflatten(treedef, full)
             return rebuilt
 
+        # Non-array outputs (a Python float computed from static Python floats, say)
+        # are returned as they are, not converted by JAX: they go round it.
+        static_out: list[Any] = []
+
         def primal_fn(*dynamic: Any) -> Any:
-            call_args, call_kwargs = rebuild(dynamic)
-            return fn(*call_args, **call_kwargs)
+            # As in the rule: arrays, never the Python-scalar literals JAX may pass.
+            call_args, call_kwargs = rebuild([jnp.asarray(d) for d in dynamic])
+            out_dynamic, out_static = partition(fn(*call_args, **call_kwargs), is_array)
+            static_out.append(out_static)
+            return out_dynamic
 
         def jvp_rule(primals: Any, tangents: Any) -> Any:
             # JAX may hand over an array argument's value as a Python scalar (or a
@@ -137,18 +151,21 @@ class filter_custom_jvp:
             tangent_args, _ = jtu.tree_unflatten(treedef, tangent_leaves)
             out, t_out = rule(call_args, tangent_args, **call_kwargs)
             if t_out is None:
-                return out, jtu.tree_map(zero_tangent, out)
+                t_out = jtu.tree_map(lambda _: None, out)
             t_out = jtu.tree_map(
-                lambda o, t: zero_tangent(o) if t is None else t,
+                lambda o, t: (zero_tangent(o) if t is None else t) if is_array(o) else None,
                 out,
                 t_out,
                 is_leaf=lambda x: x is None,
             )
-            return out, t_out
+            out_dynamic, out_static = partition(out, is_array)
+            static_out.append(out_static)
+            return out_dynamic, t_out
 
         custom = jax.custom_jvp(primal_fn)
         custom.defjvp(jvp_rule, symbolic_zeros=True)
-        return custom(*[leaves[i] for i in dynamic_positions])
+        out_dynamic = custom(*[leaves[i] for i in dynamic_positions])
+        return combine(out_dynamic, static_out[-1])
 
 
 def is_inexact_value(x: Any) -> bool:

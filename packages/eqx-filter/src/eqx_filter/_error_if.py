@@ -36,6 +36,7 @@ from ._runtime_error import (
     EqxRuntimeError,
     EqxTracetimeError,
     _CheckFailed,
+    as_messages,
     check_failed_text,
     register_site,
     runtime_error,
@@ -133,7 +134,7 @@ def _print_breakpoint_header(msg: str) -> None:
     )
 
 
-def _make_check(mode: str, msgs: tuple[str, ...]) -> Callable[..., list[Any]]:
+def _make_check(mode: str, msgs: Sequence[str]) -> Callable[..., list[Any]]:
     """The staged check for `mode`: `(arrays, pred, index) -> arrays`."""
     site_id = register_site(msgs) if mode == "raise" else -1
 
@@ -187,7 +188,7 @@ def _make_check(mode: str, msgs: tuple[str, ...]) -> Callable[..., list[Any]]:
     return check
 
 
-def _staged_check(x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str) -> Any:
+def _staged_check(x: Any, pred: Any, index: Any, msgs: Sequence[str], mode: str) -> Any:
     leaves, treedef = jtu.tree_flatten(x)
     positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
     if not positions:
@@ -208,7 +209,7 @@ def _staged_check(x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: st
     return jtu.tree_unflatten(treedef, leaves)
 
 
-def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: tuple[str, ...], mode: str) -> Any:
+def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: Sequence[str], mode: str) -> Any:
     if not _is_traced(pred):
         if not bool(np.any(np.asarray(pred))):
             return x
@@ -276,7 +277,7 @@ def branched_error_if(
     ```
     """
     mode = _resolve_mode(on_error)
-    msgs = tuple(msgs)
+    msgs = as_messages(msgs)
     if in_filter_jit_trace():
         # Already being compiled by `filter_jit`, whose trace records the check.
         return _branched_error_if_impl(x, pred, index, msgs, mode)

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import functools
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.tree_util as jtu
 import numpy as np
 
 from eqx_module import field, module_update_wrapper
-from eqx_tree import EqxDeprecationWarning, is_array, register_cache_clearer
+from eqx_tree import EqxDeprecationWarning, register_cache_clearer
 from eqx_tree._warnings import warn_at_user_code
 
 from ._axis_spec import if_array, resolve_in_axes_dict
+from ._jit._config import check_donate
+from ._jit._messages import donation_warnings_silenced, unhashable_argument_error
 from ._sentinel import sentinel
 from ._vmap import OutputSkeleton, keyword_error, rebuild, split_inputs, split_outputs
 from ._wrapper import TransformWrapper
@@ -31,7 +31,6 @@ from ._wrapper import TransformWrapper
 __all__ = ["filter_pmap"]
 
 PMAP_DONATE_MODES = ("all", "warn", "none")
-_DONATED_BUFFERS_MESSAGE = ".*Some donated buffers were not usable.*"
 
 
 class _PmapEntry:
@@ -110,12 +109,7 @@ class _PmapWrapper(TransformWrapper):
         try:
             entry = _cache.get(key)
         except TypeError:
-            raise TypeError(
-                f"filter_pmap: {_unhashable_culprit(call_args)} is unhashable; non-array "
-                "leaves are static and are hashed to look up the compiled function. Make "
-                "it hashable (a tuple instead of a list, a frozen dataclass, ...), or turn "
-                "it into a JAX array."
-            ) from None
+            raise unhashable_argument_error("filter_pmap", call_args) from None
         dynamic = [leaves[i] for i in positions]
         n_dummy = 0
         if all(axis is None for axis in axes):
@@ -192,11 +186,7 @@ class _PmapWrapper(TransformWrapper):
         entry, dynamic = self._prepare(args)
         if entry is None:
             return _run_unmapped(self._fun, args, self._out_axes)
-        if self._donate == "all":
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=_DONATED_BUFFERS_MESSAGE)
-                arrays = entry.pmapped(*dynamic)
-        else:
+        with donation_warnings_silenced(self._donate == "all"):
             arrays = entry.pmapped(*dynamic)
         return entry.skeletons[-1].fill(arrays)
 
@@ -224,21 +214,6 @@ def _run_unmapped(fun: Callable[..., Any], args: tuple[Any, ...], out_axes: Any)
     if any(axis is not None for axis in array_axes):
         raise _unresolved_batch_dimension("`out_axes` cannot map an output")
     return out
-
-
-def _unhashable_culprit(call_args: tuple[Any, ...]) -> str:
-    """Names the first unhashable non-array leaf by its path: `fun...` or `args[i]...`."""
-    for path, leaf in jtu.tree_flatten_with_path(call_args)[0]:
-        if is_array(leaf):
-            continue
-        try:
-            hash(leaf)
-        except TypeError:
-            (first, *rest) = path
-            index = first.idx if isinstance(first, jtu.SequenceKey) else 0
-            head = "fun" if index == 0 else f"args[{index - 1}]"
-            return f"the non-array leaf at `{head}{jtu.keystr(tuple(rest))}`"
-    return "a static field of the function or of an argument"
 
 
 def _hashable(x: Any) -> Any:
@@ -303,11 +278,7 @@ def filter_pmap(
             EqxDeprecationWarning,
         )
         donate = "all"
-    if donate not in PMAP_DONATE_MODES:
-        raise ValueError(
-            "`donate` must be one of "
-            f"{', '.join(repr(m) for m in PMAP_DONATE_MODES)}; got {donate!r}."
-        )
+    check_donate(donate, PMAP_DONATE_MODES)
     for name in ("static_broadcasted_argnums", "donate_argnums"):
         if name in pmapkwargs:
             raise ValueError(

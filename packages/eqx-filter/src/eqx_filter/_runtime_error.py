@@ -10,13 +10,17 @@ when the check was traced (`register_site`).
 
 from __future__ import annotations
 
+import abc
 import itertools
 import re
 import threading
 import traceback
 from collections.abc import Sequence
+from typing import overload
 
 __all__ = [
+    "MessageTable",
+    "as_messages",
     "EqxRuntimeError",
     "EqxTracetimeError",
     "EquinoxRuntimeError",
@@ -66,12 +70,50 @@ _TIPS = (
 )
 
 
+class MessageTable(Sequence[str], abc.ABC):
+    """A long sequence of check messages, each built only when it is shown.
+
+    A check with one message per leaf and per batch element (`debug.check_finite` under
+    `vmap`) may have millions of them; a table computes `msgs[i]` on demand instead of
+    holding them all. Subclasses must be hashable values (frozen dataclasses), since the
+    messages are a static argument of the check's trace.
+    """
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def message(self, index: int) -> str:
+        """The message at `0 <= index < len(self)`."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        size = len(self)
+        if isinstance(index, slice):
+            return tuple(self.message(i) for i in range(size)[index])
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError(f"message index {index} out of range for {size} messages")
+        return self.message(index)
+
+
+def as_messages(msgs: Sequence[str]) -> Sequence[str]:
+    """`msgs` as a hashable sequence: a tuple, or the `MessageTable` itself."""
+    return msgs if isinstance(msgs, MessageTable) else tuple(msgs)
+
+
 class _Site:
     """One traced check: its messages and the user stack where it was staged."""
 
     __slots__ = ("msgs", "stack")
 
-    def __init__(self, msgs: tuple[str, ...], stack: str) -> None:
+    def __init__(self, msgs: Sequence[str], stack: str) -> None:
         self.msgs = msgs
         self.stack = stack
 
@@ -104,7 +146,7 @@ def user_stack(*, inside_jit: bool) -> str:
     frames = traceback.extract_stack()[:-1]
     if inside_jit:
         for i in range(len(frames) - 1, -1, -1):
-            if frames[i].filename.replace("\\", "/").endswith("/eqx_filter/_jit_cache.py"):
+            if frames[i].filename.replace("\\", "/").endswith("/eqx_filter/_jit/_entry.py"):
                 frames = frames[i + 1 :]
                 break
     kept = [frame for frame in frames if not _is_library_frame(frame)]
@@ -113,7 +155,7 @@ def user_stack(*, inside_jit: bool) -> str:
 
 def register_site(msgs: Sequence[str]) -> int:
     """Record a check being traced now; returns the id its failures carry."""
-    site = _Site(tuple(msgs), user_stack(inside_jit=True))
+    site = _Site(as_messages(msgs), user_stack(inside_jit=True))
     with _sites_lock:
         site_id = next(_site_ids)
         if len(_sites) >= _MAX_SITES:  # bounded: forget the oldest sites

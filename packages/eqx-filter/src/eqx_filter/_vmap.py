@@ -15,7 +15,7 @@ import jax
 import jax.tree_util as jtu
 
 from eqx_module import field, module_update_wrapper
-from eqx_tree import is_array
+from eqx_tree import is_array, is_array_like
 from eqx_tree.internal import sentinel
 
 from ._axis_spec import if_array, resolve_axes, resolve_in_axes_dict
@@ -69,20 +69,35 @@ class OutputSkeleton:
 
     __slots__ = ("leaves", "positions", "treedef")
 
-    def __init__(self, leaves: list[Any], treedef: Any) -> None:
+    def __init__(self, leaves: list[Any], treedef: Any, positions: list[int] | None = None) -> None:
+        """`positions`: the leaves that go through the transform (default: the arrays)."""
         self.treedef = treedef
-        self.positions = [i for i, x in enumerate(leaves) if is_array(x)]
-        self.leaves = [None if is_array(x) else x for x in leaves]
+        if positions is None:
+            positions = [i for i, x in enumerate(leaves) if is_array(x)]
+        self.positions = positions
+        self.leaves = list(leaves)
+        for i in positions:
+            self.leaves[i] = None
 
     def fill(self, arrays: Any) -> Any:
         return rebuild(self.leaves, self.treedef, self.positions, arrays)
 
 
 def split_outputs(out: Any, out_axes: Any) -> tuple[list[Any], list[int | None], OutputSkeleton]:
-    """The array outputs, their axes, and how to rebuild the output from the arrays."""
+    """The array outputs, their axes, and how to rebuild the output from the arrays.
+
+    An array-like non-array (a Python int, say) that `out_axes` maps explicitly goes
+    through the transform too, which broadcasts it to an array with the mapped axis;
+    unmapped (`None`, as the default `if_array(0)` gives it), it is returned as it is.
+    """
     leaves, treedef = jtu.tree_flatten(out)
     axes = resolve_axes(out_axes, out, "out_axes")
-    skeleton = OutputSkeleton(leaves, treedef)
+    positions = [
+        i
+        for i, (x, axis) in enumerate(zip(leaves, axes, strict=True))
+        if is_array(x) or (axis is not None and is_array_like(x))
+    ]
+    skeleton = OutputSkeleton(leaves, treedef, positions)
     arrays = [leaves[i] for i in skeleton.positions]
     array_axes = [axes[i] for i in skeleton.positions]
     return arrays, array_axes, skeleton

@@ -17,3 +17,14 @@ from ._static import Static as Static
 from ._version import __version__ as __version__
 from ._wrapper import StrictConfig as StrictConfig
 from ._wrapper import module_update_wrapper as module_update_wrapper
+
+# --- per-field metadata, freezing and model summaries ---
+from ._freeze import freeze as freeze
+from ._metadata import BUFFER as BUFFER
+from ._metadata import SHARDING as SHARDING
+from ._metadata import TRAINABLE as TRAINABLE
+from ._metadata import WEIGHT_DECAY as WEIGHT_DECAY
+from ._metadata import field_mask as field_mask
+from ._summary import SummaryRow as SummaryRow
+from ._summary import TreeSummary as TreeSummary
+from ._summary import tree_summary as tree_summary

@@ -59,6 +59,9 @@ class ClassInfo:
     use_dict_mode: Callable[[], None]
     # Per-field metadata, verbatim, for per-field analyses by other tools.
     metadata: Mapping[str, Mapping[Any, Any]]
+    # The guard installed over a generated `__init__` (its `__wrapped__` is the generated
+    # function, which construction calls directly); `None` for a custom `__init__`.
+    guarded_init: Callable[..., None] | None = None
     needs_post_init_steps: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
 import inspect
 import types
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tr
 from eqx_tree.internal import warn_at_user_code
 
 from ._abstract import process_abstract_annotations, resolve_abstract
+from ._aliasing import aliasing_checks
 from ._class_info import (
     ClassInfo,
     InitSignature,
@@ -94,6 +96,7 @@ class _ModuleMeta(abc.ABCMeta):
         /,
         strict: bool | None = False,
         is_abstract: bool = False,
+        check_aliasing: bool | None = None,
         **kwargs: Any,
     ) -> _ModuleMeta:
         qualname = namespace.get("__qualname__", name)
@@ -121,12 +124,14 @@ class _ModuleMeta(abc.ABCMeta):
             type.__setattr__(cls, "__doc__", inherited)
 
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+        guarded_init = None
         if not custom_init:
             init = cls.__dict__["__init__"]
             init.__doc__ = init_doc
             for f in fields:
                 if f.init and "converter" in f.metadata:
                     init.__annotations__[f.name] = converter_annotation(f.metadata["converter"])
+            guarded_init = _guard_generated_init(cls, init)
         signature = inspect.signature(cls.__init__)  # type: ignore[misc]
         type.__setattr__(
             cls,
@@ -147,7 +152,8 @@ class _ModuleMeta(abc.ABCMeta):
             field_steps=_field_steps(fields, check_missing),
             check_inits=tuple(
                 k.__dict__["__check_init__"] for k in cls.__mro__ if "__check_init__" in k.__dict__
-            ),
+            )
+            + aliasing_checks(cls, check_aliasing),
             has_custom_init=custom_init,
             mark_initialising=custom_init or hasattr(cls, "__post_init__"),
             check_init_arguments=not custom_init,
@@ -165,6 +171,7 @@ class _ModuleMeta(abc.ABCMeta):
                 ),
             ),
             metadata=types.MappingProxyType({f.name: f.metadata for f in fields}),
+            guarded_init=guarded_init,
         )
         type.__setattr__(cls, "_eqx_class_info", info)
         _wrap_methods(cls, frozenset(field_names))
@@ -211,7 +218,11 @@ class _ModuleMeta(abc.ABCMeta):
             else:
                 # A generated `__init__` without `__post_init__` stores the fields with
                 # `object.__setattr__` and runs no user code that could assign to `self`.
-                cls.__init__(self, *args, **kwargs)
+                # Called unguarded: the instance is new, so the re-init check is moot.
+                init = cls.__init__
+                if init is info.guarded_init:
+                    init = init.__wrapped__
+                init(self, *args, **kwargs)
             if info.abstract_vars:
                 names = ", ".join(sorted(info.abstract_vars))
                 raise TypeError(
@@ -226,6 +237,32 @@ class _ModuleMeta(abc.ABCMeta):
             if info.needs_post_init_steps:
                 _post_init_steps(self, info)
             return self
+
+
+def _guard_generated_init(cls: type, generated: Callable[..., None]) -> Callable[..., None]:
+    """Make `instance.__init__(...)` on a finished instance raise, as for a frozen dataclass.
+
+    A generated `__init__` stores fields with `object.__setattr__`, so calling it again
+    would mutate a finished (possibly hashed, possibly traced) Module. The guard only
+    runs for such explicit calls and for `super().__init__(...)`; `Module(...)` itself
+    calls the generated function directly (one attribute lookup, no extra frame).
+    """
+
+    @functools.wraps(generated)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        # A fresh instance has an empty `__dict__`; a subclass's custom `__init__` that
+        # calls `super().__init__` has marked its instance as initialising.
+        if self.__dict__ and id(self) not in INITIALISING:
+            raise dataclasses.FrozenInstanceError(
+                f"cannot call `__init__` again on a finished `{type(self).__qualname__}`: "
+                "Modules are immutable after construction. Build a new instance instead "
+                f"(`{type(self).__qualname__}(...)`), or change one field with "
+                "`eqx.tree_at(lambda m: m.<field>, module, new_value)`."
+            )
+        generated(self, *args, **kwargs)
+
+    type.__setattr__(cls, "__init__", __init__)
+    return __init__
 
 
 def _field_steps(
@@ -345,7 +382,10 @@ class Module(metaclass=_ModuleMeta):
     `BoundMethod`s, themselves PyTrees, so `jax.jit(model.method)` works.
 
     Class keyword arguments: `is_abstract=True` forbids instantiation; `strict` is a
-    legacy option (`None` means abstract); others go to `__init_subclass__`.
+    legacy option (`None` means abstract); `check_aliasing=True` warns
+    `EqxAliasingWarning` when an instance stores one array or sub-module in two places
+    (inherited by subclasses; the default follows `EQX_CHECK_ALIASING`); others go to
+    `__init_subclass__`.
 
     Example:
         ```python
@@ -389,6 +429,19 @@ class Module(metaclass=_ModuleMeta):
 
     def __repr__(self) -> str:
         return tree_pformat(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython / Jupyter display: `repr`, wrapped to the printer's width.
+
+        Called by IPython only, so nothing is imported for it. A subclass's own
+        `__repr__` wins, as in a plain `repr`.
+        """
+        if cycle:  # a tree cannot contain itself; IPython asks anyway for safety
+            printer.text(f"{type(self).__name__}(...)")
+        elif type(self).__repr__ is not Module.__repr__:
+            printer.text(repr(self))
+        else:
+            printer.text(tree_pformat(self, width=getattr(printer, "max_width", 80)))
 
 
 def _check_assignment(self: Any, name: str, value: Any) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._module import Module
 
 __all__ = ["Partial"]
 
+_Return = TypeVar("_Return")
 
-class Partial(Module):
+
+class Partial(Module, Generic[_Return]):
     """A partial application whose function and arguments are PyTree children.
 
     Arguments:
@@ -26,16 +28,19 @@ class Partial(Module):
         add = Partial(jnp.add, jnp.array(1.0))
         jax.jit(lambda f: f(2.0))(add)  # 3.0; the 1.0 is a traced leaf
         ```
+
+    It is generic in what `func` returns, so `Partial[jax.Array]` may annotate a field
+    or a parameter.
     """
 
-    func: Callable[..., Any]
+    func: Callable[..., _Return]
     args: tuple[Any, ...]
     keywords: dict[str, Any]
 
-    def __init__(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, func: Callable[..., _Return], /, *args: Any, **kwargs: Any) -> None:
         self.func = func
         self.args = args
         self.keywords = kwargs
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> _Return:
         return self.func(*self.args, *args, **kwargs, **self.keywords)

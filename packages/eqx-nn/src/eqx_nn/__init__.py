@@ -55,3 +55,8 @@ from ._stateful import StateIndex as StateIndex
 from ._stateful import delete_init_state as delete_init_state
 from ._stateful import make_with_state as make_with_state
 from ._weight_norm import WeightNorm as WeightNorm
+
+# --- low-rank adaptation (LoRA) ---
+from ._lora import LoRALinear as LoRALinear
+from ._lora import apply_lora as apply_lora
+from ._lora import merge_lora as merge_lora

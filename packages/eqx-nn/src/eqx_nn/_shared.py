@@ -2,7 +2,7 @@
 
 import operator
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jax
 import jax.tree_util as jtu
@@ -12,6 +12,8 @@ from eqx_module import Module
 from eqx_tree import tree_at, tree_equal, tree_pformat
 
 __all__ = ["Shared", "SharedNode"]
+
+_Tree = TypeVar("_Tree")
 
 
 class SharedNode:
@@ -106,7 +108,7 @@ def _first_mismatch(
     return "their non-array leaves differ"
 
 
-class Shared(Module):
+class Shared(Module, Generic[_Tree]):
     """Share (tie) nodes of a PyTree: the `where` nodes become the `get` nodes.
 
     Stores `pytree` with the nodes picked out by `where` replaced by placeholders; calling
@@ -133,13 +135,18 @@ class Shared(Module):
         )
         embedding, linear = shared()
         ```
+
+    It is generic in the tree it rebuilds: `Shared[tuple[Embedding, Linear]]` may
+    annotate a field.
     """
 
     pytree: Any
     where: Callable[[Any], Any]
     get: Callable[[Any], Any]
 
-    def __init__(self, pytree: Any, where: Callable[[Any], Any], get: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, pytree: _Tree, where: Callable[[Any], Any], get: Callable[[Any], Any]
+    ) -> None:
         source = filter_eval_shape(get, pytree)
         destination = filter_eval_shape(where, pytree)
         if tree_equal(source, destination) is not True:
@@ -155,7 +162,8 @@ class Shared(Module):
         self.where = where
         self.get = get
 
-    def __call__(self, *, key: jax.Array | None = None) -> Any:
+    def __call__(self, *, key: jax.Array | None = None) -> _Tree:
         """Return the PyTree with the shared nodes re-inserted; `key` is ignored."""
         with jax.named_scope("eqx.nn.Shared"):
-            return tree_at(self.where, self.pytree, self.get(self.pytree))
+            rebuilt: _Tree = tree_at(self.where, self.pytree, self.get(self.pytree))
+            return rebuilt

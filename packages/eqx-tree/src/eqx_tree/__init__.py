@@ -25,6 +25,7 @@ from ._serialise import tree_deserialise_leaves as tree_deserialise_leaves
 from ._serialise import tree_serialise_leaves as tree_serialise_leaves
 from ._pformat import tree_pprint as tree_pprint
 from ._updates import apply_updates as apply_updates
+from ._warnings import EqxAliasingWarning as EqxAliasingWarning
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
 from ._warnings import EqxWarning as EqxWarning
 
@@ -39,3 +40,17 @@ from ._checkpoint_report import LeafMismatch as LeafMismatch
 from ._checkpoint_report import LoadReport as LoadReport
 from ._flat_dict import tree_from_flat_dict as tree_from_flat_dict
 from ._flat_dict import tree_to_flat_dict as tree_to_flat_dict
+
+# --- model surgery and sizing: selections, parameter counts ---
+from ._select import TreeSelection as TreeSelection
+from ._select import tree_select as tree_select
+from ._size import TreeSize as TreeSize
+from ._size import tree_size as tree_size
+
+# --- sharded checkpoints through orbax-checkpoint (an optional extra, imported lazily) ---
+from ._orbax import PendingSave as PendingSave
+from ._orbax import tree_load_orbax as tree_load_orbax
+from ._orbax import tree_load_orbax_metadata as tree_load_orbax_metadata
+from ._orbax import tree_save_orbax as tree_save_orbax
+from ._orbax_convert import checkpoint_from_orbax as checkpoint_from_orbax
+from ._orbax_convert import checkpoint_to_orbax as checkpoint_to_orbax

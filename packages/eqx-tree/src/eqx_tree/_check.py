@@ -1,27 +1,33 @@
-"""`tree_check`: refuse PyTrees with cycles or with a subtree stored twice."""
+"""`tree_check`: refuse PyTrees with cycles or with a subtree (or array) stored twice."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import jax.tree_util as jtu
-
-from ._one_level import children_with_keys
+from ._aliases import find_aliases
 
 __all__ = ["tree_check"]
 
 
-def tree_check(pytree: Any) -> None:
+def tree_check(pytree: Any, *, arrays: bool = False) -> None:
     """Raise if `pytree` contains a cycle, or the same non-leaf node in two places.
 
     A subtree stored twice becomes two independent copies after any JAX
     transformation (flatten, then unflatten), silently untying what looked tied.
     Repeated leaves, `[]`, `None` and field-less Modules (nodes with no leaves) are fine.
 
+    Args:
+        pytree: the PyTree to check.
+        arrays: also refuse a JAX or NumPy array leaf stored twice (the same object, by
+            `id`): like a repeated subtree, it becomes two copies under a transform.
+            Off by default, since a repeated array is sometimes intended (the same
+            input passed in two places). NumPy scalars are never flagged.
+
     Raises:
         ValueError: «self-referential» for a cycle; «appears in the PyTree multiple
-            times» for a node with at least one leaf occurring twice (by `id`); the
-            message names the node's type and both paths.
+            times» for a node with at least one leaf occurring twice (by `id`), or with
+            `arrays=True` an array occurring twice; the message names the node's type
+            (or the array's dtype and shape) and both paths.
 
     Example:
         >>> shared = [1]
@@ -30,34 +36,6 @@ def tree_check(pytree: Any) -> None:
         ...
         ValueError: ...appears in the PyTree multiple times...
     """
-    seen: dict[int, tuple[Any, ...]] = {}
-    on_path: dict[int, tuple[Any, ...]] = {}
-
-    def visit(node: Any, path: tuple[Any, ...]) -> int:
-        pairs = children_with_keys(node)
-        if pairs is None:
-            return 1
-        if id(node) in on_path:
-            outer = jtu.keystr(on_path[id(node)]) or "the root"
-            raise ValueError(
-                f"The PyTree is self-referential: the {type(node).__name__} at {outer} "
-                f"contains itself, at {jtu.keystr(path)}. Break the cycle."
-            )
-        on_path[id(node)] = path
-        try:
-            num_leaves = sum(visit(child, (*path, key)) for key, child in pairs)
-        finally:
-            del on_path[id(node)]
-        if num_leaves > 0:
-            if id(node) in seen:
-                first = jtu.keystr(seen[id(node)]) or "the root"
-                raise ValueError(
-                    f"A {type(node).__name__} appears in the PyTree multiple times, at {first} "
-                    f"and at {jtu.keystr(path) or 'the root'}. After a JAX transformation "
-                    "these would become two independent copies. Store it once (for weight "
-                    "tying, use `eqx.nn.Shared`)."
-                )
-            seen[id(node)] = path
-        return num_leaves
-
-    visit(pytree, ())
+    aliases = find_aliases(pytree, arrays=arrays)
+    if aliases:
+        raise ValueError(aliases[0].describe())

@@ -22,15 +22,14 @@ import dataclasses
 import io
 import json
 import os
-import secrets
-import zlib
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, BinaryIO, Literal, TypeVar, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._atomic_write import atomic_writer
 from ._checkpoint_leaves import (
     LeafSpec,
     NamedLeaf,
@@ -44,13 +43,16 @@ from ._checkpoint_metadata import (
     COMPLEX128,
     COMPLEX_KINDS,
     FLOAT64,
+    HEADER_CRC_KEY,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
+    check_header_checksum,
     encode_user_metadata,
     logical_specs,
     parse_checksums,
     parse_leaf_kinds,
+    seal_header,
 )
 from ._checkpoint_report import (
     CheckpointFormatError,
@@ -59,6 +61,7 @@ from ._checkpoint_report import (
     compare_leaves,
     mismatch_message,
 )
+from ._chunked_io import write_with_crc32
 from ._safetensors_format import (
     DTYPE_BY_CODE,
     SafetensorsHeader,
@@ -68,7 +71,15 @@ from ._safetensors_format import (
     read_tensor,
 )
 
-__all__ = ["tree_load", "tree_load_metadata", "tree_save"]
+__all__ = [
+    "PathLike",
+    "plan_leaf",
+    "read_stored",
+    "tree_load",
+    "tree_load_metadata",
+    "tree_save",
+    "write_stored",
+]
 
 _T = TypeVar("_T")
 PathLike = str | os.PathLike[str]
@@ -89,7 +100,7 @@ class _PlannedLeaf:
         return DTYPE_BY_CODE[self.code].itemsize
 
 
-def _plan(named: NamedLeaf) -> _PlannedLeaf:
+def plan_leaf(named: NamedLeaf) -> _PlannedLeaf:
     """Check a leaf can be stored, from its shape and dtype alone (no device-to-host copy)."""
     spec = check_storable(named)
     kind = None if spec.kind == "array" else spec.kind
@@ -133,8 +144,10 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
     a dot inside a dict key is escaped as `%2E`).
     Other leaves (functions, strings, `None`) are not stored: `tree_load`'s `like`
     supplies them. Nothing is pickled. The file is written to a temporary file in the
-    same directory, one leaf at a time, then renamed over `path`, so a crash never
-    leaves a half-written checkpoint; on failure the temporary file is removed.
+    same directory (`<path>.tmp-<pid>`), one leaf at a time, fsynced, then renamed over
+    `path`, so a crash never leaves a half-written checkpoint; on failure the temporary
+    file is removed, and one left by a killed process is removed by the next save to
+    the same path.
 
     Arguments:
         path: the file to write, used exactly as given (no suffix is added;
@@ -149,6 +162,8 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
             names the leaf path).
         ValueError: two leaves would share a name; a Python int is outside the int64
             range.
+        OSError: writing failed (a full disk: `ENOSPC`); the message and `.filename`
+            name `path`, and the previous file at `path` is unchanged.
 
     Example:
         ```python
@@ -156,55 +171,37 @@ def tree_save(path: PathLike, pytree: Any, *, metadata: Mapping[str, Any] | None
         ```
     """
     user_metadata = encode_user_metadata(metadata)
-    planned = [_plan(named) for named in named_leaves(pytree)]
+    planned = [plan_leaf(named) for named in named_leaves(pytree)]
     # Largest itemsize first keeps every tensor aligned to its itemsize in the file.
     planned.sort(key=lambda leaf: -leaf.itemsize)
     kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
     entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
 
     def header_with(checksums: Mapping[str, str]) -> bytes:
-        return build_header(entries, build_metadata(kinds, checksums, user_metadata))[0]
+        metadata = build_metadata(kinds, checksums, user_metadata)
+        return seal_header(build_header(entries, metadata)[0])
 
-    _write_atomically(os.fspath(path), header_with, planned)
+    with atomic_writer(os.fspath(path)) as file:
+        _write_checkpoint(file, header_with, planned)
 
 
-def _write_atomically(
-    path: str, header_with: Callable[[Mapping[str, str]], bytes], planned: list[_PlannedLeaf]
+def _write_checkpoint(
+    file: BinaryIO, header_with: Callable[[Mapping[str, str]], bytes], planned: list[_PlannedLeaf]
 ) -> None:
-    """Stream the header and each leaf's bytes into a temporary file, then rename it.
+    """Stream the header and each leaf's bytes into `file`, checksumming on the way.
 
     The checksums are known only once each leaf has been written, so the header is
     first written with placeholders of the same width, then rewritten in place.
     """
-    directory, filename = os.path.split(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(
-            f"cannot save to {path!r}: the directory {directory!r} does not exist; create it "
-            "first (os.makedirs)"
-        )
-    temporary = os.path.join(directory, f".{filename}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for a plain open().
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
-            file.write(header)
-            checksums = {}
-            for leaf in planned:
-                data = _host_bytes(leaf)
-                checksums[leaf.named.name] = f"{zlib.crc32(data):08x}"
-                file.write(data)
-            final_header = header_with(checksums)
-            assert len(final_header) == len(header)
-            file.seek(0)
-            file.write(final_header)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
+    file.write(header)
+    checksums = {}
+    for leaf in planned:
+        checksums[leaf.named.name] = f"{write_with_crc32(file, _host_bytes(leaf)):08x}"
+    final_header = header_with(checksums)
+    assert len(final_header) == len(header)
+    file.seek(0)
+    file.write(final_header)
 
 
 def _open_checked(
@@ -212,7 +209,7 @@ def _open_checked(
 ) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, int]]:
     file = open(path, "rb")  # noqa: SIM115 -- closed by the caller's `with`
     try:
-        header = parse_header(file, os.fstat(file.fileno()).st_size)
+        header = parse_header(file, os.fstat(file.fileno()).st_size, check_header_checksum)
         check_format_version(header)
         kinds = parse_leaf_kinds(header)
         checksums = parse_checksums(header)
@@ -335,3 +332,46 @@ def tree_load_metadata(path: PathLike) -> Any:
         raise CheckpointFormatError(
             f"cannot load {os.fspath(path)!r}: __metadata__['user_metadata'] is not JSON"
         ) from None
+
+
+def read_stored(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor of a checkpoint file as stored (checksums verified), and its metadata.
+
+    For the Orbax converters: no `like`, no interpretation of leaf kinds.
+    """
+    file, header, _, checksums = _open_checked(path)
+    with file:
+        try:
+            tensors = {
+                name: read_tensor(file, header, name, checksums.get(name))
+                for name in header.tensors
+            }
+        except CheckpointFormatError as error:
+            raise CheckpointFormatError(f"cannot load {os.fspath(path)!r}: {error}") from None
+    return tensors, dict(header.metadata)
+
+
+def write_stored(
+    path: PathLike, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]
+) -> None:
+    """Write tensors already in their stored layout, with these metadata strings.
+
+    The `crc32` entry is computed here; everything else in `metadata` is kept as is.
+    """
+    planned = []
+    for index, (name, array) in enumerate(tensors.items()):
+        array = np.asarray(array)
+        named = NamedLeaf(index=index, path=(), keystr=name, name=name, leaf=array)
+        spec = LeafSpec("array", tuple(array.shape), array.dtype)
+        planned.append(_PlannedLeaf(named, spec, dtype_code(array.dtype), spec.shape, None))
+    planned.sort(key=lambda leaf: -leaf.itemsize)
+    entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
+    strings = {k: v for k, v in metadata.items() if k not in ("crc32", HEADER_CRC_KEY)}
+
+    def header_with(checksums: Mapping[str, str]) -> bytes:
+        # The header checksum goes first, as `seal_header` expects.
+        sealed = {HEADER_CRC_KEY: "0" * 8, **strings, "crc32": json.dumps(dict(checksums))}
+        return seal_header(build_header(entries, sealed)[0])
+
+    with atomic_writer(os.fspath(path)) as file:
+        _write_checkpoint(file, header_with, planned)

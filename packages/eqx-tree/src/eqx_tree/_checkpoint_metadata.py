@@ -2,6 +2,11 @@
 
 All values are strings (safetensors requires it); the structured ones are JSON:
 
+- `header_crc32`: the CRC-32 (8 hex digits) of the whole header JSON as stored, with
+  this value itself read as `00000000`. It is the first entry, so it sits at a fixed
+  offset; a flipped bit anywhere in the tensor table or `__metadata__` (the format
+  version, the user's saved step) is caught before anything is trusted. Files written
+  before it existed have no such entry and load unchecked;
 - `format` = `"eqx-tree.checkpoint"`, `format_version` = `"1"`, `eqx_tree_version`,
   `jax_version`, and `eqx_version` when the `eqx` meta-package is installed (its
   version is read from the distribution metadata; `eqx` is never imported);
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,11 +49,13 @@ __all__ = [
     "KEY_KIND_PREFIX",
     "build_metadata",
     "check_format_version",
+    "check_header_checksum",
     "encode_user_metadata",
     "key_layout",
     "logical_specs",
     "parse_checksums",
     "parse_leaf_kinds",
+    "seal_header",
 ]
 
 FORMAT_VERSION = "1"
@@ -57,6 +65,12 @@ SCALAR_KINDS = frozenset({"bool", "int", "float", "complex"})
 KEY_KIND_PREFIX = "prng_key:"
 COMPLEX128 = np.dtype(np.complex128)
 FLOAT64 = np.dtype(np.float64)
+HEADER_CRC_KEY = "header_crc32"
+_UNSEALED = "0" * 8
+# How every sealed header starts: the checksum is the first `__metadata__` entry.
+_SEAL_PREFIX = b'{"__metadata__":{"' + HEADER_CRC_KEY.encode() + b'":"'
+_SEAL_SLICE = slice(len(_SEAL_PREFIX), len(_SEAL_PREFIX) + len(_UNSEALED))
+_LENGTH_PREFIX = 8
 
 
 def _eqx_version() -> str | None:
@@ -72,6 +86,7 @@ def build_metadata(
 ) -> dict[str, str]:
     """The `__metadata__` strings of a checkpoint."""
     metadata = {
+        HEADER_CRC_KEY: _UNSEALED,  # first, so `seal_header` finds it at a fixed offset
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "eqx_tree_version": __version__,
@@ -86,6 +101,51 @@ def build_metadata(
         "user_metadata": user_metadata,
     }
     return metadata
+
+
+def _header_crc32(raw: bytes) -> str:
+    """The CRC-32 of header JSON `raw`, its own checksum read as `00000000`."""
+    unsealed = raw[: _SEAL_SLICE.start] + _UNSEALED.encode() + raw[_SEAL_SLICE.stop :]
+    return f"{zlib.crc32(unsealed):08x}"
+
+
+def _one_bit_apart(a: str, b: str) -> bool:
+    x, y = a.encode(), b.encode()
+    return len(x) == len(y) and sum(bin(p ^ q).count("1") for p, q in zip(x, y, strict=True)) == 1
+
+
+def seal_header(header: bytes) -> bytes:
+    """Fill in the `header_crc32` of an encoded header (8-byte length prefix included)."""
+    raw = header[_LENGTH_PREFIX:]
+    assert raw.startswith(_SEAL_PREFIX), raw[:64]
+    start, stop = _LENGTH_PREFIX + _SEAL_SLICE.start, _LENGTH_PREFIX + _SEAL_SLICE.stop
+    return header[:start] + _header_crc32(raw).encode() + header[stop:]
+
+
+def check_header_checksum(raw: bytes, metadata: Mapping[str, str]) -> None:
+    """Refuse a header (JSON `raw`, parsed `metadata`) changed after `tree_save` sealed it.
+
+    Raises:
+        CheckpointFormatError: the checksum does not match, or its entry's name is one
+            flipped bit away from `header_crc32`. Files from before the checksum, and
+            from other writers, have no entry and pass.
+    """
+    stored = metadata.get(HEADER_CRC_KEY)
+    if stored is None:
+        damaged = [key for key in metadata if _one_bit_apart(key, HEADER_CRC_KEY)]
+        if damaged:
+            raise CheckpointFormatError(
+                f"the header has a __metadata__ entry {damaged[0]!r} where eqx-tree writes "
+                f"{HEADER_CRC_KEY!r}: the checksum's own name was damaged; the file is corrupt"
+            )
+        return
+    actual = _header_crc32(raw)
+    if not raw.startswith(_SEAL_PREFIX) or stored != actual:
+        raise CheckpointFormatError(
+            f"the header does not match its recorded CRC-32 ({actual} instead of "
+            f"{stored!r}): the tensor table or __metadata__ (format version, user "
+            "metadata) was damaged after saving; the file is corrupt"
+        )
 
 
 def check_format_version(header: SafetensorsHeader) -> None:

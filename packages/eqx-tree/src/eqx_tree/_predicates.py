@@ -66,6 +66,9 @@ def is_inexact_array(element: Any) -> bool:
 
 def is_inexact_array_like(element: Any) -> bool:
     """An inexact array, or a Python `float`/`complex`; `__jax_array__` is resolved first."""
+    if isinstance(element, _ARRAY_TYPES):
+        # Arrays first: a tracer has a `__jax_array__` attribute that is not callable.
+        return is_inexact_array(element)
     if hasattr(element, "__jax_array__"):
         try:
             element = element.__jax_array__()

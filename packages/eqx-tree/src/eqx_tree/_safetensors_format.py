@@ -33,8 +33,7 @@ import io
 import json
 import math
 import struct
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -42,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._checkpoint_report import CheckpointFormatError
+from ._chunked_io import readinto_with_crc32
 
 __all__ = [
     "DTYPE_BY_CODE",
@@ -244,11 +244,17 @@ def _check_layout(tensors: Mapping[str, TensorInfo], data_size: int) -> None:
         )
 
 
-def parse_header(file: io.BufferedIOBase, file_size: int) -> SafetensorsHeader:
+def parse_header(
+    file: io.BufferedIOBase,
+    file_size: int,
+    check_raw: Callable[[bytes, dict[str, str]], None] | None = None,
+) -> SafetensorsHeader:
     """Read and validate the header of an open safetensors file (positioned at 0).
 
     Nothing beyond the header is read. Every check that protects the reads that follow
-    happens here.
+    happens here. `check_raw(raw_json, metadata)`, if given, runs as soon as the
+    metadata is parsed, before the tensor entries are checked (a checksum over the
+    header explains a damaged entry better than the entry's own check).
 
     Raises:
         CheckpointFormatError: naming the first problem found.
@@ -292,6 +298,8 @@ def parse_header(file: io.BufferedIOBase, file_size: int) -> SafetensorsHeader:
         isinstance(value, str) for value in metadata.values()
     ):
         raise CheckpointFormatError("__metadata__ must be an object mapping strings to strings")
+    if check_raw is not None:
+        check_raw(raw, metadata)
     data_start = _LENGTH_PREFIX + header_length
     data_size = file_size - data_start
     tensors = {name: _parse_entry(name, entry, data_size) for name, entry in parsed.items()}
@@ -308,20 +316,22 @@ def read_tensor(
         crc32: if given, the CRC-32 the tensor's bytes must have.
     """
     info = header.tensors[name]
-    buffer = bytearray(info.end - info.begin)
+    # np.empty, not bytearray: the buffer is about to be overwritten, so no zero-filling.
+    buffer = np.empty(info.end - info.begin, np.uint8)
+    view = buffer.data
     file.seek(header.data_start + info.begin)
-    if file.readinto(buffer) != len(buffer):
+    if crc32 is None:
+        count, actual = file.readinto(view), None
+    else:
+        count, actual = readinto_with_crc32(file, view)
+    if count != len(buffer):
         raise CheckpointFormatError(
             f"the file ended while reading tensor {name!r}; it was truncated while loading"
         )
-    if crc32 is not None and zlib.crc32(buffer) != crc32:
+    if actual != crc32:
         raise CheckpointFormatError(
             f"the bytes of tensor {name!r} do not match their recorded CRC-32 "
-            f"({zlib.crc32(buffer):08x} instead of {crc32:08x}); the file is corrupt"
+            f"({actual:08x} instead of {crc32:08x}); the file is corrupt"
         )
     little_endian = info.dtype.newbyteorder("<")
-    return (
-        np.frombuffer(buffer, dtype=little_endian)
-        .astype(info.dtype, copy=False)
-        .reshape(info.shape)
-    )
+    return buffer.view(little_endian).astype(info.dtype, copy=False).reshape(info.shape)

@@ -6,8 +6,10 @@ unpickles (`allow_pickle=False`): a record holding a pickled object array is ref
 and runs no code.
 
 Guarantees beyond the format:
-- writing to a path is atomic: a temporary file in the same directory, then
-  `os.replace`; a failure mid-write leaves any previous file untouched;
+- writing to a path is atomic (`_atomic_write`): a visible temporary file
+  `<name>.tmp-<pid>` in the same directory, fsynced, then `os.replace`; a failure
+  mid-write (a full disk: an `OSError` naming the file) leaves any previous file
+  untouched, and the next save removes temporaries left by a crashed process;
 - loading builds nothing until every record has been read and checked against
   `like`, so a truncated or corrupt file is an error, never a partial tree; with a
   path, records left over after the last leaf are an error too;
@@ -16,11 +18,9 @@ Guarantees beyond the format:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import jax
@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 
+from ._atomic_write import atomic_writer
 from ._checkpoint_leaves import is_key_dtype
 from ._errors import TreePathError
 from ._predicates import is_array_like
@@ -53,25 +54,6 @@ def _with_suffix(path: str | os.PathLike[str]) -> pathlib.Path:
 
 def _is_path(path_or_file: Any) -> bool:
     return isinstance(path_or_file, (str, os.PathLike))
-
-
-@contextlib.contextmanager
-def _atomic_writer(path: pathlib.Path) -> Iterator[_BinaryFile]:
-    """A file that replaces `path` only if the block completes."""
-    tmp_name = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    # Not `tempfile.mkstemp`, whose 0o600 would make every checkpoint owner-only:
-    # 0o666 lets the umask decide, as a plain `open(path, "wb")` would.
-    fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
 
 
 def _load_record(f: _BinaryFile, like_dtype: Any = None) -> np.ndarray:
@@ -236,6 +218,9 @@ def tree_serialise_leaves(
     Raises:
         TreePathError: saving a leaf failed; `.path` is its key path and the original
             error is the `__cause__`.
+        OSError: writing to a path failed (for example a full disk, `ENOSPC`): the
+            message and `.filename` name the file, the message the leaf; the previous
+            file at that path is left intact.
 
     Example:
         >>> tree_serialise_leaves("model.eqx", model)
@@ -246,6 +231,12 @@ def tree_serialise_leaves(
         def save_leaf(spec: Callable[..., Any], path: tuple[Any, ...], leaf: Any) -> Any:
             try:
                 spec(f, leaf)
+            except OSError as error:
+                if not writing_a_path:
+                    raise _path_error(path, error) from error
+                # `atomic_writer` restates it naming the file; keep the leaf in the message.
+                detail = f"{error.strerror or error} (saving the leaf at `{jtu.keystr(path)}`)"
+                raise (OSError(error.errno, detail) if error.errno else OSError(detail)) from error
             except Exception as error:
                 wrapped = _path_error(path, error)
                 raise wrapped from wrapped.__cause__
@@ -253,8 +244,9 @@ def tree_serialise_leaves(
 
         _map_with_spec(save_leaf, filter_spec, pytree, is_leaf)
 
-    if _is_path(path_or_file):
-        with _atomic_writer(_with_suffix(path_or_file)) as f:
+    writing_a_path = _is_path(path_or_file)
+    if writing_a_path:
+        with atomic_writer(os.fspath(_with_suffix(path_or_file))) as f:
             save(f)
     else:
         save(path_or_file)

@@ -12,7 +12,7 @@ import sys
 import warnings
 from types import FrameType
 
-__all__ = ["EqxDeprecationWarning", "EqxWarning", "warn_at_user_code"]
+__all__ = ["EqxAliasingWarning", "EqxDeprecationWarning", "EqxWarning", "warn_at_user_code"]
 
 
 class EqxWarning(UserWarning):
@@ -21,6 +21,15 @@ class EqxWarning(UserWarning):
 
 class EqxDeprecationWarning(EqxWarning):
     """An eqx API that still works but will be removed; the message says what to use instead."""
+
+
+class EqxAliasingWarning(EqxWarning):
+    """One array or sub-tree is stored in two places of a model, so a transform unties it.
+
+    Emitted only by the opt-in aliasing checks (the `check_aliasing=True` Module class
+    keyword, `EQX_CHECK_ALIASING=1`, `filter_jit(check_aliasing=True)`); the message
+    names both paths.
+    """
 
 
 # Top-level modules whose frames are never "the user's line": the eqx packages, JAX, the

@@ -87,6 +87,36 @@ from eqx_tree import tree_load_metadata as tree_load_metadata
 from eqx_tree import tree_save as tree_save
 from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
 
+# Beyond Equinox: freezing, model surgery and sizing.
+from eqx_module import BUFFER as BUFFER
+from eqx_module import SHARDING as SHARDING
+from eqx_module import TRAINABLE as TRAINABLE
+from eqx_module import WEIGHT_DECAY as WEIGHT_DECAY
+from eqx_module import SummaryRow as SummaryRow
+from eqx_module import TreeSummary as TreeSummary
+from eqx_module import field_mask as field_mask
+from eqx_module import freeze as freeze
+from eqx_module import tree_summary as tree_summary
+from eqx_tree import TreeSelection as TreeSelection
+from eqx_tree import TreeSize as TreeSize
+from eqx_tree import tree_select as tree_select
+from eqx_tree import tree_size as tree_size
+
+# Beyond Equinox: placing PyTrees on devices and meshes, and shard_map over PyTrees.
+from eqx_filter import filter_device_put as filter_device_put
+from eqx_filter import filter_shard_map as filter_shard_map
+
+# Beyond Equinox: sharded checkpoints through orbax-checkpoint (the `eqx[orbax]` extra).
+from eqx_tree import PendingSave as PendingSave
+from eqx_tree import checkpoint_from_orbax as checkpoint_from_orbax
+from eqx_tree import checkpoint_to_orbax as checkpoint_to_orbax
+from eqx_tree import tree_load_orbax as tree_load_orbax
+from eqx_tree import tree_load_orbax_metadata as tree_load_orbax_metadata
+from eqx_tree import tree_save_orbax as tree_save_orbax
+
+# Beyond Equinox: the warning of the opt-in aliasing checks.
+from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
+
 # The submodules `eqx.nn` and `eqx.debug`, and the one name the meta-package defines.
 from . import debug as debug
 from . import nn as nn

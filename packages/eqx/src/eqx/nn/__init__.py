@@ -53,4 +53,9 @@ from eqx_nn import delete_init_state as delete_init_state
 from eqx_nn import inference_mode as inference_mode
 from eqx_nn import make_with_state as make_with_state
 
+# Beyond Equinox: low-rank adaptation.
+from eqx_nn import LoRALinear as LoRALinear
+from eqx_nn import apply_lora as apply_lora
+from eqx_nn import merge_lora as merge_lora
+
 from . import _attention as _attention

@@ -1,4 +1,4 @@
-"""Retrace history for `filter_jit` (the §8.1 hook): written on cache misses only."""
+"""Retrace history for `filter_jit` (read by `eqx.debug`): written on cache misses only."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import jax.tree_util as jtu
 
 from eqx_tree import is_array
 
-from ._compat import aval_weak_type, shape_dtype_struct
-from ._retrace import parameter_names
+from .._compat import aval_weak_type, shape_dtype_struct
+from .._retrace import parameter_names
 
 __all__ = [
     "clear_histories",
