@@ -209,6 +209,17 @@ def multidevice(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def multihost(session: nox.Session) -> None:
+    """Two JAX processes on 127.0.0.1 (gloo CPU collectives) train and checkpoint together.
+
+    Installs the `orbax` extra (sharded checkpoints go through orbax-checkpoint) and runs
+    the tests marked `multihost`, which skip themselves otherwise.
+    """
+    _install_workspace(session, "-e", f"{ROOT / 'packages' / 'eqx'}[orbax]")
+    _pytest(session, "-m", "multihost", "-p", "no:randomly", env={"EQX_MULTIHOST": "1"})
+
+
+@nox.session(python="3.11")
 def isolation(session: nox.Session) -> None:
     """Build every wheel without workspace sources; install each package ALONE, check it.
 

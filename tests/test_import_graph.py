@@ -31,10 +31,6 @@ PACKAGES = ("eqx_tree", "eqx_module", "eqx_filter", "eqx_nn", "eqx")
 PENDING_PRIVATE_IMPORTS = {
     ("packages/eqx-filter/src/eqx_filter/_pmap.py", "eqx_tree._warnings"),
 }
-# Likewise, imports (importer, imported) that close a cycle, awaiting the same rewrite.
-PENDING_CYCLE_EDGES = {
-    ("eqx_filter._jit_errors", "eqx_filter._jit_cache"),
-}
 
 
 def package_dir(import_name: str) -> pathlib.Path:
@@ -146,8 +142,6 @@ def _test_files(import_name: str) -> dict[str, pathlib.Path]:
 def test_no_import_cycle_inside_the_package(import_name: str) -> None:
     graph = import_graph(package_dir(import_name), import_name)
     assert len(graph) > 1
-    for importer, imported in PENDING_CYCLE_EDGES:
-        graph.get(importer, set()).discard(imported)
     assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
 
 
@@ -172,15 +166,6 @@ def test_pending_private_imports_still_exist() -> None:
         owner = path.relative_to(ROOT).parts[3]
         found = private_cross_package_imports({"m": path}, owner)
         assert (path, module) in found, f"{file} no longer imports {module}: drop the entry"
-
-
-def test_pending_cycle_edges_still_exist() -> None:
-    for importer, imported in PENDING_CYCLE_EDGES:
-        package = importer.split(".")[0]
-        graph = import_graph(package_dir(package), package)
-        assert imported in graph.get(importer, set()), (
-            f"{importer} no longer imports {imported}: drop the entry"
-        )
 
 
 def _write_package(root: pathlib.Path, name: str, modules: dict[str, str]) -> pathlib.Path:

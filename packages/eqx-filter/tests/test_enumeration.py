@@ -226,3 +226,42 @@ def test_getitem_rejects_non_items_and_foreign_items() -> None:
 def test_missing_entry_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="missing"):
         Result.missing
+
+
+def test_where_with_a_concrete_predicate_stages_nothing_even_inside_jit() -> None:
+    seen = []
+
+    @jax.jit
+    def run(x: jax.Array) -> jax.Array:
+        picked = Result.where(True, Result.ok, Result.bad)
+        other = Result.where(np.array(False), Result.ok, Result.bad)
+        # Both are known while tracing: Python control flow on them works.
+        seen.append((picked.is_traced(), other.is_traced(), picked is Result.ok))
+        if picked == Result.ok and other != Result.ok:
+            return x + 1
+        return x - 1
+
+    assert float(run(jnp.array(1.0))) == 2.0
+    assert seen == [(False, False, True)]
+    # Concrete comparisons equal the Python bools they stand for.
+    assert (Result.where(True, Result.ok, Result.bad) == Result.ok) == True  # noqa: E712
+    assert (Result.where(False, Result.ok, Result.bad) == Result.ok) == False  # noqa: E712
+    with jax.ensure_compile_time_eval():
+        assert Result.where(False, Result.ok, Result.bad) is Result.bad
+
+
+def test_where_returns_a_itself_when_both_branches_are_the_same_item() -> None:
+    rebuilt = jax.tree_util.tree_map(lambda v: np.array(v), Result.bad)
+    assert rebuilt is not Result.bad
+    pred = jnp.array(True)
+    assert Result.where(pred, Result.bad, rebuilt) is Result.bad
+
+    @jax.jit
+    def run(p: jax.Array, item: EnumerationItem) -> EnumerationItem:
+        # The same tracer on both sides is the same item too.
+        return Result.where(p, item, item)
+
+    assert Result[run(jnp.array(False), Result.bad)] == "Diverged"
+    # A traced predicate between different items is still a `jnp.where`.
+    out = jax.jit(lambda p: Result.where(p, Result.ok, Result.bad))(jnp.array(False))
+    assert Result[out] == "Diverged"

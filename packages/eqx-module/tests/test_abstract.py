@@ -187,3 +187,19 @@ def test_other_string_annotations_are_fine() -> None:
         x: "int"
 
     assert A(1).x == 1
+
+
+def test_abstract_class_var_may_be_made_concrete_by_an_ordinary_field() -> None:
+    class Named(Module):
+        abs_cls_var: AbstractClassVar[str]
+
+    class PerInstance(Named):
+        abs_cls_var: str
+
+    assert PerInstance.__abstractclassvars__ == frozenset()
+    assert [f.name for f in dataclasses.fields(PerInstance)] == ["abs_cls_var"]
+    first, second = PerInstance("a"), PerInstance(abs_cls_var="b")
+    assert (first.abs_cls_var, second.abs_cls_var) == ("a", "b")
+    # The abstract parent itself still cannot be instantiated.
+    with pytest.raises(TypeError, match="abstract class attributes abs_cls_var"):
+        Named()

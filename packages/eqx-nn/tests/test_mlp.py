@@ -176,3 +176,24 @@ def test_mlp_defaults_to_float64_under_x64(scan):
             jnp.dtype(jnp.float64)
         }
         assert mlp(jnp.ones(2)).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("sizes", [(3, 2), ("scalar", "scalar")], ids=["vector", "scalar"])
+def test_mlp_depth_one_with_scan_has_nothing_to_scan_and_matches_the_plain_mlp(sizes):
+    in_size, out_size = sizes
+    plain = MLP(in_size, out_size, width_size=4, depth=1, key=KEY)
+    scanned = MLP(in_size, out_size, width_size=4, depth=1, scan=True, key=KEY)
+    assert [layer.weight.shape for layer in scanned.layers] == [
+        layer.weight.shape for layer in plain.layers
+    ]
+    for mine, theirs in zip(scanned.layers, plain.layers, strict=True):
+        np.testing.assert_array_equal(mine.weight, theirs.weight)
+    x = jnp.array(0.7) if in_size == "scalar" else jnp.array([0.1, 0.2, -0.3])
+    out = scanned(x)
+    assert out.shape == (() if out_size == "scalar" else (2,))
+    np.testing.assert_allclose(out, plain(x), rtol=1e-6)
+    # By hand: relu(W1 x + b1), then W2 h + b2 ("scalar" sizes are one-element vectors).
+    first, last = plain.layers
+    h = np.maximum(np.asarray(first.weight) @ np.atleast_1d(x) + np.asarray(first.bias), 0)
+    expected = np.asarray(last.weight) @ h + np.asarray(last.bias)
+    np.testing.assert_allclose(np.reshape(out, -1), expected, rtol=1e-5, atol=1e-6)

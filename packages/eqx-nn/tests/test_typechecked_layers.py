@@ -54,6 +54,9 @@ nn.LayerNorm([2, 3], eps=0)(jnp.ones((2, 3)), None)
 nn.RMSNorm(4, eps=1e-6)(x4)
 nn.GroupNorm(2, channelwise_affine=False)(jnp.ones((4, 3)))
 eqx_filter.filter_grad(lambda m, x: m(x).sum())(nn.MLP(2, 3, 4, 2, key=K), jnp.ones(2))
+import eqx_tree
+# `where` through a type-annotated property: placeholders fail its return check.
+assert eqx_tree.tree_at(lambda d: d.deterministic, nn.Dropout(0.5), True).inference is True
 print("ok")
 """
 

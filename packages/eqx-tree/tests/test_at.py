@@ -205,3 +205,42 @@ def test_clear_caches_between_calls_does_not_change_results():
     first = tree_at(lambda t: t[1][0], tree, 20)
     clear_caches()
     assert tree_at(lambda t: t[1][0], tree, 20) == first == [1, [20, 3]]
+
+
+class _Typed:
+    """A node with a property whose return type a runtime type checker enforces."""
+
+    def __init__(self, rate, flag):
+        self.rate, self.flag = rate, flag
+
+    @property
+    def checked_flag(self) -> bool | jax.Array:
+        return self.flag
+
+
+jax.tree_util.register_pytree_node(
+    _Typed, lambda t: ((t.rate, t.flag), None), lambda _, c: _Typed(*c)
+)
+
+
+def test_where_through_a_type_checked_property_matches_the_selection_by_identity():
+    beartype = pytest.importorskip("beartype")
+    checked = property(beartype.beartype(_Typed.checked_flag.fget))
+    Checked = type("Checked", (_Typed,), {"checked_flag": checked})
+    jax.tree_util.register_pytree_node(
+        Checked, lambda t: ((t.rate, t.flag), None), lambda _, c: Checked(*c)
+    )
+    # Placeholders fail the property's return check; each selected node occurs once in
+    # the tree, so the selection made on the real tree identifies it.
+    flag = jnp.array(True)
+    tree = {"layer": Checked(0.5, flag), "other": jnp.array(False)}
+    out = tree_at(lambda t: t["layer"].checked_flag, tree, jnp.array(False))
+    assert out["layer"].flag.item() is False and out["layer"].rate == 0.5
+    assert tree["layer"].flag is flag  # the input is untouched
+    out = tree_at(lambda t: (t["layer"].checked_flag, t["other"]), tree, replace_fn=lambda x: ~x)
+    assert (out["layer"].flag.item(), out["other"].item()) == (False, True)
+    # A selected value occurring twice (the interned `False`) cannot be told apart:
+    # the placeholder error is raised, naming the type check that failed.
+    twice = [Checked(0.5, False), False]
+    with pytest.raises(ValueError, match=r"must use just the PyTree structure.*checked_flag"):
+        tree_at(lambda t: t[0].checked_flag, twice, True)

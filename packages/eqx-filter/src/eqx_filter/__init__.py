@@ -34,7 +34,7 @@ from ._make_jaxpr import filter_make_jaxpr as filter_make_jaxpr
 from ._pmap import filter_pmap as filter_pmap
 from ._shard import filter_shard as filter_shard
 from ._shard_map import filter_shard_map as filter_shard_map
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 from ._vmap import filter_vmap as filter_vmap
 
 # --- runtime errors, Enumeration; `debug` is the submodule eqx_filter.debug ---
@@ -46,3 +46,11 @@ from ._runtime_error import EqxRuntimeError as EqxRuntimeError
 from ._runtime_error import EqxTracetimeError as EqxTracetimeError
 from ._runtime_error import EquinoxRuntimeError as EquinoxRuntimeError
 from ._runtime_error import EquinoxTracetimeError as EquinoxTracetimeError
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

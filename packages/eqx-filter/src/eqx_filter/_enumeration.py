@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -39,7 +40,9 @@ class EnumerationItem(Module):
 
     def __eq__(self, other: object) -> Any:
         if isinstance(other, EnumerationItem) and other._enumeration is self._enumeration:
-            return jnp.asarray(self._value) == jnp.asarray(other._value)
+            # Concrete items compare concretely, even inside `jit` (so `if a == b:` works).
+            with jax.ensure_compile_time_eval():
+                return jnp.asarray(self._value) == jnp.asarray(other._value)
         raise ValueError(
             "Can only compare equality between enumerations of the same type: "
             f"{self!r} was compared with {_describe(other)}."
@@ -47,7 +50,9 @@ class EnumerationItem(Module):
 
     def __ne__(self, other: object) -> Any:
         if isinstance(other, EnumerationItem) and other._enumeration is self._enumeration:
-            return jnp.asarray(self._value) != jnp.asarray(other._value)
+            # Concrete items compare concretely, even inside `jit` (so `if a != b:` works).
+            with jax.ensure_compile_time_eval():
+                return jnp.asarray(self._value) != jnp.asarray(other._value)
         raise ValueError(
             "Can only compare equality between enumerations of the same type: "
             f"{self!r} was compared with {_describe(other)}."
@@ -155,7 +160,13 @@ class _EnumerationMeta(type):
         return iter(cls._items.values())
 
     def where(cls, pred: Any, a: EnumerationItem, b: EnumerationItem) -> EnumerationItem:
-        """`a` where `pred` holds, else `b` (both items of this enumeration)."""
+        """`a` where `pred` holds, else `b` (both items of this enumeration).
+
+        Nothing is staged when the answer is known: with a concrete `pred` (a Python
+        bool, or a concrete array, even inside `jit`) it returns `a` or `b` itself, and
+        when `a` and `b` are the same item (the same object, or equal concrete values,
+        say a rebuilt copy) it returns `a`. Otherwise it is a `jnp.where`.
+        """
         for arg_name, arg in (("a", a), ("b", b)):
             if not isinstance(arg, cls):
                 raise ValueError(
@@ -170,9 +181,14 @@ class _EnumerationMeta(type):
                 f"`{cls.__qualname__}.where(pred, a, b)`: `pred` must be a scalar bool; got "
                 f"shape {shape} and dtype {dtype if dtype is not None else type(pred).__name__}."
             )
-        if a is b:
+        if a is b or _same_value(a._value, b._value):
             return a
-        return EnumerationItem(jnp.where(pred, a._value, b._value), cls)
+        if not isinstance(pred, tracer_type):
+            # A concrete predicate picks an item without staging anything, even inside
+            # `jit` or under `jax.ensure_compile_time_eval`.
+            return a if bool(pred) else b
+        with jax.ensure_compile_time_eval():  # traced only if something really is
+            return EnumerationItem(jnp.where(pred, a._value, b._value), cls)
 
     def promote(cls, item: Any) -> EnumerationItem:
         """The item of this enumeration with the same name as `item`, of an ancestor."""
@@ -186,6 +202,15 @@ class _EnumerationMeta(type):
         if item.is_traced():
             return EnumerationItem(jnp.asarray(table)[item._value], cls)
         return EnumerationItem(table[np.asarray(item._value)], cls)
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    """Whether two item values are known to be equal (the same tracer, or equal constants)."""
+    if x is y:
+        return True
+    if isinstance(x, tracer_type) or isinstance(y, tracer_type):
+        return False
+    return bool(np.array_equal(np.asarray(x), np.asarray(y)))
 
 
 def _add_entry(messages: dict[str, str], entry: str, message: str, name: str) -> None:

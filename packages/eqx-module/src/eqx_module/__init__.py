@@ -14,7 +14,7 @@ from ._field import static_field as static_field
 from ._module import Module as Module
 from ._partial import Partial as Partial
 from ._static import Static as Static
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 from ._wrapper import StrictConfig as StrictConfig
 from ._wrapper import module_update_wrapper as module_update_wrapper
 
@@ -28,3 +28,11 @@ from ._metadata import field_mask as field_mask
 from ._summary import SummaryRow as SummaryRow
 from ._summary import TreeSummary as TreeSummary
 from ._summary import tree_summary as tree_summary
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

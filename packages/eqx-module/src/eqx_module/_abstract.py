@@ -175,7 +175,9 @@ def resolve_abstract(
         inherited_vars |= getattr(base, "__abstractvars__", frozenset())
         inherited_class_vars |= getattr(base, "__abstractclassvars__", frozenset())
     defined_here = set(namespace) | found.other_annotations | found.classvar_annotations
-    class_defined_here = set(namespace) | found.classvar_annotations
+    # A subclass may also make an abstract class variable concrete as an ordinary field
+    # (`name: str`), set per instance, as Equinox allows.
+    class_defined_here = defined_here
 
     abstract_vars = set(found.own_vars)
     for name in inherited_vars:

@@ -119,7 +119,7 @@ def freeze(module: _T) -> _T:
     return result
 
 
-def _module_children(node: Any) -> tuple[list[Any], jtu.PyTreeDef] | None:
+def _module_children(node: Any) -> tuple[list[Any], Any] | None:
     leaves, treedef = tree_flatten_one_level(node)
     if jtu.treedef_is_leaf(treedef):
         return None

@@ -3,7 +3,7 @@
 Layers take unbatched inputs; batch them with `jax.vmap` / `eqx_filter.filter_vmap`.
 """
 
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 
 # --- layers ---
 from ._activations import PReLU as PReLU
@@ -60,3 +60,11 @@ from ._weight_norm import WeightNorm as WeightNorm
 from ._lora import LoRALinear as LoRALinear
 from ._lora import apply_lora as apply_lora
 from ._lora import merge_lora as merge_lora
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

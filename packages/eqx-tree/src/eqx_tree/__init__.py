@@ -4,7 +4,7 @@
 builds on it, and it imports none of them.
 """
 
-from ._version import __version__ as __version__
+from ._version import version as _read_version
 
 # --- tree utilities, predicates, warnings, caches, leaf-stream serialisation ---
 from ._at import tree_at as tree_at
@@ -54,3 +54,11 @@ from ._orbax import tree_load_orbax_metadata as tree_load_orbax_metadata
 from ._orbax import tree_save_orbax as tree_save_orbax
 from ._orbax_convert import checkpoint_from_orbax as checkpoint_from_orbax
 from ._orbax_convert import checkpoint_to_orbax as checkpoint_to_orbax
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

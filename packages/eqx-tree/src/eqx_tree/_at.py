@@ -257,14 +257,35 @@ def _raw_nodes(raw_selection: Any, single: bool) -> list[Any]:
     return []  # cannot match the wrapped selection: the caller reports it
 
 
+class _FailedOnPlaceholders(ValueError):
+    """`where` raised on the copy of the tree whose leaves are placeholders."""
+
+    def __init__(self, message: str, by_type_checker: bool) -> None:
+        super().__init__(message)
+        self.by_type_checker = by_type_checker
+
+
+# Runtime type checkers whose errors mean "a placeholder is not of the annotated type".
+_TYPE_CHECKERS = frozenset({"beartype", "jaxtyping", "typeguard"})
+
+
+def _raised_by_type_checker(error: BaseException | None) -> bool:
+    while error is not None:
+        if type(error).__module__.partition(".")[0] in _TYPE_CHECKERS:
+            return True
+        error = error.__cause__
+    return False
+
+
 def _run_on_wrapped(where: Callable[[Any], Any], wrapped: Any) -> Any:
     try:
         return where(wrapped)
     except Exception as error:
-        raise ValueError(
+        raise _FailedOnPlaceholders(
             "`where` must use just the PyTree structure of `pytree`: it failed when run on "
             f"a copy whose leaves are opaque placeholders ({type(error).__name__}: {error}). "
-            "Select nodes by position or attribute only, without reading leaf values."
+            "Select nodes by position or attribute only, without reading leaf values.",
+            by_type_checker=_raised_by_type_checker(error),
         ) from error
 
 
@@ -343,13 +364,18 @@ def tree_at(
     # On the raw tree first, so that a bug in `where` itself (a typo'd attribute)
     # surfaces as the user's own exception rather than as our ValueError.
     raw_selection = where(pytree)
-    result = _tree_at_leaves(where, pytree, raw_selection, replace, replace_fn, is_leaf)
-    if result is not sentinel:
-        return result
-
-    wrapped = _wrap(pytree, is_leaf)
-    index = _index_nodes(wrapped, is_leaf)
-    nodes, single = _as_node_list(_run_on_wrapped(where, wrapped), index)
+    try:
+        result = _tree_at_leaves(where, pytree, raw_selection, replace, replace_fn, is_leaf)
+        if result is not sentinel:
+            return result
+        wrapped = _wrap(pytree, is_leaf)
+        index = _index_nodes(wrapped, is_leaf)
+        wrapped_selection = _run_on_wrapped(where, wrapped)
+    except _FailedOnPlaceholders as failure:
+        if not failure.by_type_checker:
+            raise
+        return _tree_at_by_identity(pytree, raw_selection, replace, replace_fn, is_leaf, failure)
+    nodes, single = _as_node_list(wrapped_selection, index)
     paths = _selection_paths(nodes, index, single)
     raw_nodes = _raw_nodes(raw_selection, single)
     if len(raw_nodes) != len(paths) or any(
@@ -357,6 +383,36 @@ def tree_at(
     ):
         raise _structure_only_error()
     new_values = _new_values(replace, replace_fn, raw_nodes, single)
+    targets = dict(zip(paths, new_values, strict=True))
+    below = {path[:i] for path in paths for i in range(len(path))}
+    return _rebuild(pytree, targets, (), below)
+
+
+def _tree_at_by_identity(
+    pytree: Any,
+    raw_selection: Any,
+    replace: Any,
+    replace_fn: Any,
+    is_leaf: Callable[[Any], bool] | None,
+    failure: _FailedOnPlaceholders,
+) -> Any:
+    """Match the selection made on the real tree by identity, when a type check failed.
+
+    A `where` that goes through a type-annotated property fails on placeholders under
+    runtime type checking (jaxtyping's import hook with beartype): the placeholder is
+    not of the annotated type. (Any other failure still means `where` reads leaf
+    values, and is raised.) Each node `where` picked from the real tree is then
+    found by identity, which is sound only where it occurs once in the tree (arrays,
+    sub-Modules); a value occurring several times (a shared `False`, small ints) cannot
+    be told apart, and the original error is raised.
+    """
+    index = _index_nodes(pytree, is_leaf)
+    try:
+        nodes, single = _as_node_list(raw_selection, index)
+        paths = _selection_paths(nodes, index, single)
+    except ValueError:
+        raise failure from None
+    new_values = _new_values(replace, replace_fn, nodes, single)
     targets = dict(zip(paths, new_values, strict=True))
     below = {path[:i] for path in paths for i in range(len(path))}
     return _rebuild(pytree, targets, (), below)

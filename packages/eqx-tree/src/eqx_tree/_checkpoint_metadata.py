@@ -38,7 +38,7 @@ import numpy as np
 from ._checkpoint_leaves import LeafSpec
 from ._checkpoint_report import CheckpointFormatError
 from ._safetensors_format import SafetensorsHeader
-from ._version import __version__
+from ._version import version as eqx_tree_version
 
 __all__ = [
     "COMPLEX128",
@@ -89,7 +89,7 @@ def build_metadata(
         HEADER_CRC_KEY: _UNSEALED,  # first, so `seal_header` finds it at a fixed offset
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "eqx_tree_version": __version__,
+        "eqx_tree_version": eqx_tree_version(),
         "jax_version": jax.__version__,
     }
     eqx_version = _eqx_version()
@@ -153,7 +153,7 @@ def check_format_version(header: SafetensorsHeader) -> None:
     version = header.metadata.get("format_version", FORMAT_VERSION)
     if header.metadata.get("format") == FORMAT_NAME and version != FORMAT_VERSION:
         raise CheckpointFormatError(
-            f"the file is format version {version!r}; this eqx-tree ({__version__}) "
+            f"the file is format version {version!r}; this eqx-tree ({eqx_tree_version()}) "
             f"reads version {FORMAT_VERSION!r}. Upgrade eqx-tree"
         )
 

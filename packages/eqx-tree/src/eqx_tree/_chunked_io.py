@@ -17,17 +17,21 @@ Example:
 from __future__ import annotations
 
 import zlib
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["CHUNK_BYTES", "readinto_with_crc32", "write_with_crc32"]
 
 CHUNK_BYTES = 1 << 20
 
 
+# Runtime-checkable, so runtime type checkers (jaxtyping's import hook with beartype)
+# can check a parameter annotated with them.
+@runtime_checkable
 class _Writer(Protocol):
     def write(self, data: memoryview, /) -> int | None: ...
 
 
+@runtime_checkable
 class _Reader(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
 

@@ -5,6 +5,9 @@ line), provided by the small pure-Python `wadler_lindig` library, which also hon
 `__pdoc__` hooks. What eqx adds is how JAX things render: arrays as `f32[3,4]`,
 JAX-wrapped functions as the function they wrap, `jax.tree_util.Partial` with its
 fields, and optional truncation of chosen nodes.
+
+`wadler_lindig` is imported on the first rendering, not with `eqx_tree`: importing it
+costs more than the rest of `eqx_tree` together.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
-import wadler_lindig as wl
+
+if TYPE_CHECKING:
+    import wadler_lindig as wl
 
 __all__ = ["tree_pformat", "tree_pprint"]
 
@@ -64,6 +69,8 @@ def _is_wrapped_callable(obj: Any) -> bool:
 def _pdoc_custom(
     short_arrays: bool, struct_as_array: bool, truncate_leaf: Callable[[Any], Any], indent: int
 ) -> Callable[[Any], wl.AbstractDoc | None]:
+    import wadler_lindig as wl
+
     def custom(obj: Any) -> wl.AbstractDoc | None:
         if truncate_leaf(obj):
             return wl.TextDoc(f"{type(obj).__name__}(...)")
@@ -131,6 +138,8 @@ def tree_pformat(
         >>> tree_pformat({"w": jnp.ones((3, 4)), "n": 1})
         "{'w': f32[3,4], 'n': 1}"
     """
+    import wadler_lindig as wl
+
     custom = _pdoc_custom(short_arrays, struct_as_array, truncate_leaf, indent)
     return wl.pformat(pytree, width=width, indent=indent, short_arrays=short_arrays, custom=custom)
 

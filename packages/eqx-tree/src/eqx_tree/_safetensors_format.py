@@ -34,11 +34,13 @@ import json
 import math
 import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
-import numpy.typing as npt
+
+if TYPE_CHECKING:  # numpy.typing costs ~5 ms to import, for annotations only
+    import numpy.typing as npt
 
 from ._checkpoint_report import CheckpointFormatError
 from ._chunked_io import readinto_with_crc32

@@ -1,5 +1,15 @@
-"""The installed version of `eqx-tree`, read from the distribution metadata."""
+"""The installed version of `eqx-tree`, read from the distribution metadata on first use.
 
-import importlib.metadata
+`importlib.metadata.version` scans every entry of `sys.path` (milliseconds), so the
+package's `__version__` is a lazy attribute: its `__getattr__` calls `version()`.
+"""
 
-__version__: str = importlib.metadata.version("eqx-tree")
+import functools
+
+
+@functools.cache
+def version() -> str:
+    """`eqx-tree`'s installed version, for example `"0.1.0"`."""
+    import importlib.metadata
+
+    return importlib.metadata.version("eqx-tree")

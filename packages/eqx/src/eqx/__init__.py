@@ -121,4 +121,12 @@ from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
 from . import debug as debug
 from . import nn as nn
 from ._tree_inference import tree_inference as tree_inference
-from ._version import __version__ as __version__
+from ._version import version as _read_version
+
+__version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        return _read_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

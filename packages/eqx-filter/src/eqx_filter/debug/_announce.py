@@ -7,6 +7,7 @@ themselves. Primitive rules have no API outside `jax.extend` and `jax.interprete
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,10 +21,15 @@ _instantiate_zeros: Any = ad.instantiate_zeros
 
 __all__ = ["announce_transform"]
 
-try:  # `jax.extend.core.Primitive` is the public home; older JAX had `jax.core.Primitive`
-    from jax.extend.core import Primitive
-except ImportError:  # pragma: no cover
-    Primitive = jax.core.Primitive  # type: ignore[attr-defined,misc]
+
+def _primitive_class() -> Any:
+    # Imported on first use: `jax.extend` pulls in all of its submodules (Pallas among
+    # them), ~100 ms that `import eqx` should not pay for a debugging tool.
+    try:  # `jax.extend.core.Primitive` is the public home; older JAX had `jax.core.Primitive`
+        from jax.extend.core import Primitive
+    except ImportError:  # pragma: no cover
+        Primitive = jax.core.Primitive  # type: ignore[attr-defined,misc]
+    return Primitive
 
 
 def _say(params: dict[str, Any], rule: str) -> None:
@@ -33,12 +39,8 @@ def _say(params: dict[str, Any], rule: str) -> None:
 
 def _rebind(params: dict[str, Any], rule: str, *args: Any) -> list[Any]:
     new_params = dict(params, stack=(*params["stack"], rule))
-    out: list[Any] = _announce_p.bind(*args, **new_params)
+    out: list[Any] = _announce_p().bind(*args, **new_params)
     return out
-
-
-_announce_p: Any = Primitive("eqx_announce_transform")
-_announce_p.multiple_results = True
 
 
 def _impl(*args: Any, **params: Any) -> list[Any]:
@@ -78,12 +80,18 @@ def _lowering(ctx: Any, *args: Any, **params: Any) -> list[Any]:
     return list(args)
 
 
-_announce_p.def_impl(_impl)
-_announce_p.def_abstract_eval(_abstract_eval)
-ad.primitive_jvps[_announce_p] = _jvp
-ad.primitive_transposes[_announce_p] = _transpose
-batching.primitive_batchers[_announce_p] = _batch
-mlir.register_lowering(_announce_p, _lowering)
+@functools.cache
+def _announce_p() -> Any:
+    """The identity primitive with announcing rules, defined on first use."""
+    primitive = _primitive_class()("eqx_announce_transform")
+    primitive.multiple_results = True
+    primitive.def_impl(_impl)
+    primitive.def_abstract_eval(_abstract_eval)
+    ad.primitive_jvps[primitive] = _jvp
+    ad.primitive_transposes[primitive] = _transpose
+    batching.primitive_batchers[primitive] = _batch
+    mlir.register_lowering(primitive, _lowering)
+    return primitive
 
 
 def announce_transform(
@@ -114,7 +122,7 @@ def announce_transform(
     positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
     if not positions:
         return x
-    out = _announce_p.bind(
+    out = _announce_p().bind(
         *[leaves[i] for i in positions],
         stack=(),
         name=name,
