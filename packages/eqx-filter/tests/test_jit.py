@@ -665,3 +665,34 @@ def test_compile_with_bad_options_raises_jax_runtime_error():
     lowered = filter_jit(lambda x: x + 1).lower(jnp.ones(2))
     with pytest.raises(jax.errors.JaxRuntimeError):
         lowered.compile({"not_a_real_xla_option": "1"})
+
+
+def test_a_non_callable_is_rejected_when_wrapped():
+    with pytest.raises(TypeError, match=r"filter_jit: .*3 of type int, which is not callable"):
+        filter_jit(3)
+    with pytest.raises(TypeError, match="not callable"):
+        filter_jit(donate="all")("f")
+
+
+@pytest.mark.parametrize("transform", ["jax.jit", "filter_jit"])
+def test_a_leaked_tracer_is_reported_under_checking_leaks_as_by_jax_jit(transform):
+    leaked = []
+
+    def leak(x, n):
+        if n == 2:  # only the second configuration leaks
+            leaked.append(x)
+        return x + n
+
+    if transform == "jax.jit":
+        wrapped = jax.jit(leak, static_argnums=1)
+    else:
+        wrapped = filter_jit(leak)
+    with jax.checking_leaks():
+        np.testing.assert_array_equal(wrapped(jnp.ones(2), 1), np.full(2, 2.0))
+        with pytest.raises(Exception, match="Leaked trace"):
+            wrapped(jnp.ones(2), 2)
+        leaked.clear()
+        # Not cached by the failed trace: the leak is reported again.
+        with pytest.raises(Exception, match="Leaked trace"):
+            wrapped(jnp.ones(2), 2)
+    assert len(leaked) == 1

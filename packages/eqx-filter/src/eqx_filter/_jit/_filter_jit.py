@@ -206,12 +206,14 @@ def filter_jit(
 def filter_jit(
     fun: Any = sentinel,
     *,
-    donate: DonateMode = "none",
+    donate: str = "none",
     in_shardings: Any = None,
     out_shardings: Any = None,
     check_aliasing: bool = False,
     **jitkwargs: Any,
 ) -> Any:
+    # `donate: str` here: type checkers see the overloads above, and a runtime checker
+    # must let a bad value through to the `ValueError` below.
     """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
 
     **Arguments:**
