@@ -1,4 +1,4 @@
-"""Module class creation, construction, freezing and protocol (spec §3.1)."""
+"""Module class creation, construction, freezing and protocol."""
 
 import abc
 import dataclasses

@@ -1,4 +1,4 @@
-"""The JAX-transformed-callable warning (spec §3.1, construction step 3)."""
+"""The JAX-transformed-callable warning, raised while a Module is constructed."""
 
 from typing import Any
 

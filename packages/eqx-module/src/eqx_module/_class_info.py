@@ -1,4 +1,4 @@
-"""The analysis of a Module class, done once at class creation (spec §3.1, DESIGN §5).
+"""The analysis of a Module class, done once at class creation (not on each call).
 
 `ClassInfo` records what construction and flattening need to know about a class: its
 field names, which post-`__init__` steps apply at all, the abstract-instantiation
@@ -57,7 +57,7 @@ class ClassInfo:
     plain_new: bool
     init_values: Callable[[Any], tuple[Any, ...]]
     use_dict_mode: Callable[[], None]
-    # Per-field metadata, verbatim, for per-field analyses (spec §8.3).
+    # Per-field metadata, verbatim, for per-field analyses by other tools.
     metadata: Mapping[str, Mapping[Any, Any]]
     # The guard installed over a generated `__init__` (its `__wrapped__` is the generated
     # function, which construction calls directly); `None` for a custom `__init__`.
@@ -70,7 +70,7 @@ class ClassInfo:
 
 
 class InitSignature:
-    """`Cls.__signature__`: the signature of `__init__` without `self` (spec §3.1 step 6).
+    """`Cls.__signature__`: the signature of `__init__` without `self`.
 
     Only on the class. An instance has no `__signature__`, so `inspect.signature(module)`
     reports its `__call__` (and `jax.jit(module, static_argnames=...)` finds the call's

@@ -1,4 +1,4 @@
-"""`Module`: a frozen-after-init dataclass that is a PyTree and an ABC (spec §3.1).
+"""`Module`: a frozen-after-init dataclass that is a PyTree and an ABC.
 
 Everything that depends only on the class is worked out once, when the class is
 created, and cached in a `ClassInfo` on the class: the dynamic and static field names,
@@ -30,7 +30,7 @@ import jax.tree_util as jtu
 from typing_extensions import dataclass_transform
 
 from eqx_tree import EqxWarning, is_array, is_inexact_array_like, tree_equal, tree_pformat
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._abstract import process_abstract_annotations, resolve_abstract
 from ._aliasing import aliasing_checks
@@ -84,7 +84,7 @@ def _wrap_methods(cls: type, field_names: frozenset[str]) -> None:
 # inside a custom `__init__`, which is how most Modules are written.
 @dataclass_transform(field_specifiers=(dataclasses.field, field, static_field))
 class _ModuleMeta(abc.ABCMeta):
-    """Metaclass of `Module`: runs the class-creation steps of spec §3.1 once per class."""
+    """Metaclass of `Module`: runs the class-creation steps once per class."""
 
     _eqx_class_info: ClassInfo
 
