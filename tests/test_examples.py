@@ -110,6 +110,14 @@ def check_lora_finetune(result: Result, out_dir: pathlib.Path) -> None:
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def check_fsdp(result: Result, out_dir: pathlib.Path) -> None:
+    assert result["num_devices"] == 8
+    assert result["first_weight_sharded_over"] == 8
+    # Weights and Adam moments split 8 ways; only biases and the step count replicated.
+    assert result["device_0_fraction"] < 0.25
+    assert (out_dir / "fsdp_loss.png").stat().st_size > 0
+
+
 # Facts beyond "every boolean is true", for the examples whose RESULT we know.
 SPECIFIC_CHECKS: dict[str, Callable[[Result, pathlib.Path], None]] = {
     "quickstart.py": check_quickstart,

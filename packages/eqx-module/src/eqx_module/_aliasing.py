@@ -17,9 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eqx_tree import EqxAliasingWarning
-from eqx_tree._aliases import find_aliases
-from eqx_tree._environment import read_choice
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import find_aliases, read_choice, warn_at_user_code
 
 __all__ = ["EQX_CHECK_ALIASING", "aliasing_checks"]
 

@@ -102,10 +102,7 @@ class _JitWrapper(TransformWrapper, Generic[_P, _R]):
                 try:
                     out = entry.jitted(*leaves)
                 except Exception as e:
-                    error = entry.translated_error(e)
-                    if error is None:
-                        raise
-                    raise error from None
+                    entry.reraise(e)
                 # `jax.jit` may have retraced (new shapes), and the new trace moved the
                 # entry on (a check staged, the output's static parts changed).
                 if entry.state is _PLAIN:
@@ -206,12 +203,14 @@ def filter_jit(
 def filter_jit(
     fun: Any = sentinel,
     *,
-    donate: DonateMode = "none",
+    donate: str = "none",
     in_shardings: Any = None,
     out_shardings: Any = None,
     check_aliasing: bool = False,
     **jitkwargs: Any,
 ) -> Any:
+    # `donate: str` here: type checkers see the overloads above, and a runtime checker
+    # must let a bad value through to the `ValueError` below.
     """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
 
     **Arguments:**

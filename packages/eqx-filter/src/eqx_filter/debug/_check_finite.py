@@ -34,7 +34,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import is_inexact_array
-from eqx_tree._environment import read_choice
+from eqx_tree.internal import read_choice
 
 from .. import _error_if
 from .._compat import tracer_type
