@@ -27,55 +27,21 @@ if "jax" not in sys.modules and "xla_force_host_platform_device_count" not in os
 
 import shutil
 import tempfile
-from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from _harness import Comparison, Result, report
+from bench_filter import MLP, WIDTH, as_plain, make_mlp, plain_forward
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import eqx_filter
 import eqx_tree
-from eqx_module import Module
-
-WIDTH = 32
 
 
-class Linear(Module):
-    weight: jax.Array
-    bias: jax.Array
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return self.weight @ x + self.bias
-
-
-class MLP(Module):
-    layers: tuple[Linear, ...]
-    activation: Callable[[jax.Array], jax.Array]
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for layer in self.layers[:-1]:
-            x = self.activation(layer(x))
-        return self.layers[-1](x)
-
-
-def make_mlp(depth: int) -> MLP:
-    keys = jax.random.split(jax.random.key(0), depth)
-    layers = tuple(
-        Linear(jax.random.normal(k, (WIDTH, WIDTH)) / WIDTH**0.5, jnp.zeros(WIDTH)) for k in keys
-    )
-    return MLP(layers, jax.nn.relu)
-
-
-def plain_forward(params: list[dict[str, jax.Array]], xs: jax.Array) -> jax.Array:
-    def one(x: jax.Array) -> jax.Array:
-        for p in params[:-1]:
-            x = jax.nn.relu(p["weight"] @ x + p["bias"])
-        return params[-1]["weight"] @ x + params[-1]["bias"]
-
-    return jax.vmap(one)(xs)
+def batched_plain_forward(params: list[dict[str, jax.Array]], xs: jax.Array) -> jax.Array:
+    return jax.vmap(plain_forward, in_axes=(None, 0))(params, xs)
 
 
 def eqx_forward(model: MLP, xs: jax.Array) -> jax.Array:
@@ -89,12 +55,12 @@ def dispatch_rows(repeat: int, target_s: float) -> list[Result]:
     xs = jax.device_put(jnp.ones((4 * jax.device_count(), WIDTH)), data)
     rows = []
     for depth in (8, 32):
-        model = eqx_filter.filter_device_put(make_mlp(depth), replicated)
-        params = [{"weight": layer.weight, "bias": layer.bias} for layer in model.layers]
+        model = eqx_filter.filter_device_put(make_mlp(depth, jax.random.key(0)), replicated)
+        params = as_plain(model)
         eqx_fn = eqx_filter.filter_jit(
             eqx_forward, in_shardings=((replicated, data), None), out_shardings=data
         )
-        jax_fn = jax.jit(plain_forward, in_shardings=(replicated, data), out_shardings=data)
+        jax_fn = jax.jit(batched_plain_forward, in_shardings=(replicated, data), out_shardings=data)
         rows.append(
             Comparison(
                 f"filter_jit dispatch with in/out shardings, depth {depth}, "
