@@ -1,4 +1,4 @@
-"""The cross-version / cross-backend test matrix (DESIGN §4). Session names are the interface.
+"""The cross-version / cross-backend test matrix. Session names are the interface.
 
     uv run nox -l                          # list sessions
     uv run nox -s "tests(jax='0.4.38')"    # the suite on the oldest supported JAX
@@ -136,7 +136,7 @@ def tests(session: nox.Session, jax: str) -> None:
 def typechecked(session: nox.Session) -> None:
     """The whole suite under jaxtyping's import hook with beartype over every eqx package.
 
-    Spec C9: the compatibility suite runs this way, so an annotation narrower than what
+    The compatibility suite runs this way, so an annotation narrower than what
     a function really accepts is a bug this session catches.
     """
     _install_workspace(session)

@@ -1,4 +1,4 @@
-"""`error_if` / `branched_error_if` (spec §4.7) and how failures surface (§4.3)."""
+"""`error_if` / `branched_error_if` and how failures surface under each `EQX_ON_ERROR` mode."""
 
 from __future__ import annotations
 

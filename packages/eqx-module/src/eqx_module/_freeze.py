@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import jax.tree_util as jtu
 
-from eqx_tree._one_level import tree_flatten_one_level
+from eqx_tree import tree_flatten_one_level
 
 from ._metadata import TRAINABLE, class_metadata
 

@@ -102,10 +102,7 @@ class _JitWrapper(TransformWrapper, Generic[_P, _R]):
                 try:
                     out = entry.jitted(*leaves)
                 except Exception as e:
-                    error = entry.translated_error(e)
-                    if error is None:
-                        raise
-                    raise error from None
+                    entry.reraise(e)
                 # `jax.jit` may have retraced (new shapes), and the new trace moved the
                 # entry on (a check staged, the output's static parts changed).
                 if entry.state is _PLAIN:
