@@ -16,6 +16,8 @@ changelog like an API change, because a sibling's released versions depend on th
   `None` for other leaves.
 - `find_aliases(pytree, *, arrays)`: the nodes (and, with `arrays`, array leaves) found
   at a second path, as `tree_check` reports them.
+- `read_choice(name, valid, default, meaning="")`: an `EQX_*` environment variable,
+  one of `valid`, or a `ValueError` listing them.
 
 ```python
 from eqx_tree.internal import sentinel, warn_at_user_code
@@ -27,9 +29,17 @@ def f(x=sentinel):
 """
 
 from ._aliases import find_aliases as find_aliases
+from ._environment import read_choice as read_choice
 from ._one_level import children_with_keys as children_with_keys
 from ._sentinel import sentinel as sentinel
 from ._size import array_size as array_size
 from ._warnings import warn_at_user_code as warn_at_user_code
 
-__all__ = ["array_size", "children_with_keys", "find_aliases", "sentinel", "warn_at_user_code"]
+__all__ = [
+    "array_size",
+    "children_with_keys",
+    "find_aliases",
+    "read_choice",
+    "sentinel",
+    "warn_at_user_code",
+]
