@@ -396,3 +396,24 @@ def test_eager_failure_shows_the_failing_call_even_when_an_earlier_call_traced()
         ef.error_if(x, x > 0, "eager site")  # FAILING CALL
     text = str(info.value)
     assert "# FAILING CALL" in text and "EARLIER CALL" not in text
+
+
+@pytest.mark.parametrize("index", [1.0, jnp.array(0.0), "0", None])
+def test_branched_error_if_rejects_a_non_integer_index_naming_it(index):
+    with pytest.raises(TypeError, match=r"`index` must be an integer .* 2 messages \(0 to 1\)"):
+        ef.branched_error_if(jnp.ones(2), False, index, ["a", "b"])
+
+
+@pytest.mark.parametrize(("index", "bad"), [(2, 2), (-1, -1), (np.array([0, 5]), 5)])
+def test_branched_error_if_rejects_a_concrete_index_outside_the_messages(index, bad):
+    with pytest.raises(ValueError, match=rf"`index` {bad} is out of range: there are 2 messages"):
+        ef.branched_error_if(jnp.ones(2), jnp.array(False), index, ["a", "b"])
+
+
+def test_branched_error_if_accepts_integer_indices_of_any_kind_and_a_traced_one():
+    x = jnp.ones(2)
+    for index in (1, np.int64(1), jnp.array(1, dtype=jnp.int32), np.array([0, 1])):
+        assert ef.branched_error_if(x, False, index, ["a", "b"]) is x
+    # A traced index keeps JAX's semantics: it is only known at run time.
+    out = jax.jit(lambda i: ef.branched_error_if(x, False, i, ["a", "b"]))(7)
+    np.testing.assert_array_equal(out, x)

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 
-from eqx_tree import EqxWarning, is_array
+from eqx_tree import EqxWarning, is_array, is_array_like
 from eqx_tree._warnings import warn_at_user_code
 
 from ._compat import shape_dtype_struct, tracer_type
@@ -236,6 +236,28 @@ def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: Sequence[str], 
 _jitted_impl = filter_jit(_branched_error_if_impl)
 
 
+def _check_index(index: Any, n_msgs: int) -> None:
+    """An integer index; when concrete, one that selects one of the `n_msgs` messages."""
+    dtype = jnp.result_type(index) if is_array_like(index) else None
+    if dtype is None or not (
+        jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.bool_)
+    ):
+        described = f" and dtype {dtype}" if dtype is not None else ""
+        raise TypeError(
+            f"`index` must be an integer selecting one of the {n_msgs} messages "
+            f"(0 to {n_msgs - 1}); got {index!r} of type {type(index).__name__}{described}."
+        )
+    if _is_traced(index):
+        return
+    values = np.asarray(index)
+    if values.size and (values.min() < 0 or values.max() >= n_msgs):
+        bad = values.min() if values.min() < 0 else values.max()
+        raise ValueError(
+            f"`index` {int(bad)} is out of range: there are {n_msgs} messages, so it must "
+            f"be from 0 to {n_msgs - 1}."
+        )
+
+
 def branched_error_if(
     x: Any,
     pred: Any,
@@ -267,7 +289,9 @@ def branched_error_if(
 
     **Raises:** `EqxRuntimeError` (under `filter_jit`, or eagerly) when the check
     fails; `EqxTracetimeError` when `pred` and `index` are concrete and the check
-    fails; `RuntimeError` for a bad `on_error`; `ValueError` if `x` has no arrays.
+    fails; `RuntimeError` for a bad `on_error`; `ValueError` if `x` has no arrays;
+    `TypeError` for a non-integer `index`, and `ValueError` for a concrete one outside
+    `0 .. len(msgs) - 1`.
 
     ```python
     @eqx_filter.filter_jit
@@ -278,6 +302,7 @@ def branched_error_if(
     """
     mode = _resolve_mode(on_error)
     msgs = as_messages(msgs)
+    _check_index(index, len(msgs))
     if in_filter_jit_trace():
         # Already being compiled by `filter_jit`, whose trace records the check.
         return _branched_error_if_impl(x, pred, index, msgs, mode)
