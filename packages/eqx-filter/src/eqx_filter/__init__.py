@@ -42,6 +42,7 @@ from . import debug as debug
 from ._enumeration import Enumeration as Enumeration
 from ._error_if import branched_error_if as branched_error_if
 from ._error_if import error_if as error_if
+from ._warn_if import warn_if as warn_if
 from ._runtime_error import EqxRuntimeError as EqxRuntimeError
 from ._runtime_error import EqxTracetimeError as EqxTracetimeError
 from ._runtime_error import EquinoxRuntimeError as EquinoxRuntimeError
