@@ -1,4 +1,4 @@
-"""The cross-version / cross-backend test matrix (DESIGN §4). Session names are the interface.
+"""The cross-version / cross-backend test matrix. Session names are the interface.
 
     uv run nox -l                          # list sessions
     uv run nox -s "tests(jax='0.4.38')"    # the suite on the oldest supported JAX
@@ -136,7 +136,7 @@ def tests(session: nox.Session, jax: str) -> None:
 def typechecked(session: nox.Session) -> None:
     """The whole suite under jaxtyping's import hook with beartype over every eqx package.
 
-    Spec C9: the compatibility suite runs this way, so an annotation narrower than what
+    The compatibility suite runs this way, so an annotation narrower than what
     a function really accepts is a bug this session catches.
     """
     _install_workspace(session)
@@ -206,6 +206,17 @@ def multidevice(session: nox.Session) -> None:
     example = ROOT / "examples" / "data_parallel.py"
     if example.exists():
         session.run("python", str(example), "--quick", env=env)
+
+
+@nox.session(python="3.11")
+def multihost(session: nox.Session) -> None:
+    """Two JAX processes on 127.0.0.1 (gloo CPU collectives) train and checkpoint together.
+
+    Installs the `orbax` extra (sharded checkpoints go through orbax-checkpoint) and runs
+    the tests marked `multihost`, which skip themselves otherwise.
+    """
+    _install_workspace(session, "-e", f"{ROOT / 'packages' / 'eqx'}[orbax]")
+    _pytest(session, "-m", "multihost", "-p", "no:randomly", env={"EQX_MULTIHOST": "1"})
 
 
 @nox.session(python="3.11")

@@ -1,4 +1,4 @@
-"""eqx-module hot paths against plain JAX / plain Python doing the same work (DESIGN §5).
+"""eqx-module hot paths against plain JAX / plain Python doing the same work.
 
 - flatten+unflatten of a 4-array-field Module vs a frozen dataclass registered with
   `jax.tree_util.register_dataclass` (JAX's C++ path), and flatten alone vs a plain

@@ -8,9 +8,12 @@ The recipe:
 - a `jax.sharding.Mesh` over the devices, with one axis named "batch";
 - the model and optimiser state replicated (`PartitionSpec()`), the batch split along
   its first axis (`PartitionSpec("batch")`);
-- `eqx.filter_shard` to place those PyTrees outside `filter_jit` and to constrain them
-  inside it. It touches only the arrays, so it takes the model as is.
+- `eqx.filter_device_put` to place those PyTrees (it touches only the arrays, so it
+  takes the model as is), and `eqx.filter_jit(in_shardings=..., out_shardings=...)` to
+  compile the step for that layout: prefixes of `(args, kwargs)` and of the output,
+  whose leaves describe the arrays below them (`None`: no constraint).
 XLA then inserts the cross-device reduction of the gradients by itself.
+(`eqx.filter_shard` inside the step, as a sharding constraint, works too.)
 
 Run it with
 
@@ -28,6 +31,8 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 
 import argparse
 import json
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -48,25 +53,25 @@ def loss_fn(model: eqx.nn.MLP, x: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean((jax.vmap(model)(x) - y) ** 2)
 
 
-@eqx.filter_jit
 def step(
     model: eqx.nn.MLP,
     opt_state: optax.OptState,
     x: jax.Array,
     y: jax.Array,
     optimiser: optax.GradientTransformation,
-    replicated: NamedSharding,
-    batch_sharded: NamedSharding,
 ) -> tuple[eqx.nn.MLP, optax.OptState, jax.Array]:
-    # Inside `filter_jit`, `filter_shard` is a sharding constraint: it tells XLA how the
-    # arrays should be laid out, and XLA adds the communication that layout needs.
-    x, y = eqx.filter_shard((x, y), batch_sharded)
-    model, opt_state = eqx.filter_shard((model, opt_state), replicated)
     loss, grads = eqx.filter_value_and_grad(loss_fn)(model, x, y)
     updates, opt_state = optimiser.update(grads, opt_state, eqx.filter(model, eqx.is_array))
     model = eqx.apply_updates(model, updates)
-    model, opt_state = eqx.filter_shard((model, opt_state), replicated)
     return model, opt_state, loss
+
+
+def make_step(replicated: NamedSharding, batch_sharded: NamedSharding) -> Callable[..., Any]:
+    """`step` compiled for a replicated model and optimiser state and a split batch."""
+    # One leaf per argument of `(model, opt_state, x, y, optimiser)`; the optimiser holds
+    # no arrays, so its `None` constrains nothing. `{}`: there are no keyword arguments.
+    in_shardings = ((replicated, replicated, batch_sharded, batch_sharded, None), {})
+    return eqx.filter_jit(step, in_shardings=in_shardings, out_shardings=replicated)
 
 
 def make_shardings(devices: list[jax.Device]) -> tuple[NamedSharding, NamedSharding]:
@@ -95,12 +100,13 @@ def main() -> None:
 
     # For comparison: the first step on one device only. Sharding must not change results.
     one_device = make_shardings(devices[:1])
-    reference_model, _, reference_loss = step(
-        model, opt_state, x[:batch_size], y[:batch_size], optimiser, *one_device
+    reference_model, _, reference_loss = make_step(*one_device)(
+        model, opt_state, x[:batch_size], y[:batch_size], optimiser
     )
 
-    # Outside `filter_jit`, `filter_shard` places the arrays on the devices.
-    model, opt_state = eqx.filter_shard((model, opt_state), replicated)
+    # Place the arrays on the devices; the compiled step keeps them there.
+    model, opt_state = eqx.filter_device_put((model, opt_state), replicated)
+    sharded_step = make_step(replicated, batch_sharded)
     rng = np.random.default_rng(args.seed)
     losses = []
     for i in range(steps):
@@ -108,10 +114,8 @@ def main() -> None:
             batch = np.arange(batch_size)  # the batch the reference step used
         else:
             batch = rng.choice(len(x), size=batch_size, replace=False)
-        xb, yb = eqx.filter_shard((x[batch], y[batch]), batch_sharded)
-        model, opt_state, loss = step(
-            model, opt_state, xb, yb, optimiser, replicated, batch_sharded
-        )
+        xb, yb = eqx.filter_device_put((x[batch], y[batch]), batch_sharded)
+        model, opt_state, loss = sharded_step(model, opt_state, xb, yb, optimiser)
         losses.append(float(loss))
         if i == 0:
             matches_one_device = bool(

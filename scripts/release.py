@@ -3,6 +3,7 @@
     uv run --group nox nox -s release -- eqx-tree minor      # the usual way
     uv run python scripts/release.py eqx-tree patch --dry-run  # print the plan only
     uv run python scripts/release.py eqx-tree 0.3.0            # an explicit version
+    uv run --group nox nox -s release -- eqx-tree minor eqx-nn minor  # several, one commit
 
 What it does, in order, stopping with a message that says what to do at the first
 problem (nothing is committed until every check has passed):
@@ -11,9 +12,11 @@ problem (nothing is committed until every check has passed):
    changelog section, a version that is not higher than every released one, and a tag
    that already exists.
 2. Plans the dependents: a sibling whose range on the package would exclude the new
-   version is widened when the bump is a 0.x minor one (`<0.2` becomes `<0.3`, the
-   floor stays) and gets a patch release of its own, with a changelog line saying why.
-   Any other exclusion (a major bump, a pin) stops: the dependent needs a human look.
+   version is widened when the bump is a 0.x minor one (`<0.2` becomes `<0.3`) and is
+   released too (a patch, unless it was asked for), with a changelog line saying why.
+   Its floor stays when it has no changes of its own, and otherwise rises to the new
+   version (its new code was tested against nothing older). Any other exclusion (a
+   major bump, a pin) stops: the dependent needs a human look.
 3. Bumps the version(s) with `uv version --package`, moves `[Unreleased]` to a dated
    `## [x.y.z] - YYYY-MM-DD` section, and re-locks.
 4. Builds sdist and wheel (`uv build --package --no-sources`) into
@@ -214,32 +217,39 @@ def widen(requirement: str, old: Version, new: Version) -> str:
     )
 
 
-def plan_release(root: Path, name: str, bump: str) -> list[Bump]:
-    """Every package this release touches, the requested one first; validates input."""
+def raise_floor(requirement: str, version: Version) -> str:
+    """`requirement` with its lower bound replaced by `>=version` (upper bound kept)."""
+    req = Requirement(requirement)
+    floor = f"{version.major}.{version.minor}" if version.micro == 0 else str(version)
+    kept = [str(s) for s in req.specifier if s.operator not in (">=", ">", "~=", "==")]
+    return (
+        req.name + "".join(f"[{e}]" for e in sorted(req.extras)) + ",".join([f">={floor}", *kept])
+    )
+
+
+def plan_release(root: Path, requests: Sequence[tuple[str, str]]) -> list[Bump]:
+    """Every package this release touches, in dependency order; validates the input.
+
+    `requests` pairs a package with its bump; several packages released together share
+    one commit, and a dependent that is itself requested is widened but not bumped twice.
+    """
     workspace = load_workspace(root)
-    if name not in workspace:
-        raise ReleaseError(f"no package `{name}`; the packages are: {', '.join(workspace)}")
-    package = workspace[name]
-    if not has_entries(unreleased_notes(package.changelog.read_text())):
-        raise ReleaseError(
-            f"{package.changelog.relative_to(root)} has nothing under `{UNRELEASED}`: "
-            "there is nothing to release. Add the changes this release ships there "
-            "(Added / Changed / Fixed ...), commit, and run again."
-        )
-    version, kind = next_version(package.version, bump)
-    released = recorded_releases(root).get(name, [])
-    highest = max([package.version, *released])
-    if version <= highest:
-        raise ReleaseError(
-            f"{name} {version} is not higher than {highest} (the current or a released "
-            f"version); ask for a bump ({', '.join(BUMPS)}) or a version above {highest}."
-        )
-    plan = [Bump(package, version, kind)]
-    queue = [plan[0]]
+    if not requests:
+        raise ReleaseError("name a package and a bump, e.g. `eqx-tree minor`")
+    plan: list[Bump] = []
+    for name, bump in requests:
+        if name not in workspace:
+            raise ReleaseError(f"no package `{name}`; the packages are: {', '.join(workspace)}")
+        if any(b.package.name == name for b in plan):
+            raise ReleaseError(f"{name} is named twice; give each package one bump")
+        plan.append(_requested_bump(root, workspace[name], bump))
+    queue = list(plan)
     while queue:
         current = queue.pop(0)
         for dependent in workspace.values():
             _widen_dependent(root, current, dependent, plan, queue)
+    _raise_floors(plan)
+    plan.sort(key=lambda b: list(workspace).index(b.package.name))
     for item in plan:
         tag = item.package.tag(item.version)
         if git(root, "tag", "--list", tag):
@@ -248,6 +258,26 @@ def plan_release(root: Path, name: str, bump: str) -> list[Bump]:
                 f"{item.package.pyproject.relative_to(root)}: fix that first."
             )
     return plan
+
+
+def _requested_bump(root: Path, package: Package, bump: str) -> Bump:
+    """The bump asked for `package`, once its changelog and version check out."""
+    if not has_entries(unreleased_notes(package.changelog.read_text())):
+        raise ReleaseError(
+            f"{package.changelog.relative_to(root)} has nothing under `{UNRELEASED}`: "
+            "there is nothing to release. Add the changes this release ships there "
+            "(Added / Changed / Fixed ...), commit, and run again."
+        )
+    version, kind = next_version(package.version, bump)
+    released = recorded_releases(root).get(package.name, [])
+    highest = max([package.version, *released])
+    if version <= highest:
+        raise ReleaseError(
+            f"{package.name} {version} is not higher than {highest} (the current or a "
+            f"released version); ask for a bump ({', '.join(BUMPS)}) or a version above "
+            f"{highest}."
+        )
+    return Bump(package, version, kind)
 
 
 def _widen_dependent(
@@ -280,6 +310,33 @@ def _widen_dependent(
         why = f"{released.package.name} {released.version}"
         entry.reason = f"{entry.reason}, {why}" if entry.reason else why
         return
+
+
+def _raise_floors(plan: list[Bump]) -> None:
+    """Raises a released dependent's floor on each sibling released with it.
+
+    A dependent with changes of its own ships code that was built and tested only
+    against the siblings' new versions, and may use what is new there. Without changes
+    its code is the code released before, which worked with the old floor.
+    """
+    released = {b.package.name: b.version for b in plan}
+    for item in plan:
+        if not has_entries(unreleased_notes(item.package.changelog.read_text())):
+            continue
+        widened = dict(item.widened)
+        for requirement in item.package.dependencies:
+            name = Requirement(requirement).name
+            if name in released and name != item.package.name:
+                current = widened.get(requirement, requirement)
+                raised = raise_floor(current, released[name])
+                if raised != requirement:
+                    widened[requirement] = raised
+                    why = f"{name} {released[name]}"
+                    if item.reason is None:
+                        item.reason = why
+                    elif why not in item.reason:
+                        item.reason += f", {why}"
+        item.widened = list(widened.items())
 
 
 # --------------------------------------------------------------------------- changing
@@ -322,7 +379,7 @@ def apply_plan(root: Path, plan: list[Bump], date: datetime.date) -> None:
             changelog = add_unreleased_entry(
                 changelog,
                 "Changed",
-                f"Requires {ranges}, so it installs with {item.reason}; released for that.",
+                f"Requires {ranges}: released together with {item.reason}.",
             )
         item.package.changelog.write_text(move_unreleased(changelog, item.version, date))
         bump = ["--bump", item.kind] if item.kind in BUMPS else [str(item.version)]
@@ -431,8 +488,9 @@ def record(root: Path, plan: list[Bump]) -> str:
     """Commits the release, tags it, appends releases.toml; returns the release commit."""
     names = ", ".join(f"{b.package.name} {b.version}" for b in plan)
     message = f"Release {names}"
-    for item in plan[1:]:
-        message += f"\n\n{item.package.name} {item.version}: widened for {item.reason}."
+    for item in plan:
+        if item.reason:
+            message += f"\n\n{item.package.name} {item.version}: widened for {item.reason}."
     run(root, "git", "add", "-A", "--", "uv.lock", *(str(b.package.directory) for b in plan))
     run(root, "git", "commit", "-q", "-m", message)
     commit = git(root, "rev-parse", "HEAD")
@@ -498,8 +556,7 @@ def require_clean_tree(root: Path) -> None:
 
 def release(
     root: Path,
-    name: str,
-    bump: str,
+    requests: Sequence[tuple[str, str]],
     *,
     date: datetime.date,
     pytest_args: Sequence[str] | None = None,
@@ -507,7 +564,7 @@ def release(
 ) -> list[Bump]:
     """The whole flow (see the module docstring); returns what was released."""
     require_clean_tree(root)
-    plan = plan_release(root, name, bump)
+    plan = plan_release(root, requests)
     for item in plan:
         why = f" (widened for {item.reason})" if item.reason else ""
         print(f"plan: {item.package.name} {item.package.version} -> {item.version}{why}")
@@ -534,8 +591,13 @@ def release(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("package", help="distribution name, e.g. eqx-tree")
-    parser.add_argument("bump", help="major, minor, patch, or an explicit version")
+    parser.add_argument(
+        "request",
+        nargs="+",
+        metavar="PACKAGE BUMP",
+        help="a package (e.g. eqx-tree) and major, minor, patch or an explicit version; "
+        "several pairs release those packages together",
+    )
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--date", type=datetime.date.fromisoformat, default=None)
     parser.add_argument(
@@ -546,12 +608,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--dry-run", action="store_true", help="check and print the plan only")
     args = parser.parse_args(argv)
+    if len(args.request) % 2:
+        parser.error("give a bump after each package: PACKAGE BUMP [PACKAGE BUMP ...]")
+    requests = list(zip(args.request[::2], args.request[1::2], strict=True))
     date = args.date or datetime.datetime.now(datetime.UTC).date()
     try:
         release(
             args.root.resolve(),
-            args.package,
-            args.bump,
+            requests,
             date=date,
             pytest_args=args.pytest_args,
             dry_run=args.dry_run,

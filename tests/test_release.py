@@ -63,15 +63,28 @@ def set_unreleased(repo: pathlib.Path, package: str, notes: str) -> None:
     git(repo, "commit", "-q", "-am", f"{package}: changelog for the test")
 
 
+@pytest.fixture(scope="module")
+def _one_clone(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str, set[str]]:
+    """One clone of this repository's HEAD (tags included) per module: its HEAD, tags."""
+    repo = tmp_path_factory.mktemp("release") / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    return repo, git(repo, "rev-parse", "HEAD"), set(git(repo, "tag").splitlines())
+
+
 @pytest.fixture
-def clone(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
-    """A clone of this repository's HEAD (tags included), with a committer identity."""
+def clone(
+    _one_clone: tuple[pathlib.Path, str, set[str]], monkeypatch: pytest.MonkeyPatch
+) -> pathlib.Path:
+    """The clone, reset to the cloned HEAD and tags, with a committer identity set."""
+    repo, head, tags = _one_clone
+    git(repo, "reset", "-q", "--hard", head)
+    git(repo, "clean", "-q", "-f", "-d", "-x")
+    for tag in set(git(repo, "tag").splitlines()) - tags:
+        git(repo, "tag", "-d", tag)
     for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
         monkeypatch.setenv(var, "release test")
     for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
         monkeypatch.setenv(var, "release-test@example.invalid")
-    repo = tmp_path / "repo"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     set_unreleased(repo, "eqx-tree", "### Fixed\n- A fix made for the release test.")
     return repo
 
@@ -92,8 +105,7 @@ def test_patch_release_on_a_clone_tags_dates_records_and_then_refuses(
 
     rel.release(
         clone,
-        "eqx-tree",
-        "patch",
+        [("eqx-tree", "patch")],
         date=DATE,
         # The wheel's own tests, reduced to one file to keep the default suite fast;
         # the nox release session runs the whole package suite.
@@ -134,7 +146,7 @@ def test_patch_release_on_a_clone_tags_dates_records_and_then_refuses(
     assert git(clone, "status", "--porcelain") == ""
 
     with pytest.raises(rel.ReleaseError, match=r"CHANGELOG\.md has nothing under"):
-        rel.release(clone, "eqx-tree", "patch", date=DATE)
+        rel.release(clone, [("eqx-tree", "patch")], date=DATE)
 
 
 # --------------------------------------------------------------------------- refusals
@@ -143,14 +155,14 @@ def test_patch_release_on_a_clone_tags_dates_records_and_then_refuses(
 def test_dirty_tree_is_refused_naming_the_file(clone: pathlib.Path) -> None:
     (clone / "packages/eqx-tree/notes.txt").write_text("work in progress\n")
     with pytest.raises(rel.ReleaseError, match=r"uncommitted changes.*Commit or stash") as info:
-        rel.release(clone, "eqx-tree", "patch", date=DATE)
+        rel.release(clone, [("eqx-tree", "patch")], date=DATE)
     assert "packages/eqx-tree/notes.txt" in str(info.value)
 
 
 def test_empty_unreleased_is_refused(clone: pathlib.Path) -> None:
     set_unreleased(clone, "eqx-tree", "### Added\n")  # a heading without entries is empty
     with pytest.raises(rel.ReleaseError) as info:
-        rel.release(clone, "eqx-tree", "patch", date=DATE)
+        rel.release(clone, [("eqx-tree", "patch")], date=DATE)
     message = str(info.value)
     assert "packages/eqx-tree/CHANGELOG.md has nothing under `## [Unreleased]`" in message
     assert "Add the changes this release ships" in message
@@ -159,16 +171,16 @@ def test_empty_unreleased_is_refused(clone: pathlib.Path) -> None:
 def test_a_version_not_higher_is_refused(clone: pathlib.Path) -> None:
     current = version_of(clone, "eqx-tree")
     with pytest.raises(rel.ReleaseError, match=rf"eqx-tree {current} is not higher than"):
-        rel.release(clone, "eqx-tree", str(current), date=DATE)
+        rel.release(clone, [("eqx-tree", str(current))], date=DATE)
     with pytest.raises(rel.ReleaseError, match=r"0\.0\.1 is not higher.*a version above"):
-        rel.release(clone, "eqx-tree", "0.0.1", date=DATE)
+        rel.release(clone, [("eqx-tree", "0.0.1")], date=DATE)
 
 
 def test_unknown_package_and_bump_are_refused(clone: pathlib.Path) -> None:
     with pytest.raises(rel.ReleaseError, match=r"no package `eqx-trees`.*eqx-tree"):
-        rel.release(clone, "eqx-trees", "patch", date=DATE)
+        rel.release(clone, [("eqx-trees", "patch")], date=DATE)
     with pytest.raises(rel.ReleaseError, match=r"`mini` is neither a bump"):
-        rel.release(clone, "eqx-tree", "mini", date=DATE)
+        rel.release(clone, [("eqx-tree", "mini")], date=DATE)
 
 
 def test_a_dependent_range_that_cannot_be_widened_stops_the_release(
@@ -176,7 +188,7 @@ def test_a_dependent_range_that_cannot_be_widened_stops_the_release(
 ) -> None:
     # A major bump: `<0.x` ranges exclude it and only 0.x minor bumps widen by themselves.
     with pytest.raises(rel.ReleaseError) as info:
-        rel.release(clone, "eqx-tree", "major", date=DATE)
+        rel.release(clone, [("eqx-tree", "major")], date=DATE)
     message = str(info.value)
     assert "eqx-module requires `eqx-tree>=" in message
     assert "widen the range in packages/eqx-module/pyproject.toml by hand" in message
@@ -204,7 +216,7 @@ def test_a_failed_check_leaves_the_tree_as_it_was(
     monkeypatch.setattr(rel, "build", failing_build)
     head = git(clone, "rev-parse", "HEAD")
     with pytest.raises(rel.ReleaseError, match="simulated"):
-        rel.release(clone, "eqx-tree", "patch", date=DATE)
+        rel.release(clone, [("eqx-tree", "patch")], date=DATE)
     assert git(clone, "status", "--porcelain") == ""
     assert git(clone, "rev-parse", "HEAD") == head
     assert git(clone, "tag", "--list", "eqx-tree/v*") == git(ROOT, "tag", "--list", "eqx-tree/v*")
@@ -214,9 +226,14 @@ def test_a_failed_check_leaves_the_tree_as_it_was(
 
 
 def test_a_zero_minor_bump_widens_and_releases_each_dependent(clone: pathlib.Path) -> None:
+    # eqx-filter has no changes of its own: its released code worked with the old
+    # eqx-tree, so only its upper bound moves. eqx-module has changes: they were tested
+    # against the new eqx-tree only, so its floor rises to it.
+    set_unreleased(clone, "eqx-filter", "")
+    set_unreleased(clone, "eqx-module", "### Fixed\n- A fix made for the release test.")
     old = version_of(clone, "eqx-tree")
     new = Version(f"{old.major}.{old.minor + 1}.0")
-    plan = rel.plan_release(clone, "eqx-tree", "minor")
+    plan = rel.plan_release(clone, [("eqx-tree", "minor")])
     rel.apply_plan(clone, plan, DATE)
 
     assert plan[0].package.name == "eqx-tree"
@@ -227,18 +244,50 @@ def test_a_zero_minor_bump_widens_and_releases_each_dependent(clone: pathlib.Pat
             f"{item.package.version.major}.{item.package.version.minor}."
             f"{item.package.version.micro + 1}"
         )
-        with open(clone / "packages" / name / "pyproject.toml", "rb") as f:
-            deps = [Requirement(d) for d in tomllib.load(f)["project"]["dependencies"]]
-        (on_tree,) = [d for d in deps if d.name == "eqx-tree"]
-        assert on_tree.specifier.contains(new) and on_tree.specifier.contains(old)
         changelog = (clone / "packages" / name / "CHANGELOG.md").read_text()
         section = changelog.split(f"## [{version_of(clone, name)}] - 2030-01-02\n", 1)[1]
-        assert f"so it installs with eqx-tree {new}; released for that." in section.split("## [")[0]
+        assert f"released together with eqx-tree {new}" in section.split("## [")[0]
     # Every package that declares a range on eqx-tree is in the plan.
-    dependents = {
-        b.package.name for b in plan[1:] if any("eqx-tree" in old for old, _ in b.widened)
-    }
-    assert dependents == {"eqx-module", "eqx-filter", "eqx-nn", "eqx"}
+    assert {b.package.name for b in plan[1:]} == {"eqx-module", "eqx-filter", "eqx-nn", "eqx"}
+
+    def range_on_tree(package: str) -> Requirement:
+        with open(clone / "packages" / package / "pyproject.toml", "rb") as f:
+            deps = [Requirement(d) for d in tomllib.load(f)["project"]["dependencies"]]
+        (on_tree,) = [d for d in deps if d.name == "eqx-tree"]
+        return on_tree
+
+    kept = range_on_tree("eqx-filter").specifier
+    assert kept.contains(new) and kept.contains(old)
+    raised = range_on_tree("eqx-module").specifier
+    assert raised.contains(new) and not raised.contains(old)
+    assert str(raised) == f"<{new.major}.{new.minor + 1},>={new.major}.{new.minor}"
+
+
+def test_packages_released_together_are_widened_but_not_bumped_twice(
+    clone: pathlib.Path,
+) -> None:
+    set_unreleased(clone, "eqx-module", "### Added\n- A feature made for the release test.")
+    set_unreleased(clone, "eqx-nn", "")  # no changes: it is only widened
+    tree, module = version_of(clone, "eqx-tree"), version_of(clone, "eqx-module")
+    plan = rel.plan_release(clone, [("eqx-module", "minor"), ("eqx-tree", "minor")])
+    by_name = {b.package.name: b for b in plan}
+    # Dependency order, whatever order the request named them in.
+    assert [b.package.name for b in plan][:2] == ["eqx-tree", "eqx-module"]
+    assert by_name["eqx-module"].version == Version(f"{module.major}.{module.minor + 1}.0")
+    assert by_name["eqx-module"].kind == "minor"
+    new_tree = f"{tree.major}.{tree.minor + 1}"
+    assert by_name["eqx-module"].reason == f"eqx-tree {new_tree}.0"
+    # Released together: eqx-module's code was tested against the new eqx-tree only.
+    ((_, raised),) = by_name["eqx-module"].widened
+    assert raised == f"eqx-tree>={new_tree},<{tree.major}.{tree.minor + 2}"
+    # eqx-nn needs both: one patch bump, two widened ranges.
+    assert by_name["eqx-nn"].kind == "patch"
+    assert sorted(Requirement(old).name for old, _ in by_name["eqx-nn"].widened) == [
+        "eqx-module",
+        "eqx-tree",
+    ]
+    with pytest.raises(rel.ReleaseError, match="eqx-tree is named twice"):
+        rel.plan_release(clone, [("eqx-tree", "minor"), ("eqx-tree", "patch")])
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ make both checkers reject `self.x = ...` inside a custom `__init__` (the normal 
 write a Module), so post-init assignment is caught at runtime (`FrozenInstanceError`),
 and here we check that custom `__init__` assignments type-check.
 
-`AbstractVar[T]` reads as `T` (spec §3.3), so for checkers it is a field of the
+`AbstractVar[T]` reads as `T`, so for checkers it is a field of the
 declaring class: a concrete subclass satisfies it by redeclaring the field.
 """
 

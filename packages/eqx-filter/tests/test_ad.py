@@ -1,4 +1,4 @@
-"""filter_jvp, filter_vjp, filter_jacfwd, filter_jacrev, filter_hessian (spec §4.4)."""
+"""filter_jvp, filter_vjp, filter_jacfwd, filter_jacrev, filter_hessian."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""if_array (spec §4.1) and axis-spec resolution."""
+"""if_array and axis-spec resolution."""
 
 import dataclasses
 

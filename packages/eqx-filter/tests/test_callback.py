@@ -1,4 +1,4 @@
-"""filter_pure_callback (spec §4.6)."""
+"""filter_pure_callback."""
 
 import jax
 import jax.numpy as jnp

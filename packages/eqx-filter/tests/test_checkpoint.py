@@ -1,4 +1,4 @@
-"""filter_checkpoint (spec §4.4)."""
+"""filter_checkpoint."""
 
 import jax
 import jax.numpy as jnp

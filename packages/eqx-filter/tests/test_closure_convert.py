@@ -1,4 +1,4 @@
-"""filter_closure_convert (spec §4.4)."""
+"""filter_closure_convert."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""filter_custom_jvp (spec §4.4)."""
+"""filter_custom_jvp."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""filter_custom_vjp (spec §4.4)."""
+"""filter_custom_vjp."""
 
 import jax
 import jax.numpy as jnp

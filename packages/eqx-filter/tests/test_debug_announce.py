@@ -1,4 +1,4 @@
-"""`debug.announce_transform` (spec §4.9): which JAX rules processed the arrays."""
+"""`debug.announce_transform`: which JAX rules processed the arrays."""
 
 from __future__ import annotations
 

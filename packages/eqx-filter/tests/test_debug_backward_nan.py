@@ -1,4 +1,4 @@
-"""`debug.backward_nan` (spec §4.9)."""
+"""`debug.backward_nan`."""
 
 from __future__ import annotations
 

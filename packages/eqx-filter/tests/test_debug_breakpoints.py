@@ -1,4 +1,4 @@
-"""`debug.breakpoint_if` (spec §4.9)."""
+"""`debug.breakpoint_if`."""
 
 from __future__ import annotations
 

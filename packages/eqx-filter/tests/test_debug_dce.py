@@ -1,4 +1,4 @@
-"""`debug.store_dce` / `debug.inspect_dce` (spec §4.9)."""
+"""`debug.store_dce` / `debug.inspect_dce`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`debug.explain_retraces`: why a `filter_jit` function traced again (spec §8.1)."""
+"""`debug.explain_retraces`: why a `filter_jit` function traced again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`debug.assert_max_traces` and `debug.get_num_traces` (spec §4.9)."""
+"""`debug.assert_max_traces` and `debug.get_num_traces`."""
 
 from __future__ import annotations
 

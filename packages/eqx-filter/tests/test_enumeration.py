@@ -1,4 +1,4 @@
-"""`Enumeration` (spec §4.8)."""
+"""`Enumeration`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`error_if` / `branched_error_if` (spec §4.7) and how failures surface (§4.3)."""
+"""`error_if` / `branched_error_if` and how failures surface under each `EQX_ON_ERROR` mode."""
 
 from __future__ import annotations
 
@@ -72,6 +72,34 @@ def test_failed_check_logs_nothing_under_filter_jit(caplog: pytest.LogCaptureFix
     # ... and the filter was removed afterwards (no global logging configuration).
     for name in ("jax._src.callback",):
         assert logging.getLogger(name).filters == []
+
+
+@pytest.mark.parametrize("inner_called_first", [False, True])
+def test_a_failed_check_in_nested_filter_jits_logs_nothing_and_reads_like_one(
+    caplog: pytest.LogCaptureFixture, inner_called_first: bool
+) -> None:
+    @ef.filter_jit
+    def inner(x: jax.Array) -> jax.Array:
+        return ef.error_if(x, x < 0, "x went negative")
+
+    @ef.filter_jit
+    def outer(x: jax.Array) -> jax.Array:
+        return inner(x) * 2
+
+    if inner_called_first:  # then the outer trace reuses the inner entry
+        np.testing.assert_array_equal(inner(jnp.ones(2)), np.ones(2))
+    np.testing.assert_array_equal(outer(jnp.ones(2)), np.full(2, 2.0))
+    for _ in range(2):  # the first failing call of the outer entry, and a later one
+        with caplog.at_level(logging.DEBUG), pytest.raises(ef.EqxRuntimeError) as info:
+            outer(-jnp.ones(2))
+        assert info.value.__cause__ is None
+        text = str(info.value)
+        assert text.startswith("Above is the stack outside of JIT")
+        message = text.index("eqx.EqxRuntimeError: x went negative")
+        assert text.index("EQX_ON_ERROR") > message
+    assert [r for r in caplog.records if "callback failed" in r.getMessage()] == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert logging.getLogger("jax._src.callback").filters == []
 
 
 def test_user_callback_errors_keep_their_own_text_without_tips() -> None:

@@ -1,4 +1,4 @@
-"""filter_eval_shape (spec §4.6)."""
+"""filter_eval_shape."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""filter / partition / combine (spec §4.1) and the predicate re-exports."""
+"""filter / partition / combine and the predicate re-exports."""
 
 import jax
 import jax.numpy as jnp

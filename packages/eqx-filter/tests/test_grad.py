@@ -1,4 +1,4 @@
-"""filter_grad / filter_value_and_grad (spec §4.4)."""
+"""filter_grad / filter_value_and_grad."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Spec C9: the filtering API and transforms accept what they document under the hook.
+"""The filtering API and transforms accept what they document under the hook.
 
 The compatibility suite runs jaxtyping's import hook with beartype over all eqx packages,
 so an annotation narrower than the behaviour is a bug. This runs typical uses of

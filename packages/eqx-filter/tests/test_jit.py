@@ -1,4 +1,4 @@
-"""filter_jit (spec §4.3): results, tracing rules, wrappers, donation, AOT, errors."""
+"""filter_jit: results, tracing rules, wrappers, donation, AOT, errors."""
 
 import functools
 import gc
@@ -555,7 +555,7 @@ def test_donate_all_deletes_inputs_on_every_call():
 
 
 def test_array_arguments_keep_their_order_whatever_is_donated():
-    # The §8.4 hook: shardings given per argument will map one-to-one onto these.
+    # A sharding prefix maps one-to-one onto the inner arguments only if this holds.
     def f(a, b, c):
         return a * 2, b + 1, c
 
@@ -665,3 +665,34 @@ def test_compile_with_bad_options_raises_jax_runtime_error():
     lowered = filter_jit(lambda x: x + 1).lower(jnp.ones(2))
     with pytest.raises(jax.errors.JaxRuntimeError):
         lowered.compile({"not_a_real_xla_option": "1"})
+
+
+def test_a_non_callable_is_rejected_when_wrapped():
+    with pytest.raises(TypeError, match=r"filter_jit: .*3 of type int, which is not callable"):
+        filter_jit(3)
+    with pytest.raises(TypeError, match="not callable"):
+        filter_jit(donate="all")("f")
+
+
+@pytest.mark.parametrize("transform", ["jax.jit", "filter_jit"])
+def test_a_leaked_tracer_is_reported_under_checking_leaks_as_by_jax_jit(transform):
+    leaked = []
+
+    def leak(x, n):
+        if n == 2:  # only the second configuration leaks
+            leaked.append(x)
+        return x + n
+
+    if transform == "jax.jit":
+        wrapped = jax.jit(leak, static_argnums=1)
+    else:
+        wrapped = filter_jit(leak)
+    with jax.checking_leaks():
+        np.testing.assert_array_equal(wrapped(jnp.ones(2), 1), np.full(2, 2.0))
+        with pytest.raises(Exception, match="Leaked trace"):
+            wrapped(jnp.ones(2), 2)
+        leaked.clear()
+        # Not cached by the failed trace: the leak is reported again.
+        with pytest.raises(Exception, match="Leaked trace"):
+            wrapped(jnp.ones(2), 2)
+    assert len(leaked) == 1

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 from eqx_filter import _runtime_error, filter_jit
-from eqx_filter._jit import _dispatch
+from eqx_filter._jit import _dispatch, trace_signatures
 from eqx_filter._jit._entry import CHECKED, PLAIN, REBUILD, TRACING, UNSTABLE, OutInfo
-from eqx_filter._jit import trace_signatures
 from eqx_filter._runtime_error import EqxRuntimeError
 from eqx_filter._tracing_hooks import note_check_staged
 from eqx_module import Module, field

@@ -1,4 +1,4 @@
-"""filter_make_jaxpr (spec §4.6)."""
+"""filter_make_jaxpr."""
 
 import jax
 import jax.extend.core

@@ -1,4 +1,4 @@
-"""filter_pmap (spec §4.5); runs on the 2 simulated CPU devices of the default suite."""
+"""filter_pmap; runs on the 2 simulated CPU devices of the default suite."""
 
 import jax
 import jax.numpy as jnp
@@ -71,6 +71,27 @@ def test_keyword_arguments_at_call_time_raise():
 def test_lower_gives_text():
     lowered = filter_pmap(lambda x: x * 2).lower(jnp.ones((N, 2)))
     assert "multiply" in lowered.as_text()
+
+
+@pytest.mark.parametrize("donate", ["none", "all", "warn"])
+def test_a_compiled_function_takes_the_original_arguments(donate):
+    def f(x, y, label):
+        return x * y, label
+
+    wrapped = filter_pmap(f, donate=donate)
+    x, y = jnp.arange(2.0 * N).reshape(N, 2), jnp.full((N, 2), 3.0)
+    if donate == "warn":  # JAX's warning is shown: `y`'s buffer has no output to go to
+        with pytest.warns(UserWarning, match="Some donated buffers were not usable"):
+            compiled = wrapped.lower(x, y, "lbl").compile()
+    else:
+        compiled = wrapped.lower(x, y, "lbl").compile()
+    out, label = compiled(jnp.arange(2.0 * N).reshape(N, 2), jnp.full((N, 2), 3.0), "lbl")
+    np.testing.assert_array_equal(out, np.arange(2.0 * N).reshape(N, 2) * 3.0)
+    assert label == "lbl"
+    with pytest.raises(ValueError, match="differ from the call it was lowered for"):
+        compiled(jnp.ones((N, 3)), jnp.ones((N, 3)), "lbl")
+    with pytest.raises(ValueError, match="Lower it again"):
+        compiled(jnp.ones((N, 2)), jnp.ones((N, 2)), "other")
 
 
 @pytest.mark.multidevice

@@ -1,4 +1,4 @@
-"""The path-by-path signature diff behind retrace explanations (spec §8.1), without JIT."""
+"""The path-by-path signature diff behind retrace explanations, without JIT."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""filter_shard (spec §4.6) and a data-parallel step under a Mesh (2 or 8 devices)."""
+"""filter_shard and a data-parallel step under a Mesh (2 or 8 devices)."""
 
 import jax
 import jax.numpy as jnp

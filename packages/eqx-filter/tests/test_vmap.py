@@ -1,4 +1,4 @@
-"""filter_vmap (spec §4.5)."""
+"""filter_vmap."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""The Modules returned by the decorator transforms (spec §4.2)."""
+"""The Modules returned by the decorator transforms."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""`AbstractVar` and `AbstractClassVar` (spec §3.3)."""
+"""`AbstractVar` and `AbstractClassVar`."""
 
 import dataclasses
 import inspect

@@ -1,4 +1,4 @@
-"""`BoundMethod` and method binding on Modules (spec §3.1 "Methods", §3.6)."""
+"""`BoundMethod` and method binding on Modules."""
 
 import doctest
 import inspect

@@ -1,4 +1,4 @@
-"""`field` and `static_field` (spec §3.2)."""
+"""`field` and `static_field`."""
 
 import dataclasses
 

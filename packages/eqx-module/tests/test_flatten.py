@@ -1,4 +1,4 @@
-"""Module flatten/unflatten semantics and treedef invariants (spec §3.1)."""
+"""Module flatten/unflatten semantics and treedef invariants."""
 
 import pickle
 from typing import Any, ClassVar

@@ -1,4 +1,4 @@
-"""Spec C9: eqx_module's public API accepts what it documents under jaxtyping + beartype.
+"""eqx_module's public API accepts what it documents under jaxtyping + beartype.
 
 The compatibility suite runs jaxtyping's import hook with beartype over all eqx packages,
 so an annotation narrower than the behaviour is a bug. This runs typical uses of every

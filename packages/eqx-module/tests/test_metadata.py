@@ -16,7 +16,7 @@ from eqx_module import (
     field_mask,
     freeze,
 )
-from eqx_tree import tree_equal
+from eqx_tree import clear_caches, tree_equal
 
 
 class Dense(Module):
@@ -88,6 +88,8 @@ def test_freeze_marks_a_copy_and_changes_nothing_else() -> None:
     # The original instance is untouched, freezing is idempotent, and static fields survive.
     assert jtu.tree_leaves(field_mask(model.layers[0], TRAINABLE, True)) == [True, True]
     assert type(freeze(frozen.layers[0])) is type(frozen.layers[0])
+    clear_caches()  # the frozen classes are a registry: freezing again gives the same class
+    assert type(freeze(model.layers[0])) is type(frozen.layers[0])
     assert frozen.layers[0].name == "dense"
 
 

@@ -1,4 +1,4 @@
-"""`Partial` (spec §3.6)."""
+"""`Partial`."""
 
 import typing
 

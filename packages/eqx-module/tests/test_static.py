@@ -1,4 +1,4 @@
-"""`Static` (spec §3.6)."""
+"""`Static`."""
 
 import jax
 import jax.tree_util as jtu

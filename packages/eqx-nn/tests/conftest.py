@@ -9,7 +9,7 @@ import eqx_nn._batch_norm
 
 @pytest.fixture
 def not_under_import_hook() -> None:
-    """Skip a test of an error that jaxtyping's import hook (spec C9) pre-empts.
+    """Skip a test of an error that jaxtyping's import hook pre-empts.
 
     The hook instruments a module by adding `import jaxtyping` to it and checks every
     annotated argument, so a call our own check would reject with a clearer message is

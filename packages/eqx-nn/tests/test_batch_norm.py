@@ -1,4 +1,4 @@
-"""Tests for `BatchNorm` (spec §5.6): formulas on hand data, modes, state, named axes."""
+"""Tests for `BatchNorm`: formulas on hand data, modes, state, named axes."""
 
 import dataclasses
 from typing import Any

@@ -15,7 +15,7 @@ KEY = jr.key(3)
 
 
 def _spec_pads(n_in, k, s, d, a, padding):
-    """(p_lo, p_hi, a) per the spec's description of each padding form."""
+    """(p_lo, p_hi, a) per the documented meaning of each padding form."""
     if padding == "VALID":
         return 0, 0, a
     if isinstance(padding, str):
@@ -232,7 +232,7 @@ def test_conv_transpose_defaults_to_float64_under_x64():
 )
 def test_conv_transpose_string_padding_matches_lax_conv_transpose(padding, stride, dilation):
     # lax.conv_transpose with transpose_kernel=False is the same input-dilated
-    # cross-correlation; its SAME/VALID pads agree with the spec's formulas whenever the
+    # cross-correlation; its SAME/VALID pads agree with the documented formulas whenever the
     # stride is at most the dilated kernel size.
     layer = ConvTranspose1d(2, 3, 3, stride, padding=padding, dilation=dilation, key=KEY)
     x = jr.normal(jr.key(5), (2, 5))

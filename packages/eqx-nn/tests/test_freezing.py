@@ -101,6 +101,30 @@ def test_the_same_with_a_selection_mask() -> None:
     assert losses[-1] < losses[0]
 
 
+def test_multi_transform_labels_from_the_mask_freeze_without_partitioning() -> None:
+    model = _net()
+    params = filter(model, is_inexact_array)
+    trainable = field_mask(model, TRAINABLE, True, only=is_inexact_array)
+    labels = jtu.tree_map(lambda t: "train" if t else "freeze", trainable)
+    # A Module is callable, and optax calls a callable `labels`: wrap the tree in a lambda.
+    optimiser = optax.multi_transform(
+        {"train": optax.adamw(1e-2, weight_decay=0.5), "freeze": optax.set_to_zero()},
+        lambda params: labels,
+    )
+    opt_state = optimiser.init(params)
+    x, y = _data()
+    grad_fn = filter_jit(filter_grad(lambda m: _loss(m, x, y)))
+    trained = model
+    for _ in range(100):
+        grads = grad_fn(trained)
+        with jax.numpy_dtype_promotion("standard"):  # optax is not clean under strict
+            updates, opt_state = optimiser.update(
+                grads, opt_state, filter(trained, is_inexact_array)
+            )
+        trained = apply_updates(trained, updates)
+    _assert_moved_exactly(model, trained, trainable)
+
+
 def test_weight_decay_metadata_reaches_adamw() -> None:
     class Decayed(Module):
         w: jax.Array

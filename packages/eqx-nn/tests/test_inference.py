@@ -1,4 +1,4 @@
-"""Tests for `inference_mode` (spec §5.9)."""
+"""Tests for `inference_mode`."""
 
 import jax.random as jr
 import pytest

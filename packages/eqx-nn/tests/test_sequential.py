@@ -1,4 +1,4 @@
-"""Tests for `StatefulLayer`, `Sequential` and `Lambda` (spec §5.7)."""
+"""Tests for `StatefulLayer`, `Sequential` and `Lambda`."""
 
 import dataclasses
 from typing import Any

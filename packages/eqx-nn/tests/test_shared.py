@@ -1,4 +1,4 @@
-"""Tests for `Shared` (spec §5.7): tied weights, gradients on the source, optax updates."""
+"""Tests for `Shared`: tied weights, gradients on the source, optax updates."""
 
 import dataclasses
 

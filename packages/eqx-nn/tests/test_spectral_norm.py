@@ -1,4 +1,4 @@
-"""Tests for `SpectralNorm` (spec §5.6): σ → 1 against `jnp.linalg.svd`, power iterations."""
+"""Tests for `SpectralNorm`: σ → 1 against `jnp.linalg.svd`, power iterations."""
 
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""Tests for `StateIndex`, `State`, `make_with_state` and `delete_init_state` (spec §5.8)."""
+"""Tests for `StateIndex`, `State`, `make_with_state` and `delete_init_state`."""
 
 import inspect
 import io

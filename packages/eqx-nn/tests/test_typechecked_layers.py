@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""The layers under jaxtyping's import hook with beartype (spec C9).
+"""The layers under jaxtyping's import hook with beartype.
 
 The compatibility suite runs every `eqx*` package under that hook, so an annotation
 narrower than what the layers accept (a NumPy scalar, a list, an integer `eps`) is a bug.

@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""State, containers, wrappers and inference mode under jaxtyping's import hook (spec C9).
+"""State, containers, wrappers and inference mode under jaxtyping's import hook.
 
 The compatibility suite runs every `eqx*` package under the hook with beartype, so an
 annotation narrower than what these accept (an integer `eps` or `momentum`, a NumPy

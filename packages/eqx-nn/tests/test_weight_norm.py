@@ -1,4 +1,4 @@
-"""Tests for `WeightNorm` (spec §5.6): `v·g/‖v‖` by hand, axes, equality."""
+"""Tests for `WeightNorm`: `v·g/‖v‖` by hand, axes, equality."""
 
 import dataclasses
 

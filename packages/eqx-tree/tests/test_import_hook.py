@@ -1,4 +1,4 @@
-"""Spec C9: every eqx_tree function (checkpoints too) accepts its documented inputs under
+"""Every eqx_tree function (checkpoints too) accepts its documented inputs under
 jaxtyping + beartype.
 
 The compatibility suite runs jaxtyping's import hook with beartype over all eqx packages,

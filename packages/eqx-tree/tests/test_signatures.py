@@ -1,4 +1,4 @@
-"""Signatures are API (spec C3): parameter names, order, kinds and defaults of every public name.
+"""Signatures are API: parameter names, order, kinds and defaults of every public name.
 
 Code written against Equinox passes these by keyword (`tree_at(where, tree, replace_fn=f)`,
 `tree_pformat(x, width=40)`), so a renamed or reordered parameter is a breaking change.
@@ -65,7 +65,7 @@ _EXPECTED: dict[str, list[tuple[str, Any, Any]]] = {
     "is_array_like": [("element", _POS, _NO)],
     "is_inexact_array": [("element", _POS, _NO)],
     "is_inexact_array_like": [("element", _POS, _NO)],
-    # Spec 8.2 (issue 9).
+    # Self-describing checkpoints.
     "tree_save": [("path", _POS, _NO), ("pytree", _POS, _NO), ("metadata", _KW, None)],
     "tree_load": [("path", _POS, _NO), ("like", _POS, _NO), ("strict", _KW, True)],
     "tree_to_flat_dict": [("pytree", _POS, _NO), ("sep", _POS, ".")],

@@ -1,4 +1,4 @@
-"""`EqxWarning`, `EqxDeprecationWarning` and `warn_at_user_code` (spec C5)."""
+"""`EqxWarning`, `EqxDeprecationWarning` and `warn_at_user_code`."""
 
 import functools
 import warnings
@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 import eqx_tree
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 
 def test_deprecation_warning_is_an_eqx_warning_and_a_user_warning() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 def _public_names(module: types.ModuleType) -> set[str]:
     """Names without a leading underscore, less the `jaxtyping` module that jaxtyping's
-    import hook (spec C9) adds to every module it instruments."""
+    import hook adds to every module it instruments."""
     return {
         name
         for name in dir(module)

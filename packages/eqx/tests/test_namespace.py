@@ -1,4 +1,4 @@
-"""The `eqx` namespace is exactly spec §6: every listed name, each the sub-package's object."""
+"""The `eqx` namespace is exactly Equinox's: every listed name, each the sub-package's object."""
 
 import importlib
 import types
@@ -11,7 +11,7 @@ import eqx_filter
 import eqx_module
 import eqx_tree
 
-# Spec §6, "The 52 top-level Equinox names", by the package that defines them.
+# The 52 top-level Equinox names, by the package that defines them.
 TREE_NAMES = (
     "tree_at",
     "tree_equal",
@@ -70,7 +70,7 @@ FILTER_NAMES = (
     "Enumeration",
 )
 META_NAMES = ("tree_inference",)
-# Spec §6, "The only additions", with the package that defines each.
+# The only names eqx adds to Equinox's namespace, with the package that defines each.
 ADDITIONS = {
     "EqxRuntimeError": eqx_filter,
     "EqxTracetimeError": eqx_filter,
@@ -78,7 +78,7 @@ ADDITIONS = {
     "EqxDeprecationWarning": eqx_tree,
     "TreePathError": eqx_tree,
 }
-# Beyond Equinox, spec §8.2 (issue 9): the checkpoint API of eqx_tree, and the types a
+# Beyond Equinox: the checkpoint API of eqx_tree, and the types a
 # caller needs to catch its errors or read its report.
 CHECKPOINT_NAMES = (
     "tree_save",
@@ -92,7 +92,7 @@ CHECKPOINT_NAMES = (
     "CheckpointFormatError",
     "CheckpointMismatchError",
 )
-# Beyond Equinox, spec §8.3/§8.6/§8.9: freezing, model surgery and sizing.
+# Beyond Equinox: freezing, model surgery and sizing.
 SURGERY_TREE_NAMES = ("tree_select", "TreeSelection", "tree_size", "TreeSize")
 SURGERY_MODULE_NAMES = (
     "TRAINABLE",
@@ -172,8 +172,8 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *SUBMODULES,
     }
     actual = public_names(eqx)
-    assert sorted(expected - actual) == [], "names the spec lists but eqx lacks"
-    assert sorted(actual - expected) == [], "public names eqx has but the spec does not list"
+    assert sorted(expected - actual) == [], "listed names eqx lacks"
+    assert sorted(actual - expected) == [], "public names eqx has that are not listed here"
 
 
 @pytest.mark.parametrize(("name", "package"), REEXPORTED, ids=[n for n, _ in REEXPORTED])

@@ -1,4 +1,4 @@
-"""`eqx.nn` is exactly spec §6/§5: the 47 `eqx_nn` names plus `_attention`."""
+"""`eqx.nn` is exactly Equinox's `eqx.nn`: the 47 `eqx_nn` names plus `_attention`."""
 
 import importlib
 import types
@@ -9,7 +9,7 @@ import pytest
 import eqx
 import eqx_nn
 
-# Spec §5: the 47 public names of eqx_nn (all Modules except State and three functions).
+# The 47 public names of eqx_nn (all Modules except State and three functions).
 NN_NAMES = (
     "Linear",
     "Identity",
@@ -59,7 +59,7 @@ NN_NAMES = (
     "delete_init_state",
     "inference_mode",
 )
-# Beyond Equinox, spec §8.9: low-rank adaptation.
+# Beyond Equinox: low-rank adaptation.
 LORA_NAMES = ("LoRALinear", "apply_lora", "merge_lora")
 ATTENTION_NAMES = ("dot_product_attention", "dot_product_attention_weights")
 
@@ -73,8 +73,8 @@ def test_public_names_of_eqx_nn_are_exactly_the_spec_list(
 ) -> None:
     actual = public_names(eqx.nn)
     expected = set(NN_NAMES) | set(LORA_NAMES)
-    assert sorted(expected - actual) == [], "names the spec lists but eqx.nn lacks"
-    assert sorted(actual - expected) == [], "public names the spec does not list"
+    assert sorted(expected - actual) == [], "listed names eqx.nn lacks"
+    assert sorted(actual - expected) == [], "public names not listed here"
 
 
 @pytest.mark.parametrize("name", NN_NAMES + LORA_NAMES)

@@ -33,7 +33,7 @@ def plain_forward(model: TwoLayer, x: jax.Array) -> jax.Array:
 
 
 def test_partition_combine_with_jax_jit_static_argnums() -> None:
-    # Spec §3.1 Protocol: the static half (holding a `layers: list` field) is hashable,
+    # Module protocol: the static half (holding a `layers: list` field) is hashable,
     # so plain `jax.jit(..., static_argnums=1)` accepts it.
     model = TwoLayer(jax.random.key(0))
     x = jnp.array([0.5, -1.5])

@@ -3,7 +3,7 @@
 `eqx_filter` builds on `eqx_tree` and `eqx_module`.
 """
 
-# --- filtering and filtered transformations (issue 4) ---
+# --- filtering and filtered transformations ---
 from eqx_tree import is_array as is_array
 from eqx_tree import is_array_like as is_array_like
 from eqx_tree import is_inexact_array as is_inexact_array
@@ -37,7 +37,7 @@ from ._shard_map import filter_shard_map as filter_shard_map
 from ._version import version as _read_version
 from ._vmap import filter_vmap as filter_vmap
 
-# --- runtime errors, Enumeration (issue 5); `debug` is the submodule eqx_filter.debug ---
+# --- runtime errors, Enumeration; `debug` is the submodule eqx_filter.debug ---
 from . import debug as debug
 from ._enumeration import Enumeration as Enumeration
 from ._error_if import branched_error_if as branched_error_if

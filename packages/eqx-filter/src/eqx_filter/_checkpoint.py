@@ -11,8 +11,8 @@ import jax.tree_util as jtu
 
 from eqx_module import field, module_update_wrapper
 from eqx_tree import is_array
+from eqx_tree.internal import sentinel
 
-from ._sentinel import sentinel
 from ._vmap import OutputSkeleton, rebuild
 from ._wrapper import TransformWrapper
 

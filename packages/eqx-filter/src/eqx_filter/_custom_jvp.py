@@ -19,7 +19,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxDeprecationWarning, is_array
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._filters import combine, partition
 

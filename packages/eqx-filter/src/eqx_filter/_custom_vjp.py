@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 from eqx_tree import EqxDeprecationWarning, is_array, is_inexact_array
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._compat import flatten_up_to, same_structure, shape_dtype_struct
 from ._custom_jvp import is_inexact_value, zero_tangent

@@ -22,7 +22,7 @@ import numpy as np
 
 from eqx_module import Module, field
 from eqx_tree import EqxWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._compat import tracer_type
 from ._error_if import branched_error_if

@@ -13,7 +13,7 @@ them unchanged unless the predicate holds. That function is
   `jax.debug.breakpoint` (`breakpoint`).
 
 The environment variables `EQX_ON_ERROR` and `EQX_ON_ERROR_BREAKPOINT_FRAMES` are read
-once, when this module is imported (C10).
+once, when this module is imported, so a call never pays for an environment lookup.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxWarning, is_array, is_array_like
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit

@@ -15,9 +15,9 @@ import jax
 
 from eqx_module import field, module_update_wrapper
 from eqx_tree import is_inexact_array
+from eqx_tree.internal import sentinel
 
 from ._filters import combine, partition
-from ._sentinel import sentinel
 from ._wrapper import TransformWrapper
 
 __all__ = ["filter_grad", "filter_value_and_grad"]

@@ -12,12 +12,12 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
 import jax
 import numpy as np
 
-from eqx_module import field, module_update_wrapper
+from eqx_module import Module, field, module_update_wrapper
 from eqx_tree import EqxDeprecationWarning, register_cache_clearer
 from eqx_tree._warnings import warn_at_user_code
 
@@ -31,6 +31,10 @@ from ._wrapper import TransformWrapper
 __all__ = ["filter_pmap"]
 
 PMAP_DONATE_MODES = ("all", "warn", "none")
+PmapDonateMode = Literal["all", "warn", "none", "arrays"]  # "arrays": deprecated "all"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class _PmapEntry:
@@ -63,8 +67,8 @@ def _check_out_axes(array_axes: list[int | None], abstract: list[Any]) -> None:
             )
 
 
-class _PmapWrapper(TransformWrapper):
-    _fun: Callable[..., Any]
+class _PmapWrapper(TransformWrapper, Generic[_P, _R]):
+    _fun: Callable[_P, _R]
     _in_axes: Any
     _out_axes: Any
     _axis_name: Any = field(static=True)
@@ -73,7 +77,7 @@ class _PmapWrapper(TransformWrapper):
     _pmapkwargs: tuple[tuple[str, Any], ...] = field(static=True)
 
     @property
-    def __wrapped__(self) -> Callable[..., Any]:
+    def __wrapped__(self) -> Callable[_P, _R]:
         return self._fun
 
     def _prepare(self, args: tuple[Any, ...]) -> tuple[_PmapEntry | None, list[Any]]:
@@ -180,24 +184,78 @@ class _PmapWrapper(TransformWrapper):
         )
         return _PmapEntry(pmapped, skeletons)
 
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
         if entry is None:
-            return _run_unmapped(self._fun, args, self._out_axes)
+            return cast(_R, _run_unmapped(self._fun, args, self._out_axes))
         with donation_warnings_silenced(self._donate == "all"):
             arrays = entry.pmapped(*dynamic)
-        return entry.skeletons[-1].fill(arrays)
+        return cast(_R, entry.skeletons[-1].fill(arrays))
 
-    def lower(self, /, *args: Any, **kwargs: Any) -> Any:
-        """`jax.pmap(...).lower` for these arguments (a `jax.stages.Lowered`)."""
+    def lower(self, /, *args: _P.args, **kwargs: _P.kwargs) -> PmapLowered[_P, _R]:
+        """Trace and lower for these arguments, without compiling: a `PmapLowered`."""
         if kwargs:
             raise keyword_error("filter_pmap")
         entry, dynamic = self._prepare(args)
         if entry is None:
             raise _unresolved_batch_dimension("nothing can be lowered")
-        return entry.pmapped.lower(*dynamic)
+        with donation_warnings_silenced(self._donate == "all"):
+            lowered = entry.pmapped.lower(*dynamic)
+        return PmapLowered(lowered, entry, self)
+
+    def _call_compiled(self, compiled: Any, entry: _PmapEntry, args: tuple[Any, ...]) -> Any:
+        """Call `compiled` (made for `entry`) with the original positional arguments."""
+        found, dynamic = self._prepare(args)
+        if found is not entry:
+            raise ValueError(
+                "This compiled `filter_pmap` function was called with arguments whose "
+                "structure, static (non-array) leaves or array shapes differ from the call "
+                "it was lowered for. Lower it again for these arguments."
+            )
+        with donation_warnings_silenced(self._donate == "all"):
+            arrays = compiled(*dynamic)
+        return entry.skeletons[-1].fill(arrays)
+
+
+class PmapLowered(Module, Generic[_P, _R]):
+    """`filter_pmap(f).lower(*args)`: lowered, not yet compiled (see `jax.stages.Lowered`)."""
+
+    lowered: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _wrapper: _PmapWrapper[_P, _R]
+
+    def as_text(self, *args: Any, **kwargs: Any) -> str:
+        """The lowered program as text (StableHLO by default)."""
+        text: str = self.lowered.as_text(*args, **kwargs)
+        return text
+
+    def compile(self, compiler_options: dict[str, Any] | None = None) -> PmapCompiled[_P, _R]:
+        """Compile: a `PmapCompiled`, called with the arguments given to `lower`."""
+        with donation_warnings_silenced(self._wrapper._donate == "all"):
+            if compiler_options is None:
+                compiled = self.lowered.compile()
+            else:
+                compiled = self.lowered.compile(compiler_options)
+        return PmapCompiled(compiled, self._entry, self._wrapper)
+
+
+class PmapCompiled(Module, Generic[_P, _R]):
+    """A compiled `filter_pmap` function, called like the original: `compiled(x, y)`.
+
+    The static (non-array) arguments and the array shapes must be those used at
+    lowering; anything else raises a `ValueError` (lower again).
+    """
+
+    compiled: Any = field(static=True)
+    _entry: Any = field(static=True)
+    _wrapper: _PmapWrapper[_P, _R]
+
+    def __call__(self, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if kwargs:
+            raise keyword_error("filter_pmap")
+        return cast(_R, self._wrapper._call_compiled(self.compiled, self._entry, args))
 
 
 def _unresolved_batch_dimension(consequence: str) -> ValueError:
@@ -231,6 +289,31 @@ def _broadcast_prefix(in_axes: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(in_axes for _ in args)
 
 
+@overload
+def filter_pmap(
+    fun: Callable[_P, _R],
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    donate: PmapDonateMode = "none",
+    **pmapkwargs: Any,
+) -> _PmapWrapper[_P, _R]: ...
+
+
+@overload
+def filter_pmap(
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    donate: PmapDonateMode = "none",
+    **pmapkwargs: Any,
+) -> Callable[[Callable[_P, _R]], _PmapWrapper[_P, _R]]: ...
+
+
 def filter_pmap(
     fun: Any = sentinel,
     *,
@@ -247,9 +330,10 @@ def filter_pmap(
     (donate every array input; JAX's unusable-donation warning is silenced) or
     `"warn"` (the same, warning shown). `"arrays"` is a deprecated spelling of `"all"`.
 
-    **Returns:** a Module wrapping `fun`, with `.lower(*args)`. As with `filter_vmap`,
-    a call with no mapped input runs over `axis_size` devices, or unmapped if
-    `axis_size` is `None`. Each new input signature traces twice (once abstractly, to
+    **Returns:** a Module wrapping `fun` (typed with `fun`'s signature), with
+    `.lower(*args)`, whose `.compile()` is called with the same arguments as `fun`.
+    As with `filter_vmap`, a call with no mapped input runs over `axis_size` devices,
+    or unmapped if `axis_size` is `None`. Each new input signature traces twice (once abstractly, to
     check the output axes, then for `jax.pmap`); a repeat traces zero times.
 
     **Raises:** `ValueError` for an unknown `donate`, for `static_broadcasted_argnums`

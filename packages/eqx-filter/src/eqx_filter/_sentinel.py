@@ -1,15 +1,5 @@
-"""The private "argument not given" marker used as a default (spec notation `sentinel`)."""
+"""The "argument not given" marker: eqx_tree's, so all eqx packages share one object."""
 
-from __future__ import annotations
+from eqx_tree.internal import sentinel as sentinel
 
 __all__ = ["sentinel"]
-
-
-class _Sentinel:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "sentinel"
-
-
-sentinel: object = _Sentinel()

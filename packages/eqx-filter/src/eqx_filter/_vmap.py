@@ -16,9 +16,9 @@ import jax.tree_util as jtu
 
 from eqx_module import field, module_update_wrapper
 from eqx_tree import is_array, is_array_like
+from eqx_tree.internal import sentinel
 
 from ._axis_spec import if_array, resolve_axes, resolve_in_axes_dict
-from ._sentinel import sentinel
 from ._wrapper import TransformWrapper
 
 __all__ = ["OutputSkeleton", "filter_vmap", "rebuild", "split_inputs", "split_outputs"]

@@ -9,7 +9,6 @@ and its once-per-location default apply to it as to any warning.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import is_array
-from eqx_tree._warnings import _is_library_frame
+from eqx_tree.internal import user_frame
 
 from ._compat import tracer_type
 from ._unvmap import unvmap_any
@@ -33,9 +32,7 @@ _Registry = dict[str | tuple[str, type[Warning], int], int]
 
 def _user_location() -> tuple[str, int, str, _Registry]:
     """(filename, line, module, warning registry) of the first frame outside eqx/JAX."""
-    frame = sys._getframe(1)
-    while frame.f_back is not None and _is_library_frame(frame):
-        frame = frame.f_back
+    frame = user_frame()
     registry: _Registry = frame.f_globals.setdefault("__warningregistry__", {})
     module = str(frame.f_globals.get("__name__", "<unknown>"))
     return frame.f_code.co_filename, frame.f_lineno, module, registry

@@ -1,4 +1,4 @@
-"""`AbstractVar` and `AbstractClassVar`: abstract attributes for Modules (spec §3.3).
+"""`AbstractVar` and `AbstractClassVar`: abstract attributes for Modules.
 
 An abstract attribute is a promise that every concrete subclass provides a value: an
 `AbstractVar[T]` by a field, a `ClassVar`, a class attribute, a property or a method;

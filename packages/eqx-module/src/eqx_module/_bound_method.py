@@ -1,4 +1,4 @@
-"""`BoundMethod` and the descriptor that creates it on method access (spec §3.1, §3.6).
+"""`BoundMethod` and the descriptor that creates it on method access.
 
 Every plain function in a Module class body is replaced by a `_MethodDescriptor`, a
 non-data descriptor: instance access builds a `BoundMethod` (a PyTree, so
@@ -74,7 +74,7 @@ def _identity(d: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 class BoundMethod(Module):
-    """A method bound to a Module instance, as a PyTree (spec §3.6).
+    """A method bound to a Module instance, as a PyTree.
 
     Fields: `__func__` (static: the plain function) and `__self__` (a child: the
     instance). Calling it runs `__func__(__self__, *args, **kwargs)`. On creation it

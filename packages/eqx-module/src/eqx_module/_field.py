@@ -1,9 +1,9 @@
-"""`field` and `static_field`: dataclass fields with eqx metadata (spec §3.2).
+"""`field` and `static_field`: dataclass fields with eqx metadata.
 
 `field` is `dataclasses.field` plus two eqx options, recorded in the field's metadata:
 `converter` (run once on the value after `__post_init__`) and `static` (the value lives
 in the PyTree structure rather than among its leaves). Any other metadata is kept
-verbatim, so later per-field analyses (spec §8.3) can read it.
+verbatim, so later per-field analyses can read it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import field as _dataclass_field
 from typing import Any, TypeVar, overload
 
 from eqx_tree import EqxDeprecationWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 _T = TypeVar("_T")
 

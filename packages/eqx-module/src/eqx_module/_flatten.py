@@ -1,4 +1,4 @@
-"""Per-class PyTree flatten/unflatten functions for Modules (spec §3.1, DESIGN §5).
+"""Per-class PyTree flatten/unflatten functions for Modules (a hot path: see docs/architecture.md).
 
 Each Module class gets its own flatten function, built once at class creation from its
 field names. The fast path is one tuple display of attribute reads: no loop runs and no
@@ -16,8 +16,9 @@ attribute reads are exact and when a class switches to the general path for good
 Why not JAX's C++ dataclass path (`register_dataclass`)? It reads fields with
 `getattr` (so absent fields would flatten class-level values and lose their absence),
 has nowhere to keep wrapper attributes, and unflattens by calling the class, which
-would run `__init__`, converters and checks; the spec requires unflatten to run none of
-them and to accept any leaves. A Python callback it is, kept as small as possible.
+would run `__init__`, converters and checks; unflatten must run none of them and
+accept any leaves, because JAX rebuilds trees from tracers, `None` and sentinels.
+A Python callback it is, kept as small as possible.
 """
 
 from __future__ import annotations

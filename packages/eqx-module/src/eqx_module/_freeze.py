@@ -16,8 +16,7 @@ from typing import Any, TypeVar
 
 import jax.tree_util as jtu
 
-from eqx_tree import register_cache_clearer
-from eqx_tree._one_level import tree_flatten_one_level
+from eqx_tree import tree_flatten_one_level
 
 from ._metadata import TRAINABLE, class_metadata
 
@@ -26,8 +25,9 @@ __all__ = ["freeze", "is_frozen_class"]
 _T = TypeVar("_T")
 
 _lock = threading.Lock()
+# A registry, not a cache: `clear_caches` must not empty it, or a layer frozen after the
+# clear would get a second `FrozenX` class and no longer match one frozen before.
 _frozen_classes: dict[type, type] = {}
-register_cache_clearer(_frozen_classes.clear)
 
 
 def is_frozen_class(cls: type) -> bool:
@@ -120,7 +120,7 @@ def freeze(module: _T) -> _T:
     return result
 
 
-def _module_children(node: Any) -> tuple[list[Any], jtu.PyTreeDef] | None:
+def _module_children(node: Any) -> tuple[list[Any], Any] | None:
     leaves, treedef = tree_flatten_one_level(node)
     if jtu.treedef_is_leaf(treedef):
         return None

@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import jax.tree_util as jtu
 
-from eqx_tree._one_level import children_with_keys, tree_flatten_one_level
+from eqx_tree import tree_flatten_one_level
+from eqx_tree.internal import children_with_keys
 
 __all__ = ["BUFFER", "SHARDING", "TRAINABLE", "WEIGHT_DECAY", "field_mask"]
 

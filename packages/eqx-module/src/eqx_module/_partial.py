@@ -1,4 +1,4 @@
-"""`Partial`: `functools.partial` as a Module, so its arguments are PyTree leaves (§3.6)."""
+"""`Partial`: `functools.partial` as a Module, so its arguments are PyTree leaves."""
 
 from __future__ import annotations
 

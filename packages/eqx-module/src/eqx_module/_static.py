@@ -1,4 +1,4 @@
-"""`Static`: carries any value through JAX as treedef-only data (spec §3.6)."""
+"""`Static`: carries any value through JAX as treedef-only data."""
 
 from __future__ import annotations
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import jax.tree_util as jtu
 
-from eqx_tree import TreeSize
-from eqx_tree._one_level import children_with_keys, tree_flatten_one_level
-from eqx_tree._size import array_size
+from eqx_tree import TreeSize, tree_flatten_one_level
+from eqx_tree.internal import array_size, children_with_keys
 
 from ._metadata import TRAINABLE, class_metadata, field_mask
 

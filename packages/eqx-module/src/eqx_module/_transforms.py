@@ -1,4 +1,4 @@
-"""Detecting JAX-transformed callables assigned as Module attributes (spec §3.1).
+"""Detecting JAX-transformed callables assigned as Module attributes.
 
 `self.fn = jax.vmap(some_module)` closes over `some_module`'s arrays: they stop being
 leaves of `self`, so `grad` and friends silently ignore them. We warn when such a
@@ -15,7 +15,7 @@ import jax
 import jax.tree_util as jtu
 
 from eqx_tree import EqxWarning, is_array_like
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 __all__ = ["TRANSFORM_TYPES", "warn_if_transformed_callable"]
 

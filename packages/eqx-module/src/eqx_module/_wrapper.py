@@ -1,4 +1,4 @@
-"""`module_update_wrapper` and `StrictConfig` (spec §3.4, §3.5)."""
+"""`module_update_wrapper` and `StrictConfig`."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ Layers take unbatched inputs; batch them with `jax.vmap` / `eqx_filter.filter_vm
 
 from ._version import version as _read_version
 
-# --- layers (issue 6) ---
+# --- layers ---
 from ._activations import PReLU as PReLU
 from ._adaptive_pool import AdaptiveAvgPool1d as AdaptiveAvgPool1d
 from ._adaptive_pool import AdaptiveAvgPool2d as AdaptiveAvgPool2d
@@ -42,7 +42,7 @@ from ._rnn import GRUCell as GRUCell
 from ._rnn import LSTMCell as LSTMCell
 from ._rope import RotaryPositionalEmbedding as RotaryPositionalEmbedding
 
-# --- state, containers, wrappers, inference mode (issue 7) ---
+# --- state, containers, wrappers, inference mode ---
 from ._batch_norm import BatchNorm as BatchNorm
 from ._inference import inference_mode as inference_mode
 from ._sequential import Lambda as Lambda

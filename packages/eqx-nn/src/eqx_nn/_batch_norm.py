@@ -9,7 +9,7 @@ from jax.typing import ArrayLike
 
 from eqx_module import field
 from eqx_tree import EqxWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._misc import default_floating_dtype
 from ._sequential import StatefulLayer

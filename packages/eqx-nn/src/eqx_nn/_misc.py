@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 
+from eqx_tree.internal import sentinel as _tree_sentinel
+
 __all__ = ["default_floating_dtype", "identity", "sentinel", "uniform_init"]
 
 
@@ -15,16 +17,8 @@ __all__ = ["default_floating_dtype", "identity", "sentinel", "uniform_init"]
 finfo: Callable[[Any], Any] = jnp.finfo
 
 
-class _Sentinel:
-    """The "argument not given" marker (distinct from `None`)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "sentinel"
-
-
-sentinel: Any = _Sentinel()
+# The "argument not given" marker (distinct from `None`): eqx_tree's, one for all eqx.
+sentinel: Any = _tree_sentinel
 
 
 def default_floating_dtype() -> Any:

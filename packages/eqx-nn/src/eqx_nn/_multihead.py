@@ -11,7 +11,7 @@ from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._attention import dot_product_attention
 from ._dropout import Dropout

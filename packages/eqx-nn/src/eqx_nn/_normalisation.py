@@ -14,7 +14,7 @@ from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 from ._misc import at_least_float32, default_floating_dtype, sentinel
 

@@ -77,8 +77,8 @@ class Sequential(StatefulLayer):
                 keys = list(jr.split(key, len(self.layers)))
             for layer, layer_key in zip(self.layers, keys, strict=True):
                 if _is_stateful(layer):
-                    # Without a state the sentinel is passed on as the state (as the spec
-                    # says): a stateful layer that can run without one may accept it.
+                    # Without a state the sentinel is passed on as the state (as Equinox
+                    # does): a stateful layer that can run without one may accept it.
                     x, state = layer(x, state=state, key=layer_key)
                 else:
                     x = layer(x, key=layer_key)

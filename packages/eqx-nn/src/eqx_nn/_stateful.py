@@ -133,7 +133,7 @@ _KEY_MESSAGE = "Can only use `eqx.nn.StateIndex`s as state keys; got {}."
 
 
 def _check_key(index: Any) -> None:
-    # Exactly a StateIndex (as the spec says), not a subclass nor a marker.
+    # Exactly a StateIndex, not a subclass nor a marker: anything else is a mix-up.
     if type(index) is not StateIndex:
         raise ValueError(_KEY_MESSAGE.format(f"an object of type {type(index).__qualname__}"))
 

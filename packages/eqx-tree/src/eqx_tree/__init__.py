@@ -6,7 +6,7 @@ builds on it, and it imports none of them.
 
 from ._version import version as _read_version
 
-# --- tree utilities, predicates, warnings, caches, leaf-stream serialisation (issue 2) ---
+# --- tree utilities, predicates, warnings, caches, leaf-stream serialisation ---
 from ._at import tree_at as tree_at
 from ._caches import clear_caches as clear_caches
 from ._check import tree_check as tree_check
@@ -34,7 +34,7 @@ from ._norms import max_norm as max_norm
 from ._norms import rms_norm as rms_norm
 from ._norms import two_norm as two_norm
 
-# --- self-describing checkpoints: tree_save / tree_load / flat dicts (issue 9) ---
+# --- self-describing checkpoints: tree_save / tree_load / flat dicts ---
 from ._checkpoint import tree_load as tree_load
 from ._checkpoint import tree_load_metadata as tree_load_metadata
 from ._checkpoint import tree_save as tree_save

@@ -22,7 +22,8 @@ dependency of eqx-tree; the tests use it to prove the files are interchangeable)
   dtypes come from `ml_dtypes` (a JAX dependency) via `jax.numpy`.
 - **Streaming and atomic writes** are done by `tree_save`, one tensor at a time, into a
   temporary file renamed into place.
-- **eqx-tree's install set stays jax + its dependencies** (DESIGN §3).
+- **eqx-tree's install set stays jax + its dependencies**: installing eqx-tree pulls in
+  nothing else.
 """
 
 from __future__ import annotations

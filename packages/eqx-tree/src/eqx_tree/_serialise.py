@@ -42,7 +42,7 @@ __all__ = [
 
 # Any binary file object: `open(..., "wb"/"rb")`, `io.BytesIO`, a socket's file, ...
 # Deliberately `Any`: `typing.BinaryIO` is a nominal ABC that `io.BytesIO` does not
-# satisfy under runtime checkers (beartype via jaxtyping's import hook, spec C9).
+# satisfy under runtime checkers (beartype via jaxtyping's import hook).
 _BinaryFile: TypeAlias = Any
 _PathOrFile: TypeAlias = "str | os.PathLike[str] | _BinaryFile"
 

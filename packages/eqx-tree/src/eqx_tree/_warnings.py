@@ -34,7 +34,8 @@ class EqxAliasingWarning(EqxWarning):
 
 # Top-level modules whose frames are never "the user's line": the eqx packages, JAX, the
 # type-checking wrappers that jaxtyping's import hook puts around every eqx function
-# (spec C9), and the standard-library plumbing that sits between them.
+# (so warnings still reach the user's line under it), and the standard-library plumbing
+# that sits between them.
 _LIBRARY_TOPS = frozenset(
     {
         "eqx",
@@ -65,14 +66,14 @@ def _is_library_frame(frame: FrameType) -> bool:
 
 
 def warn_at_user_code(message: str, category: type[Warning] = EqxWarning) -> None:
-    """`warnings.warn`, attributed to the first calling frame outside eqx (spec C5).
+    """`warnings.warn`, attributed to the first calling frame outside eqx.
 
     A fixed `stacklevel` is only right for one call path: a subclass's
     `super().__init__`, a JAX transformation, or jaxtyping's import hook (which wraps
     every eqx function in a type-checking frame) each add frames in between. This walks
     up past eqx, JAX and the type-checking wrappers to the user's line instead.
 
-    Shared by every eqx package (imported as `eqx_tree._warnings.warn_at_user_code`);
+    Shared by every eqx package (imported as `eqx_tree.internal.warn_at_user_code`);
     not part of the public API.
 
     ```python
@@ -85,3 +86,15 @@ def warn_at_user_code(message: str, category: type[Warning] = EqxWarning) -> Non
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def user_frame() -> FrameType:
+    """The first calling frame outside eqx, JAX and type-checking wrappers.
+
+    For a warning issued later (say from a callback of a compiled program) but
+    attributed to the user's line that set it up, with `warnings.warn_explicit`.
+    """
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _is_library_frame(frame):
+        frame = frame.f_back
+    return frame

@@ -13,7 +13,7 @@ Run `python -m eqx` to print the version of every eqx package (and of JAX) for a
 report.
 """
 
-# eqx_tree (spec §2)
+# eqx_tree
 from eqx_tree import EqxDeprecationWarning as EqxDeprecationWarning
 from eqx_tree import EqxWarning as EqxWarning
 from eqx_tree import TreePathError as TreePathError
@@ -34,7 +34,7 @@ from eqx_tree import tree_pformat as tree_pformat
 from eqx_tree import tree_pprint as tree_pprint
 from eqx_tree import tree_serialise_leaves as tree_serialise_leaves
 
-# eqx_module (spec §3)
+# eqx_module
 from eqx_module import AbstractClassVar as AbstractClassVar
 from eqx_module import AbstractVar as AbstractVar
 from eqx_module import Module as Module
@@ -44,7 +44,7 @@ from eqx_module import field as field
 from eqx_module import module_update_wrapper as module_update_wrapper
 from eqx_module import static_field as static_field
 
-# eqx_filter (spec §4)
+# eqx_filter
 from eqx_filter import Enumeration as Enumeration
 from eqx_filter import EqxRuntimeError as EqxRuntimeError
 from eqx_filter import EqxTracetimeError as EqxTracetimeError
@@ -75,7 +75,7 @@ from eqx_filter import filter_vmap as filter_vmap
 from eqx_filter import if_array as if_array
 from eqx_filter import partition as partition
 
-# Beyond Equinox: self-describing checkpoints (spec §8.2, issue 9).
+# Beyond Equinox: self-describing checkpoints.
 from eqx_tree import CheckpointError as CheckpointError
 from eqx_tree import CheckpointFormatError as CheckpointFormatError
 from eqx_tree import CheckpointMismatchError as CheckpointMismatchError
@@ -87,7 +87,7 @@ from eqx_tree import tree_load_metadata as tree_load_metadata
 from eqx_tree import tree_save as tree_save
 from eqx_tree import tree_to_flat_dict as tree_to_flat_dict
 
-# Beyond Equinox: freezing, model surgery and sizing (spec §8.3, §8.6, §8.9).
+# Beyond Equinox: freezing, model surgery and sizing.
 from eqx_module import BUFFER as BUFFER
 from eqx_module import SHARDING as SHARDING
 from eqx_module import TRAINABLE as TRAINABLE

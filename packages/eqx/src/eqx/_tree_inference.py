@@ -1,6 +1,6 @@
 """`eqx.tree_inference`: the deprecated spelling of `eqx.nn.inference_mode`.
 
-This is the only function the meta-package defines itself (spec §6): Equinox keeps the
+This is the only function the meta-package defines itself: Equinox keeps the
 old name at the top level, so migrating code may still call it.
 """
 
@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from eqx_nn import inference_mode
 from eqx_tree import EqxDeprecationWarning
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import warn_at_user_code
 
 _PyTree = TypeVar("_PyTree")
 

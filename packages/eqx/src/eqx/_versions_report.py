@@ -1,6 +1,6 @@
 """The version report `python -m eqx` prints, for bug reports.
 
-Spec §6 forbids adding names to the `eqx` namespace, so the report is reachable only
+The `eqx` namespace mirrors Equinox's exactly (no additions), so the report is reachable only
 through `python -m eqx` (see `__main__.py`), not as `eqx.show_versions()`.
 """
 

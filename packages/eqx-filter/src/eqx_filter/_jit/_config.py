@@ -37,6 +37,7 @@ class JitOptions(NamedTuple):
     jitkwargs: tuple[tuple[str, Any], ...]  # the other `jax.jit` keywords, sorted
     in_shardings: Any = None  # a prefix of `(args, kwargs)`; None: no constraint
     out_shardings: Any = None  # a prefix of the output; None: no constraint
+    check_aliasing: bool = False
 
 
 def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
@@ -48,10 +49,17 @@ def check_donate(donate: object, valid: tuple[str, ...] = DONATE_MODES) -> None:
 
 
 def check_options(
-    donate: object, jitkwargs: dict[str, Any], in_shardings: Any = None, out_shardings: Any = None
+    donate: object,
+    jitkwargs: dict[str, Any],
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    *,
+    check_aliasing: object = False,
 ) -> None:
     """Reject bad options when `filter_jit` is called (not at the first call)."""
     check_donate(donate)
+    if not isinstance(check_aliasing, bool):
+        raise TypeError(f"`check_aliasing` must be True or False; got {check_aliasing!r}.")
     check_sharding_prefix("in_shardings", in_shardings)
     check_sharding_prefix("out_shardings", out_shardings)
     for name in jitkwargs:
@@ -74,6 +82,7 @@ class JitConfig:
 
     __slots__ = (
         "__weakref__",
+        "check_aliasing",
         "donate",
         "function_caches",
         "general_cache",
@@ -90,6 +99,9 @@ class JitConfig:
         self.jitkwargs = dict(options.jitkwargs)
         self.in_shardings = options.in_shardings
         self.out_shardings = options.out_shardings
+        # Read by `filter_jit` only, to pick its wrapper class: the default wrapper's
+        # hot path has no aliasing branch at all.
+        self.check_aliasing = options.check_aliasing
         # "all"/"all-except-first" promise that donation just happens: JAX's warning
         # about buffers it could not reuse is hidden. The "warn" modes show it.
         self.silence_donation = options.donate in ("all", "all-except-first")
@@ -101,7 +113,8 @@ class JitConfig:
     def __repr__(self) -> str:
         return (
             f"JitConfig(donate={self.donate!r}, jitkwargs={self.jitkwargs!r}, "
-            f"in_shardings={self.in_shardings!r}, out_shardings={self.out_shardings!r})"
+            f"in_shardings={self.in_shardings!r}, out_shardings={self.out_shardings!r}"
+            f"{', check_aliasing=True' if self.check_aliasing else ''})"
         )
 
 
@@ -110,10 +123,17 @@ _configs_lock = threading.Lock()
 
 
 def get_config(
-    donate: str, jitkwargs: dict[str, Any], in_shardings: Any = None, out_shardings: Any = None
+    donate: str,
+    jitkwargs: dict[str, Any],
+    in_shardings: Any = None,
+    out_shardings: Any = None,
+    *,
+    check_aliasing: bool = False,
 ) -> JitConfig:
     """The interned config for these (checked) options; a fresh one if unhashable."""
-    options = JitOptions(donate, tuple(sorted(jitkwargs.items())), in_shardings, out_shardings)
+    options = JitOptions(
+        donate, tuple(sorted(jitkwargs.items())), in_shardings, out_shardings, check_aliasing
+    )
     try:
         config = _configs.get(options)
     except TypeError:

@@ -15,6 +15,7 @@ from eqx_module import Module, field, module_update_wrapper
 
 from .._sentinel import sentinel
 from .._wrapper import TransformWrapper
+from ._aliasing import warn_if_arguments_aliased
 from ._config import DonateMode, JitConfig, check_options, get_config
 from ._dispatch import dispatch, function_cache, plan_call, prepare
 from ._entry import PLAIN, REBUILD, Entry
@@ -101,10 +102,7 @@ class _JitWrapper(TransformWrapper, Generic[_P, _R]):
                 try:
                     out = entry.jitted(*leaves)
                 except Exception as e:
-                    error = entry.translated_error(e)
-                    if error is None:
-                        raise
-                    raise error from None
+                    entry.reraise(e)
                 # `jax.jit` may have retraced (new shapes), and the new trace moved the
                 # entry on (a check staged, the output's static parts changed).
                 if entry.state is _PLAIN:
@@ -120,6 +118,14 @@ class _JitWrapper(TransformWrapper, Generic[_P, _R]):
         with donation_warnings_silenced(self._config.silence_donation):
             lowered = entry.jitted.lower(*dynamic)
         return Lowered(lowered, entry, self._fun, self._config)
+
+
+class _AliasCheckedJitWrapper(_JitWrapper[_P, _R]):
+    """`filter_jit(check_aliasing=True)`: the aliasing check, then the usual call."""
+
+    def __call__(self, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        warn_if_arguments_aliased(self._fun, args, kwargs)
+        return super().__call__(*args, **kwargs)
 
 
 class Lowered(Module, Generic[_R]):
@@ -178,6 +184,7 @@ def filter_jit(
     donate: DonateMode = "none",
     in_shardings: Any = None,
     out_shardings: Any = None,
+    check_aliasing: bool = False,
     **jitkwargs: Any,
 ) -> _JitWrapper[_P, _R]: ...
 
@@ -188,6 +195,7 @@ def filter_jit(
     donate: DonateMode = "none",
     in_shardings: Any = None,
     out_shardings: Any = None,
+    check_aliasing: bool = False,
     **jitkwargs: Any,
 ) -> Callable[[Callable[_P, _R]], _JitWrapper[_P, _R]]: ...
 
@@ -195,11 +203,14 @@ def filter_jit(
 def filter_jit(
     fun: Any = sentinel,
     *,
-    donate: DonateMode = "none",
+    donate: str = "none",
     in_shardings: Any = None,
     out_shardings: Any = None,
+    check_aliasing: bool = False,
     **jitkwargs: Any,
 ) -> Any:
+    # `donate: str` here: type checkers see the overloads above, and a runtime checker
+    # must let a bad value through to the `ValueError` below.
     """`jax.jit` for functions of arbitrary PyTrees: arrays are traced, the rest is static.
 
     **Arguments:**
@@ -220,12 +231,18 @@ def filter_jit(
     - `out_shardings`: the same, a prefix of the output; each output array is
       constrained to its sharding at the end of the trace, which the compiled
       function's outputs then have.
+    - `check_aliasing`: on every call, search each argument (and a non-function
+      `fun`) for an array or sub-tree stored twice, and warn `EqxAliasingWarning`
+      naming both paths (inside the compiled function the two places are separate
+      inputs, so a tie is silently lost). The same array passed as two arguments is
+      fine. Off by default; when off, calls take exactly the usual path.
     - `**jitkwargs`: passed to `jax.jit`.
 
     **Returns:** a Module wrapping `fun`, called like `fun` (the type checker sees
     `fun`'s signature), with `.lower(...)`.
 
-    **Raises:** `TypeError` if `fun` is not callable; `ValueError` for an unknown
+    **Raises:** `TypeError` if `fun` is not callable or `check_aliasing` is not a bool;
+    `ValueError` for an unknown
     `donate`, or for `static_argnums`, `static_argnames`, `donate_argnums`,
     `in_shardings`, `out_shardings` or the pre-0.10 keywords in `jitkwargs`;
     `TypeError` for a keyword `jax.jit` does not take, or a sharding prefix whose
@@ -245,15 +262,18 @@ def filter_jit(
                                  out_shardings=replicated)
     ```
     """
-    check_options(donate, jitkwargs, in_shardings, out_shardings)
+    check_options(donate, jitkwargs, in_shardings, out_shardings, check_aliasing=check_aliasing)
     # Also rejects keywords `jax.jit` lacks.
-    config = get_config(donate, jitkwargs, in_shardings, out_shardings)
+    config = get_config(
+        donate, jitkwargs, in_shardings, out_shardings, check_aliasing=check_aliasing
+    )
     if fun is sentinel:
         return functools.partial(
             filter_jit,
             donate=donate,
             in_shardings=in_shardings,
             out_shardings=out_shardings,
+            check_aliasing=check_aliasing,
             **jitkwargs,
         )
     if not callable(fun):
@@ -262,7 +282,8 @@ def filter_jit(
             f"of type {type(fun).__name__}, which is not callable. Pass the function itself: "
             "`filter_jit(f)`, or use `@filter_jit(donate=...)` as a decorator."
         )
-    wrapper = module_update_wrapper(_JitWrapper(fun, config))
+    wrapper_type = _AliasCheckedJitWrapper if check_aliasing else _JitWrapper
+    wrapper = module_update_wrapper(wrapper_type(fun, config))
     if type(fun) is _FunctionType:
         object.__setattr__(wrapper, "_jit_hot", (fun, function_cache(fun, config)))
     return wrapper

@@ -70,9 +70,6 @@ class _DropCallbackLog(logging.Filter):
         return "callback failed" not in record.getMessage()
 
 
-_drop_callback_log = _DropCallbackLog()
-
-
 @contextlib.contextmanager
 def quiet_callback_logs() -> Iterator[None]:
     """Drop JAX's "pure_callback failed" log records while the block runs.
@@ -80,14 +77,17 @@ def quiet_callback_logs() -> Iterator[None]:
     A failing `error_if` check fails its callback; JAX logs that before raising. The
     caller raises the check's own error instead, so the log line would only repeat it.
     """
+    # A filter of its own: a nested block (an inner `filter_jit` called while the outer
+    # one traces) must not remove the outer block's filter when it ends.
+    drop = _DropCallbackLog()
     loggers = [logging.getLogger(name) for name in CALLBACK_LOGGER_NAMES]
     for logger in loggers:
-        logger.addFilter(_drop_callback_log)
+        logger.addFilter(drop)
     try:
         yield
     finally:
         for logger in loggers:
-            logger.removeFilter(_drop_callback_log)
+            logger.removeFilter(drop)
 
 
 def translated(error: BaseException) -> BaseException | None:

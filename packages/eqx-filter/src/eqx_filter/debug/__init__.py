@@ -1,6 +1,6 @@
 """Debugging tools (exposed as `eqx.debug`): breakpoints, NaN hunting, DCE and traces.
 
-`explain_retraces` (spec §8.1) and the NaN locators `find_nans` and `check_finite` are
+`explain_retraces` and the NaN locators `find_nans` and `check_finite` are
 eqx extras beyond Equinox's seven names.
 """
 

@@ -12,10 +12,10 @@ import jax.tree_util as jtu
 
 from eqx_module import Module, field, module_update_wrapper
 from eqx_tree import is_array, tree_pformat
+from eqx_tree.internal import sentinel
 
 from .._compat import aval_weak_type, shape_dtype_struct
 from .._retrace import explain_signature_change, parameter_names
-from .._sentinel import sentinel
 from .._wrapper import TransformWrapper
 
 __all__ = ["assert_max_traces", "get_num_traces"]
