@@ -23,6 +23,7 @@ INTERNAL = {
         "children_with_keys",
         "find_aliases",
         "sentinel",
+        "user_frame",
         "warn_at_user_code",
     ],
     "eqx_nn.internal": ["dot_product_attention", "dot_product_attention_weights"],
