@@ -22,6 +22,7 @@ INTERNAL = {
         "array_size",
         "children_with_keys",
         "find_aliases",
+        "read_choice",
         "sentinel",
         "user_frame",
         "warn_at_user_code",

@@ -28,7 +28,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import EqxWarning, is_array, is_array_like
-from eqx_tree.internal import warn_at_user_code
+from eqx_tree.internal import read_choice, warn_at_user_code
 
 from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit
@@ -56,12 +56,7 @@ ON_ERROR_MODES = ("raise", "nan", "breakpoint", "off")
 
 
 def _read_on_error() -> str:
-    value = os.environ.get("EQX_ON_ERROR", "raise")
-    if value not in ON_ERROR_MODES:
-        raise ValueError(
-            f"Unrecognised value EQX_ON_ERROR={value!r}: the environment variable "
-            f"`EQX_ON_ERROR` must be one of {', '.join(ON_ERROR_MODES)}. Unset it or fix it."
-        )
+    value = read_choice("EQX_ON_ERROR", ON_ERROR_MODES, "raise")
     if value == "breakpoint":
         warn_at_user_code(
             "`EQX_ON_ERROR=breakpoint` is set: every `eqx.error_if` check opens a debugger "

@@ -17,6 +17,8 @@ changelog like an API change, because a sibling's released versions depend on th
   `None` for other leaves.
 - `find_aliases(pytree, *, arrays)`: the nodes (and, with `arrays`, array leaves) found
   at a second path, as `tree_check` reports them.
+- `read_choice(name, valid, default, meaning="")`: an `EQX_*` environment variable,
+  one of `valid`, or a `ValueError` listing them.
 
 ```python
 from eqx_tree.internal import sentinel, warn_at_user_code
@@ -28,6 +30,7 @@ def f(x=sentinel):
 """
 
 from ._aliases import find_aliases as find_aliases
+from ._environment import read_choice as read_choice
 from ._one_level import children_with_keys as children_with_keys
 from ._sentinel import sentinel as sentinel
 from ._size import array_size as array_size
@@ -38,6 +41,7 @@ __all__ = [
     "array_size",
     "children_with_keys",
     "find_aliases",
+    "read_choice",
     "sentinel",
     "user_frame",
     "warn_at_user_code",
