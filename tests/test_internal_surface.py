@@ -24,6 +24,7 @@ INTERNAL = {
         "find_aliases",
         "read_choice",
         "sentinel",
+        "user_frame",
         "warn_at_user_code",
     ],
     "eqx_nn.internal": ["dot_product_attention", "dot_product_attention_weights"],

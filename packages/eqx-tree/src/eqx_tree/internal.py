@@ -10,6 +10,7 @@ changelog like an API change, because a sibling's released versions depend on th
   `None`, which is often a meaningful value). Compare with `is`.
 - `warn_at_user_code(message, category=EqxWarning)`: `warnings.warn` attributed to the
   first calling frame outside eqx, JAX and type-checking wrappers.
+- `user_frame()`: that first frame outside eqx itself (for `warnings.warn_explicit`).
 - `children_with_keys(pytree, is_leaf=None)`: a node's `(key, child)` pairs one level
   down, or `None` for a leaf (what a recursive walk over paths needs).
 - `array_size(leaf)`: the `TreeSize` of one array-like leaf, concrete or abstract, or
@@ -33,6 +34,7 @@ from ._environment import read_choice as read_choice
 from ._one_level import children_with_keys as children_with_keys
 from ._sentinel import sentinel as sentinel
 from ._size import array_size as array_size
+from ._warnings import user_frame as user_frame
 from ._warnings import warn_at_user_code as warn_at_user_code
 
 __all__ = [
@@ -41,5 +43,6 @@ __all__ = [
     "find_aliases",
     "read_choice",
     "sentinel",
+    "user_frame",
     "warn_at_user_code",
 ]
