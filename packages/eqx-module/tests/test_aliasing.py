@@ -59,10 +59,12 @@ def test_every_repeat_is_listed() -> None:
 
 
 def test_distinct_arrays_and_non_array_repeats_do_not_warn() -> None:
+    axes = (0, None)  # one tuple of Python values in two fields: nothing to untie
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Pair(Leaf(jnp.ones(2)), Leaf(jnp.ones(2)))
         Pair([1.0, 1.0], ["relu", "relu"])
+        Pair(axes, axes)
 
 
 def test_the_aliasing_warning_is_an_eqx_warning() -> None:

@@ -100,3 +100,18 @@ def test_a_repeated_root_array_is_named_the_root():
     assert "at the root and at [0]" in Alias("list", "", "[0]").describe()
     w = jnp.ones(1)
     tree_check(w, arrays=True)  # once is fine
+
+
+def test_find_aliases_can_leave_out_nodes_of_python_values_only():
+    import jax.numpy as jnp
+
+    from eqx_tree._aliases import Alias, find_aliases
+
+    axes = (0, None)  # Python shares equal tuple literals: harmless, nothing to untie
+    node = [jnp.ones(1), "relu"]
+    tree = {"in": axes, "out": axes, "a": node, "b": node}
+    assert find_aliases(tree, arrays=True, static_nodes=False) == [Alias("list", "['a']", "['b']")]
+    assert find_aliases(tree, arrays=True) == [
+        Alias("list", "['a']", "['b']"),
+        Alias("tuple", "['in']", "['out']"),
+    ]

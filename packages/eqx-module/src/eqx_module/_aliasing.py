@@ -37,7 +37,7 @@ _ATTRIBUTE = "_eqx_check_aliasing"
 
 def warn_if_aliased(module: Any) -> None:
     """Warn `EqxAliasingWarning` for each array or sub-tree `module` stores twice."""
-    aliases = find_aliases(module, arrays=True)
+    aliases = find_aliases(module, arrays=True, static_nodes=False)
     if aliases:
         reports = "\n".join(f"- {alias.describe()}" for alias in aliases)
         warn_at_user_code(

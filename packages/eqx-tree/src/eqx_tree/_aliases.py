@@ -17,6 +17,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from ._one_level import children_with_keys
+from ._predicates import is_array
 
 __all__ = ["Alias", "find_aliases"]
 
@@ -57,12 +58,15 @@ def _describe_array(array: Any) -> str:
     return f"array {np.dtype(array.dtype).name}[{','.join(str(d) for d in array.shape)}]"
 
 
-def find_aliases(pytree: Any, *, arrays: bool) -> list[Alias]:
+def find_aliases(pytree: Any, *, arrays: bool, static_nodes: bool = True) -> list[Alias]:
     """Every non-leaf node (with at least one leaf) found at a second path, in flatten order.
 
     With `arrays`, JAX and NumPy array leaves repeated by identity are reported too. A
     node found again is reported once and not searched a second time, so a sub-module
-    stored twice is one report, not one per array inside it.
+    stored twice is one report, not one per array inside it. With `static_nodes=False`
+    a repeated node is reported only if it holds an array: a node of Python values
+    alone (the tuple `(0, None)` that Python shares between two equal literals) cannot
+    be untied by a transformation, so the aliasing warnings leave it out.
 
     Raises `ValueError` «self-referential» if `pytree` contains itself.
     """
@@ -76,6 +80,7 @@ def find_aliases(pytree: Any, *, arrays: bool) -> list[Alias]:
     keep: list[Any] = []
 
     def visit(node: Any, path: tuple[Any, ...]) -> int:
+        """The number of counted leaves under `node`."""
         key = id(node)
         if key in done:
             first, num_leaves = done[key]
@@ -96,7 +101,7 @@ def find_aliases(pytree: Any, *, arrays: bool) -> list[Alias]:
                 else:
                     seen_arrays[key] = path
                     keep.append(node)
-            return 1
+            return 1 if static_nodes or is_array(node) else 0
         if key in on_path:
             raise ValueError(
                 f"The PyTree is self-referential: the {type(node).__name__} at "

@@ -15,8 +15,9 @@ changelog like an API change, because a sibling's released versions depend on th
   down, or `None` for a leaf (what a recursive walk over paths needs).
 - `array_size(leaf)`: the `TreeSize` of one array-like leaf, concrete or abstract, or
   `None` for other leaves.
-- `find_aliases(pytree, *, arrays)`: the nodes (and, with `arrays`, array leaves) found
-  at a second path, as `tree_check` reports them.
+- `find_aliases(pytree, *, arrays, static_nodes=True)`: the nodes (and, with `arrays`,
+  array leaves) found at a second path, as `tree_check` reports them; with
+  `static_nodes=False` only nodes holding an array.
 - `read_choice(name, valid, default, meaning="")`: an `EQX_*` environment variable,
   one of `valid`, or a `ValueError` listing them.
 

@@ -28,7 +28,7 @@ def warn_if_arguments_aliased(fun: Any, args: tuple[Any, ...], kwargs: dict[str,
         named.append(("fun", fun))
     reports = []
     for label, tree in named:
-        for alias in find_aliases(tree, arrays=True):
+        for alias in find_aliases(tree, arrays=True, static_nodes=False):
             alias = dataclasses.replace(
                 alias, first=label + alias.first, second=label + alias.second
             )
