@@ -234,14 +234,15 @@ def gpu(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def multidevice(session: nox.Session) -> None:
-    """Sharding / pmap tests and the data-parallel example on 8 simulated CPU devices."""
+    """Sharding / pmap tests and the data-parallel and FSDP examples on 8 simulated CPU devices."""
     _install_workspace(session)
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     session.run("python", "-c", "import jax; assert jax.device_count() == 8", env=env)
     _pytest(session, "-m", "multidevice", parallel=False, env=env)
-    example = ROOT / "examples" / "data_parallel.py"
-    if example.exists():
-        session.run("python", str(example), "--quick", env=env)
+    for name in ("data_parallel.py", "fsdp.py"):
+        example = ROOT / "examples" / name
+        if example.exists():
+            session.run("python", str(example), "--quick", env={**env, "MPLBACKEND": "Agg"})
 
 
 @nox.session(python="3.11")

@@ -17,12 +17,19 @@ Usage::
     report("eqx-tree", rows)
 
 Benchmarks measure; tests assert. Nothing here is a pass/fail threshold.
+
+On a machine loaded by other work, wall-clock batches are inflated by preemption at
+random (the same function timed against itself can read 0.5x or 2x). Set
+`EQX_BENCH_CLOCK=cpu` to time with the process's CPU time instead: exact for
+synchronous Python work under any load; for JAX dispatch it also counts the CPU time
+of JAX's runtime threads.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -39,14 +46,17 @@ def _block(value: Any) -> None:
             leaf.block_until_ready()
 
 
+_CLOCK = time.process_time if os.environ.get("EQX_BENCH_CLOCK") == "cpu" else time.perf_counter
+
+
 def _batch_time(fn: Callable[[], Any], number: int) -> float:
     """Seconds per call over `number` back-to-back calls, blocking once at the end."""
-    start = time.perf_counter()
+    start = _CLOCK()
     out = None
     for _ in range(number):
         out = fn()
     _block(out)
-    return (time.perf_counter() - start) / number
+    return (_CLOCK() - start) / number
 
 
 def _calibrate(fn: Callable[[], Any], target_s: float) -> int:

@@ -2,6 +2,8 @@
 
 uv run python bench/run_all.py            # everything
 uv run python bench/run_all.py tree jit   # only files whose name contains a word
+
+Each file prints its results as Markdown tables, the form `docs/performance.md` keeps.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def main(words: list[str]) -> None:
         if words and not any(w in path.stem for w in words):
             continue
         print(f"\n## {path.stem}\n", flush=True)
+        sys.argv = [str(path)]  # each file runs with its defaults, not our filter words
         runpy.run_path(str(path), run_name="__main__")
 
 

@@ -30,8 +30,6 @@ PACKAGES = ("eqx_tree", "eqx_module", "eqx_filter", "eqx_nn", "eqx")
 # no longer occurs, so the list can only shrink.
 PENDING_PRIVATE_IMPORTS = {
     ("packages/eqx-filter/src/eqx_filter/_pmap.py", "eqx_tree._warnings"),
-    ("packages/eqx-filter/src/eqx_filter/_jit/_aliasing.py", "eqx_tree._aliases"),
-    ("packages/eqx-filter/src/eqx_filter/_jit/_aliasing.py", "eqx_tree._warnings"),
 }
 
 

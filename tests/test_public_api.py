@@ -52,6 +52,10 @@ TREE = {
     "TreeSelection",
     "tree_size",
     "TreeSize",
+    # Equinox's next release: norms of whole PyTrees
+    "two_norm",
+    "rms_norm",
+    "max_norm",
     # sharded checkpoints through orbax-checkpoint
     "tree_save_orbax",
     "tree_load_orbax",
@@ -126,6 +130,12 @@ FILTER = {
     "is_array_like",
     "is_inexact_array",
     "is_inexact_array_like",
+    # Equinox's next release: a jit-safe warning and progress meters
+    "warn_if",
+    "AbstractProgressMeter",
+    "NoProgressMeter",
+    "TextProgressMeter",
+    "TqdmProgressMeter",
 }
 NN = {
     "Linear",

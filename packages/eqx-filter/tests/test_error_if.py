@@ -424,3 +424,57 @@ def test_eager_failure_shows_the_failing_call_even_when_an_earlier_call_traced()
         ef.error_if(x, x > 0, "eager site")  # FAILING CALL
     text = str(info.value)
     assert "# FAILING CALL" in text and "EARLIER CALL" not in text
+
+
+@pytest.mark.parametrize("index", [1.0, jnp.array(0.0), "0", None])
+def test_branched_error_if_rejects_a_non_integer_index_naming_it(index):
+    with pytest.raises(TypeError, match=r"`index` must be an integer .* 2 messages \(0 to 1\)"):
+        ef.branched_error_if(jnp.ones(2), False, index, ["a", "b"])
+
+
+@pytest.mark.parametrize(("index", "bad"), [(2, 2), (-1, -1), (np.array([0, 5]), 5)])
+def test_branched_error_if_rejects_a_concrete_index_outside_the_messages(index, bad):
+    with pytest.raises(ValueError, match=rf"`index` {bad} is out of range: there are 2 messages"):
+        ef.branched_error_if(jnp.ones(2), jnp.array(False), index, ["a", "b"])
+
+
+def test_branched_error_if_accepts_integer_indices_of_any_kind_and_a_traced_one():
+    x = jnp.ones(2)
+    for index in (1, np.int64(1), jnp.array(1, dtype=jnp.int32), np.array([0, 1])):
+        np.testing.assert_array_equal(ef.branched_error_if(x, False, index, ["a", "b"]), x)
+    # A traced index keeps JAX's semantics: it is only known at run time.
+    out = jax.jit(lambda i: ef.branched_error_if(x, False, i, ["a", "b"]))(7)
+    np.testing.assert_array_equal(out, x)
+
+
+def test_error_if_message_may_be_a_function_of_x_rendered_from_the_failing_values():
+    seen = []
+
+    def describe(x):
+        seen.append(type(x["v"]))
+        return f"negative values {x['v'][x['v'] < 0].tolist()} ({x['name']})"
+
+    @ef.filter_jit
+    def check(v):
+        return ef.error_if({"v": v, "name": "weights"}, v < 0, describe)["v"]
+
+    np.testing.assert_array_equal(check(jnp.array([1.0, 2.0])), [1.0, 2.0])
+    assert seen == []  # only rendered when the check fails
+    with pytest.raises(ef.EqxRuntimeError, match=r"negative values \[-2\.0\] \(weights\)"):
+        check(jnp.array([1.0, -2.0]))
+    assert seen == [np.ndarray]
+    # A concrete Python predicate renders it right away, from the real `x`.
+    with pytest.raises(ef.EqxTracetimeError, match=r"negative values \[-3\.0\] \(eager\)"):
+        ef.error_if({"v": jnp.array([-3.0]), "name": "eager"}, True, describe)
+    # Under vmap the function sees the whole batch.
+    with pytest.raises(ef.EqxRuntimeError, match=r"negative values \[-5\.0\] \(weights\)"):
+        jax.vmap(check)(jnp.array([4.0, -5.0]))
+
+
+def test_branched_error_if_mixes_string_and_callable_messages():
+    msgs = ["too small", lambda x: f"too big: {float(x):.1f}"]
+    run = ef.filter_jit(lambda x: ef.branched_error_if(x, x > 1, jnp.where(x > 1, 1, 0), msgs))
+    with pytest.raises(ef.EqxRuntimeError, match=r"too big: 7\.5"):
+        run(jnp.array(7.5))
+    with pytest.raises(ef.EqxRuntimeError, match=r"too big: 9\.0"):
+        run(jnp.array(9.0))  # the same trace, rendered again for the new value

@@ -1,4 +1,4 @@
-"""filter_jit (spec §4.3): results, tracing rules, wrappers, donation, AOT, errors."""
+"""filter_jit: results, tracing rules, wrappers, donation, AOT, errors."""
 
 import functools
 import gc
@@ -555,7 +555,7 @@ def test_donate_all_deletes_inputs_on_every_call():
 
 
 def test_array_arguments_keep_their_order_whatever_is_donated():
-    # The §8.4 hook: shardings given per argument will map one-to-one onto these.
+    # A sharding prefix maps one-to-one onto the inner arguments only if this holds.
     def f(a, b, c):
         return a * 2, b + 1, c
 

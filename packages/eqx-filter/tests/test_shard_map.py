@@ -154,3 +154,13 @@ def test_keyword_arguments_are_refused():
         match="keyword arguments cannot be used with functions wrapped with `filter_shard_map`",
     ):
         g(x=jnp.ones(2))
+
+
+def test_unconstrained_dimensions_name_no_mesh_axis():
+    from eqx_filter._sharding_prefix import check_partition_spec
+
+    mesh = _mesh()
+    # Would raise if `P.UNCONSTRAINED` were read as an axis name.
+    check_partition_spec("args[0]", (3, 2 * jax.device_count()), P(P.UNCONSTRAINED, "data"), mesh)
+    with pytest.raises(ValueError, match=r"`args\[0\]`: dimension 1 has size 3"):
+        check_partition_spec("args[0]", (2, 3), P(P.UNCONSTRAINED, "data"), mesh)

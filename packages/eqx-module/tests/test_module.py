@@ -763,3 +763,18 @@ def test_classvar_is_not_a_field() -> None:
 
 def test_tree_equal_of_two_different_module_types_is_false() -> None:
     assert tree_equal(Point(1, 2), WithStatic(1)) is False
+
+
+def test_an_init_assigned_after_class_creation_is_used() -> None:
+    # Construction of a plain class is a fast path decided at class creation; an
+    # `__init__` assigned afterwards must still be the one run.
+    class Point(Module):
+        x: float
+
+    assert Point(1.0).x == 1.0
+
+    def init(self: Any, x: float) -> None:
+        object.__setattr__(self, "x", 2 * x)  # as a generated `__init__` stores fields
+
+    Point.__init__ = init  # type: ignore[method-assign]
+    assert Point(3.0).x == 6.0

@@ -61,3 +61,20 @@ def test_a_class_that_wraps_callables_by_design_does_not_warn() -> None:
     inner = Partial(jnp.multiply, jnp.ones(3))
     holder = CallableHolder(jax.vmap(inner))  # filterwarnings=error: a warning fails
     assert holder.fn is not None
+
+
+def test_a_transformed_callable_passed_by_keyword_to_a_generated_init_warns() -> None:
+    inner = Partial(jnp.multiply, jnp.ones(3))
+    with pytest.warns(EqxWarning, match="Possibly assigning a JAX-transformed callable") as rec:
+        Holder(fn=jax.vmap(inner))
+    assert rec[0].filename == __file__
+
+
+def test_a_transformed_callable_as_a_field_default_warns_at_construction() -> None:
+    transformed = jax.vmap(Partial(jnp.multiply, jnp.ones(3)))
+
+    class WithDefault(Module):
+        fn: Any = transformed
+
+    with pytest.warns(EqxWarning, match="Possibly assigning a JAX-transformed callable"):
+        WithDefault()

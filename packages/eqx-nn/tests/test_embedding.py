@@ -88,3 +88,24 @@ def test_embedding_with_numpy_weight_returns_a_jax_array():
     row = Embedding(weight=table)(jnp.array(2))
     assert isinstance(row, jax.Array)
     np.testing.assert_array_equal(row, table[2])
+
+
+@pytest.mark.parametrize("index", [5, -6, jnp.array(9), np.int64(5)])
+def test_a_concrete_out_of_range_index_is_an_index_error_naming_it_and_the_vocabulary(index):
+    embedding = Embedding(5, 3, key=jr.key(0))
+    with pytest.raises(
+        IndexError, match=rf"index {int(index)} is out of range for a vocabulary of size 5"
+    ):
+        embedding(index)
+
+
+def test_in_range_indices_and_a_traced_index_keep_jax_semantics():
+    embedding = Embedding(5, 3, key=jr.key(0))
+    weight = np.asarray(embedding.weight)
+    np.testing.assert_array_equal(embedding(4), weight[4])
+    np.testing.assert_array_equal(embedding(-1), weight[-1])
+    # A traced index cannot be checked: JAX clamps it, as plain indexing does.
+    out = jax.jit(lambda i: embedding(i))(7)
+    np.testing.assert_array_equal(out, jnp.asarray(weight)[7])
+    out = jax.vmap(embedding)(jnp.array([0, 9]))
+    np.testing.assert_array_equal(out, jnp.asarray(weight)[jnp.array([0, 9])])

@@ -154,3 +154,12 @@ def test_selection_is_immutable_and_shares_structure() -> None:
     assert len(narrowed) == 3
     assert np.array_equal(next(iter(narrowed)).weight, np.ones((2, 3)))
     assert "3 node(s)" in repr(narrowed)
+
+
+def test_none_is_an_empty_subtree_unless_is_leaf_makes_it_a_node() -> None:
+    tree = [None, 1, (None,)]
+    assert tree_select(tree).where(lambda p, n: n is None, allow_empty=True).paths() == ()
+    nones = tree_select(tree, is_leaf=lambda x: x is None).where(lambda p, n: n is None)
+    assert [jtu.keystr(p) for p in nones.paths()] == ["[0]", "[2][0]"]
+    assert nones.set(5) == [5, 1, (5,)]
+    assert nones.mask() == [True, False, (True,)]

@@ -118,6 +118,16 @@ ORBAX_NAMES = (
 )
 # Beyond Equinox: the opt-in aliasing checks warn with this class (eqx_tree defines it).
 ALIASING_NAMES = ("EqxAliasingWarning",)
+# From Equinox's next release: norms (eqx_tree), a jit-safe warning and progress meters
+# (eqx_filter).
+NEXT_RELEASE_TREE_NAMES = ("two_norm", "rms_norm", "max_norm")
+NEXT_RELEASE_FILTER_NAMES = (
+    "warn_if",
+    "AbstractProgressMeter",
+    "NoProgressMeter",
+    "TextProgressMeter",
+    "TqdmProgressMeter",
+)
 SUBMODULES = ("nn", "debug")
 
 REEXPORTED = (
@@ -131,6 +141,8 @@ REEXPORTED = (
     + [(name, eqx_filter) for name in SCALING_NAMES]
     + [(name, eqx_tree) for name in ORBAX_NAMES]
     + [(name, eqx_tree) for name in ALIASING_NAMES]
+    + [(name, eqx_tree) for name in NEXT_RELEASE_TREE_NAMES]
+    + [(name, eqx_filter) for name in NEXT_RELEASE_FILTER_NAMES]
 )
 
 
@@ -155,6 +167,8 @@ def test_public_names_of_eqx_are_exactly_the_spec_lists(
         *SCALING_NAMES,
         *ORBAX_NAMES,
         *ALIASING_NAMES,
+        *NEXT_RELEASE_TREE_NAMES,
+        *NEXT_RELEASE_FILTER_NAMES,
         *SUBMODULES,
     }
     actual = public_names(eqx)

@@ -42,6 +42,13 @@ from . import debug as debug
 from ._enumeration import Enumeration as Enumeration
 from ._error_if import branched_error_if as branched_error_if
 from ._error_if import error_if as error_if
+from ._warn_if import warn_if as warn_if
+
+# --- progress meters for compiled loops (from Equinox's next release) ---
+from ._progress_meter import AbstractProgressMeter as AbstractProgressMeter
+from ._progress_meter import NoProgressMeter as NoProgressMeter
+from ._progress_meter import TextProgressMeter as TextProgressMeter
+from ._progress_meter import TqdmProgressMeter as TqdmProgressMeter
 from ._runtime_error import EqxRuntimeError as EqxRuntimeError
 from ._runtime_error import EqxTracetimeError as EqxTracetimeError
 from ._runtime_error import EquinoxRuntimeError as EquinoxRuntimeError

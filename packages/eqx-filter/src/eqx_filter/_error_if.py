@@ -27,16 +27,16 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 import numpy as np
 
-from eqx_tree import EqxWarning, is_array
-from eqx_tree.internal import warn_at_user_code
+from eqx_tree import EqxWarning, is_array, is_array_like
+from eqx_tree.internal import read_choice, warn_at_user_code
 
 from ._compat import shape_dtype_struct, tracer_type
 from ._jit import filter_jit
 from ._runtime_error import (
     EqxRuntimeError,
     EqxTracetimeError,
+    MessageTable,
     _CheckFailed,
-    as_messages,
     check_failed_text,
     register_site,
     runtime_error,
@@ -56,12 +56,7 @@ ON_ERROR_MODES = ("raise", "nan", "breakpoint", "off")
 
 
 def _read_on_error() -> str:
-    value = os.environ.get("EQX_ON_ERROR", "raise")
-    if value not in ON_ERROR_MODES:
-        raise ValueError(
-            f"Unrecognised value EQX_ON_ERROR={value!r}: the environment variable "
-            f"`EQX_ON_ERROR` must be one of {', '.join(ON_ERROR_MODES)}. Unset it or fix it."
-        )
+    value = read_choice("EQX_ON_ERROR", ON_ERROR_MODES, "raise")
     if value == "breakpoint":
         warn_at_user_code(
             "`EQX_ON_ERROR=breakpoint` is set: every `eqx.error_if` check opens a debugger "
@@ -134,18 +129,60 @@ def _print_breakpoint_header(msg: str) -> None:
     )
 
 
-def _make_check(mode: str, msgs: Sequence[str]) -> Callable[..., list[Any]]:
-    """The staged check for `mode`: `(arrays, pred, index) -> arrays`."""
-    site_id = register_site(msgs) if mode == "raise" else -1
+Message = str | Callable[[Any], str]
+
+
+class _RenderedMessages(MessageTable):
+    """The messages of one staged check, as `filter_jit` reports them.
+
+    A callable message is rendered from the failing values of `x` when the check fails;
+    the latest rendering is what a failure of that index reports.
+    """
+
+    def __init__(self, msgs: Sequence[Message]) -> None:
+        self.msgs = msgs
+        self.rendered: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.msgs)
+
+    def message(self, index: int) -> str:
+        msg = self.msgs[index]
+        if callable(msg):
+            return self.rendered.get(index, "(a message computed from `x` when it fails)")
+        return msg
+
+
+def _render(msg: Message, x: Any) -> str:
+    """`msg`, or for a callable message, `msg(x)` as a string."""
+    return str(msg(x)) if callable(msg) else msg
+
+
+def _make_check(
+    mode: str, msgs: Sequence[Message], rebuild_x: Callable[[list[Any]], Any]
+) -> Callable[..., list[Any]]:
+    """The staged check for `mode`: `(arrays, pred, index) -> arrays`.
+
+    `rebuild_x(arrays)` rebuilds `x` around the (NumPy) values of its arrays, for
+    callable messages.
+    """
+    table = _RenderedMessages(msgs)
+    site_id = register_site(table) if mode == "raise" else -1
+
+    def message(index: Any, arrays: list[Any]) -> tuple[int, str]:
+        i = int(np.asarray(index))
+        if not 0 <= i < len(msgs):
+            return i, f"(error index {i} out of range)"
+        text = _render(msgs[i], rebuild_x([np.asarray(a) for a in arrays]))
+        table.rendered[i] = text
+        return i, text
 
     def raise_failure(index: Any, arrays: list[Any]) -> list[Any]:
-        i = int(np.asarray(index))
-        msg = msgs[i] if 0 <= i < len(msgs) else f"(error index {i} out of range)"
+        i, msg = message(index, arrays)
         raise _CheckFailed(check_failed_text(site_id, i, msg))
 
-    def show_failure(index: Any) -> None:
-        i = int(np.asarray(index))
-        _print_breakpoint_header(msgs[i] if 0 <= i < len(msgs) else f"(error index {i})")
+    def show_failure(index: Any, arrays: list[Any]) -> None:
+        _print_breakpoint_header(message(index, arrays)[1])
 
     def failed(arrays: list[Any], index: Any) -> list[Any]:
         if mode == "raise":
@@ -153,7 +190,7 @@ def _make_check(mode: str, msgs: Sequence[str]) -> Callable[..., list[Any]]:
             out: list[Any] = jax.pure_callback(raise_failure, structs, index, arrays)
             return out
         if mode == "breakpoint":
-            jax.debug.callback(show_failure, index)
+            jax.debug.callback(show_failure, index, arrays)
             jax.debug.breakpoint(num_frames=EQX_ON_ERROR_BREAKPOINT_FRAMES)
         return [nan_like(a) for a in arrays]
 
@@ -188,7 +225,7 @@ def _make_check(mode: str, msgs: Sequence[str]) -> Callable[..., list[Any]]:
     return check
 
 
-def _staged_check(x: Any, pred: Any, index: Any, msgs: Sequence[str], mode: str) -> Any:
+def _staged_check(x: Any, pred: Any, index: Any, msgs: Sequence[Message], mode: str) -> Any:
     leaves, treedef = jtu.tree_flatten(x)
     positions = [i for i, leaf in enumerate(leaves) if is_array(leaf)]
     if not positions:
@@ -203,18 +240,29 @@ def _staged_check(x: Any, pred: Any, index: Any, msgs: Sequence[str], mode: str)
     pred = jnp.any(jnp.asarray(pred))
     index = jnp.max(jnp.asarray(index)).astype(jnp.int32)
     arrays = [jnp.asarray(leaves[i]) for i in positions]
-    checked = _make_check(mode, msgs)(arrays, pred, index)
+    # Non-array leaves only: the callback must not hold on to this trace's tracers.
+    static_leaves = [None if is_array(leaf) else leaf for leaf in leaves]
+
+    def rebuild_x(values: list[Any]) -> Any:
+        full = list(static_leaves)
+        for position, value in zip(positions, values, strict=True):
+            full[position] = value
+        return jtu.tree_unflatten(treedef, full)
+
+    checked = _make_check(mode, msgs, rebuild_x)(arrays, pred, index)
     for position, value in zip(positions, checked, strict=True):
         leaves[position] = value
     return jtu.tree_unflatten(treedef, leaves)
 
 
-def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: Sequence[str], mode: str) -> Any:
+def _branched_error_if_impl(
+    x: Any, pred: Any, index: Any, msgs: Sequence[Message], mode: str
+) -> Any:
     if not _is_traced(pred):
         if not bool(np.any(np.asarray(pred))):
             return x
         if not _is_traced(index):
-            msg = msgs[int(np.max(np.asarray(index)))]
+            msg = _render(msgs[int(np.max(np.asarray(index)))], x)
             if mode == "raise":
                 raise EqxTracetimeError(msg)
             if mode == "breakpoint":
@@ -236,11 +284,33 @@ def _branched_error_if_impl(x: Any, pred: Any, index: Any, msgs: Sequence[str], 
 _jitted_impl = filter_jit(_branched_error_if_impl)
 
 
+def _check_index(index: Any, n_msgs: int) -> None:
+    """An integer index; when concrete, one that selects one of the `n_msgs` messages."""
+    dtype = jnp.result_type(index) if is_array_like(index) else None
+    if dtype is None or not (
+        jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.bool_)
+    ):
+        described = f" and dtype {dtype}" if dtype is not None else ""
+        raise TypeError(
+            f"`index` must be an integer selecting one of the {n_msgs} messages "
+            f"(0 to {n_msgs - 1}); got {index!r} of type {type(index).__name__}{described}."
+        )
+    if _is_traced(index):
+        return
+    values = np.asarray(index)
+    if values.size and (values.min() < 0 or values.max() >= n_msgs):
+        bad = values.min() if values.min() < 0 else values.max()
+        raise ValueError(
+            f"`index` {int(bad)} is out of range: there are {n_msgs} messages, so it must "
+            f"be from 0 to {n_msgs - 1}."
+        )
+
+
 def branched_error_if(
     x: Any,
     pred: Any,
     index: Any,
-    msgs: Sequence[str],
+    msgs: Sequence[Message],
     *,
     on_error: str = "default",
 ) -> Any:
@@ -257,7 +327,8 @@ def branched_error_if(
       reduced with *any* over the batch axes.
     - `index`: an int (or int array) selecting the message. Under `vmap` the largest
       index wins.
-    - `msgs`: the messages.
+    - `msgs`: the messages; each may also be a function of `x` returning the message
+      (see `error_if`).
     - `on_error`: `"default"` (the `EQX_ON_ERROR` environment variable, itself
       `"raise"` by default), `"raise"`, `"nan"` (replace floats by NaN, ints by their
       maximum, bools by `True`), `"breakpoint"` (print the message and open
@@ -267,7 +338,9 @@ def branched_error_if(
 
     **Raises:** `EqxRuntimeError` (under `filter_jit`, or eagerly) when the check
     fails; `EqxTracetimeError` when `pred` and `index` are concrete and the check
-    fails; `RuntimeError` for a bad `on_error`; `ValueError` if `x` has no arrays.
+    fails; `RuntimeError` for a bad `on_error`; `ValueError` if `x` has no arrays;
+    `TypeError` for a non-integer `index`, and `ValueError` for a concrete one outside
+    `0 .. len(msgs) - 1`.
 
     ```python
     @eqx_filter.filter_jit
@@ -277,15 +350,17 @@ def branched_error_if(
     ```
     """
     mode = _resolve_mode(on_error)
-    msgs = as_messages(msgs)
+    # A tuple (hashable: the messages are static under `filter_jit`), or the table.
+    msgs = msgs if isinstance(msgs, MessageTable) else tuple(msgs)
+    _check_index(index, len(msgs))
     if in_filter_jit_trace():
         # Already being compiled by `filter_jit`, whose trace records the check.
         return _branched_error_if_impl(x, pred, index, msgs, mode)
-    if any(is_array(leaf) for leaf in jtu.tree_leaves((x, pred, index))):
-        if is_array(pred) or is_array(index):
-            # The check is staged inside the nested `filter_jit`'s own trace; tell an
-            # enclosing trace (say, `jax.jit`'s) as well.
-            note_check_staged()
+    if is_array(pred) or is_array(index):
+        # (A Python `pred` and `index` are handled right here, with the real `x`.)
+        # The check is staged inside the nested `filter_jit`'s own trace; tell an
+        # enclosing trace (say, `jax.jit`'s) as well.
+        note_check_staged()
         try:
             return _jitted_impl(x, pred, index, msgs, mode)
         except EqxRuntimeError as error:
@@ -298,13 +373,18 @@ def branched_error_if(
     return _branched_error_if_impl(x, pred, index, msgs, mode)
 
 
-def error_if(x: Any, pred: Any, msg: str, *, on_error: str = "default") -> Any:
+def error_if(x: Any, pred: Any, msg: Message, *, on_error: str = "default") -> Any:
     """Raise `msg` at run time if `pred` holds; otherwise return `x`.
 
     `error_if(x, pred, msg)` is `branched_error_if(x, pred, 0, [msg])`; see there.
 
+    `msg` may be a function of `x` returning the message, to show the values that
+    failed: it is called only when the check fails, with `x` whose arrays are NumPy
+    arrays of their run-time values (under `vmap`, of the whole batch).
+
     ```python
     x = eqx_filter.error_if(x, jnp.isnan(x), "x has a NaN")
+    x = eqx_filter.error_if(x, x < 0, lambda x: f"negative values: {x[x < 0]}")
     ```
     """
     return branched_error_if(x, pred, 0, [msg], on_error=on_error)

@@ -330,9 +330,10 @@ def filter_pmap(
     (donate every array input; JAX's unusable-donation warning is silenced) or
     `"warn"` (the same, warning shown). `"arrays"` is a deprecated spelling of `"all"`.
 
-    **Returns:** a Module wrapping `fun`, with `.lower(*args)`. As with `filter_vmap`,
-    a call with no mapped input runs over `axis_size` devices, or unmapped if
-    `axis_size` is `None`. Each new input signature traces twice (once abstractly, to
+    **Returns:** a Module wrapping `fun` (typed with `fun`'s signature), with
+    `.lower(*args)`, whose `.compile()` is called with the same arguments as `fun`.
+    As with `filter_vmap`, a call with no mapped input runs over `axis_size` devices,
+    or unmapped if `axis_size` is `None`. Each new input signature traces twice (once abstractly, to
     check the output axes, then for `jax.pmap`); a repeat traces zero times.
 
     **Raises:** `ValueError` for an unknown `donate`, for `static_broadcasted_argnums`

@@ -99,8 +99,12 @@ def _describe(x: Any) -> str:
     return f"a `{type(x).__name__}`"
 
 
+# `P.UNCONSTRAINED` in a spec leaves that dimension to XLA: it names no mesh axis.
+_UNCONSTRAINED = getattr(PartitionSpec, "UNCONSTRAINED", None)
+
+
 def _axis_names(entry: Any) -> tuple[Any, ...]:
-    if entry is None:
+    if entry is None or (_UNCONSTRAINED is not None and entry is _UNCONSTRAINED):
         return ()
     if isinstance(entry, tuple | list):
         return tuple(entry)

@@ -269,7 +269,9 @@ def filter_vmap(
       `int`, `None` or `leaf -> int | None`), or a dict keyed by parameter name (other
       parameters default to `if_array(0)`). Non-arrays must resolve to `None`.
     - `out_axes`: an axis spec, a prefix of the output. Non-array outputs are returned as
-      they are; a `None` axis returns an (unbatched) array once.
+      they are, except that an explicit int axis broadcasts an array-like one (a Python
+      int, say) to an array with the mapped axis, as `jax.vmap` does; a `None` axis
+      returns an (unbatched) array once.
     - `axis_name`, `axis_size`, `**vmapkwargs`: as for `jax.vmap`.
 
     **Returns:** a Module wrapping `fun`.

@@ -13,30 +13,23 @@ the class is created: a class without it runs exactly the construction it ran be
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from eqx_tree import EqxAliasingWarning
-from eqx_tree.internal import find_aliases, warn_at_user_code
+from eqx_tree.internal import find_aliases, read_choice, warn_at_user_code
 
 __all__ = ["EQX_CHECK_ALIASING", "aliasing_checks"]
 
-_VALID = ("0", "1")
-
-
-def _read_check_aliasing() -> bool:
-    value = os.environ.get("EQX_CHECK_ALIASING", "0")
-    if value not in _VALID:
-        raise ValueError(
-            f"Unrecognised value EQX_CHECK_ALIASING={value!r}: the environment variable "
-            f"`EQX_CHECK_ALIASING` must be one of {', '.join(_VALID)} (1 checks every Module "
-            "construction for arrays or sub-modules stored twice). Unset it or fix it."
-        )
-    return value == "1"
-
-
-EQX_CHECK_ALIASING: bool = _read_check_aliasing()
+EQX_CHECK_ALIASING: bool = (
+    read_choice(
+        "EQX_CHECK_ALIASING",
+        ("0", "1"),
+        "0",
+        " (1 checks every Module construction for arrays or sub-modules stored twice)",
+    )
+    == "1"
+)
 
 # The class attribute recording a class's own choice, so that subclasses inherit it.
 _ATTRIBUTE = "_eqx_check_aliasing"

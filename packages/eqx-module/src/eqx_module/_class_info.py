@@ -62,11 +62,32 @@ class ClassInfo:
     # The guard installed over a generated `__init__` (its `__wrapped__` is the generated
     # function, which construction calls directly); `None` for a custom `__init__`.
     guarded_init: Callable[..., None] | None = None
+    # Whether no default value of an `__init__` parameter needs the per-argument check
+    # (no `default_factory`, no default of a checked type): then checking the arguments
+    # actually passed is the same as checking the stored values.
+    defaults_unchecked: bool = False
     needs_post_init_steps: bool = dataclasses.field(init=False)
+    # The generated `__init__` when construction is nothing but `object.__new__`, that
+    # function, and the argument-type check: `Module.__call__`'s fast path. `None` when
+    # any other step applies. Cleared if the class's `__init__` etc. is reassigned.
+    fast_init: Callable[..., None] | None = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         needs = bool(self.check_missing or self.field_steps or self.check_inits)
         object.__setattr__(self, "needs_post_init_steps", needs)
+        simple = (
+            self.abstract_error is None
+            and not self.abstract_vars
+            and self.plain_new
+            and not self.mark_initialising
+            and not needs
+            and self.defaults_unchecked
+        )
+        fast = self.guarded_init.__wrapped__ if simple and self.guarded_init else None  # type: ignore[attr-defined]
+        object.__setattr__(self, "fast_init", fast)
+
+    def disable_fast_path(self) -> None:
+        object.__setattr__(self, "fast_init", None)
 
 
 class InitSignature:
@@ -75,17 +96,23 @@ class InitSignature:
     Only on the class. An instance has no `__signature__`, so `inspect.signature(module)`
     reports its `__call__` (and `jax.jit(module, static_argnames=...)` finds the call's
     parameters), and a wrapper Module with a `__wrapped__` property is unwrapped like
-    any `functools.wraps` wrapper.
+    any `functools.wraps` wrapper. Computed on first access: `inspect.signature` is a
+    large share of creating a class, and `import eqx` creates dozens.
     """
 
-    __slots__ = ("signature",)
+    __slots__ = ("cls", "signature")
 
-    def __init__(self, signature: inspect.Signature) -> None:
-        self.signature = signature
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.signature: inspect.Signature | None = None
 
     def __get__(self, instance: Any, owner: type | None = None) -> inspect.Signature:
         if instance is not None:
             raise AttributeError("__signature__")
+        if self.signature is None:
+            signature = inspect.signature(self.cls.__init__)  # type: ignore[misc]
+            parameters = list(signature.parameters.values())[1:]
+            self.signature = signature.replace(parameters=parameters)
         return self.signature
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import functools
-import inspect
 import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -61,6 +60,8 @@ wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
 _CHECKED_TYPES: frozenset[type] = frozenset()
 _object_new = object.__new__
 _WRAPPER_NAMES = frozenset(WRAPPER_ATTRIBUTES)
+# Class attributes whose later reassignment changes construction (see `ClassInfo.fast_init`).
+_CONSTRUCTION_HOOKS = frozenset({"__init__", "__new__", "__post_init__", "__check_init__"})
 
 
 def _checked_types() -> frozenset[type]:
@@ -132,12 +133,7 @@ class _ModuleMeta(abc.ABCMeta):
                 if f.init and "converter" in f.metadata:
                     init.__annotations__[f.name] = converter_annotation(f.metadata["converter"])
             guarded_init = _guard_generated_init(cls, init)
-        signature = inspect.signature(cls.__init__)  # type: ignore[misc]
-        type.__setattr__(
-            cls,
-            "__signature__",
-            InitSignature(signature.replace(parameters=list(signature.parameters.values())[1:])),
-        )
+        type.__setattr__(cls, "__signature__", InitSignature(cls))
 
         dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
         static = tuple(f.name for f in fields if f.metadata.get("static", False))
@@ -172,6 +168,11 @@ class _ModuleMeta(abc.ABCMeta):
             ),
             metadata=types.MappingProxyType({f.name: f.metadata for f in fields}),
             guarded_init=guarded_init,
+            defaults_unchecked=all(
+                f.default_factory is dataclasses.MISSING and type(f.default) not in _checked_types()
+                for f in fields
+                if f.init
+            ),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
         _wrap_methods(cls, frozenset(field_names))
@@ -189,6 +190,8 @@ class _ModuleMeta(abc.ABCMeta):
             value = wrap_method_hook[0](value)
         if info is not None and name in info.field_names:
             _use_dict_mode_for_subtree(cls)
+        if name in _CONSTRUCTION_HOOKS:
+            _disable_fast_path_for_subtree(cls)
         super().__setattr__(name, value)
 
     def register(cls, subclass: type) -> NoReturn:
@@ -202,41 +205,57 @@ class _ModuleMeta(abc.ABCMeta):
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
             info = cls._eqx_class_info
-            if info.abstract_error is not None:
-                raise TypeError(info.abstract_error)
-            if info.plain_new:
-                self = _object_new(cls)  # raises Python's TypeError for abstract methods
-            else:
-                self = cls.__new__(cls, *args, **kwargs)
-            if info.mark_initialising:
-                key = id(self)
-                INITIALISING.add(key)
-                try:
-                    cls.__init__(self, *args, **kwargs)
-                finally:
-                    INITIALISING.discard(key)
-            else:
-                # A generated `__init__` without `__post_init__` stores the fields with
-                # `object.__setattr__` and runs no user code that could assign to `self`.
-                # Called unguarded: the instance is new, so the re-init check is moot.
-                init = cls.__init__
-                if init is info.guarded_init:
-                    init = init.__wrapped__
-                init(self, *args, **kwargs)
-            if info.abstract_vars:
-                names = ", ".join(sorted(info.abstract_vars))
-                raise TypeError(
-                    f"Can't instantiate abstract class `{cls.__qualname__}` with abstract "
-                    f"attributes {names}. Provide them in a concrete subclass, as a field, "
-                    "class attribute, property or method."
-                )
-            if info.check_init_arguments and not _CHECKED_TYPES.isdisjoint(
-                map(type, info.init_values(self))
+            fast_init = info.fast_init
+            if fast_init is None:
+                return _construct(cls, info, args, kwargs)
+            # A plain class with a generated `__init__`: the only step beyond a frozen
+            # dataclass's construction is the check of the argument types.
+            self = _object_new(cls)
+            fast_init(self, *args, **kwargs)
+            if not _CHECKED_TYPES.isdisjoint(map(type, args)) or (
+                kwargs and not _CHECKED_TYPES.isdisjoint(map(type, kwargs.values()))
             ):
                 _check_init_arguments(self, info)
-            if info.needs_post_init_steps:
-                _post_init_steps(self, info)
             return self
+
+
+def _construct(cls: Any, info: ClassInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Construction with every step: `Module.__call__`'s general path."""
+    if info.abstract_error is not None:
+        raise TypeError(info.abstract_error)
+    if info.plain_new:
+        self = _object_new(cls)  # raises Python's TypeError for abstract methods
+    else:
+        self = cls.__new__(cls, *args, **kwargs)
+    if info.mark_initialising:
+        key = id(self)
+        INITIALISING.add(key)
+        try:
+            cls.__init__(self, *args, **kwargs)
+        finally:
+            INITIALISING.discard(key)
+    else:
+        # A generated `__init__` without `__post_init__` stores the fields with
+        # `object.__setattr__` and runs no user code that could assign to `self`.
+        # Called unguarded: the instance is new, so the re-init check is moot.
+        init = cls.__init__
+        if init is info.guarded_init:
+            init = init.__wrapped__  # type: ignore[union-attr]
+        init(self, *args, **kwargs)
+    if info.abstract_vars:
+        names = ", ".join(sorted(info.abstract_vars))
+        raise TypeError(
+            f"Can't instantiate abstract class `{cls.__qualname__}` with abstract "
+            f"attributes {names}. Provide them in a concrete subclass, as a field, "
+            "class attribute, property or method."
+        )
+    if info.check_init_arguments and not _CHECKED_TYPES.isdisjoint(
+        map(type, info.init_values(self))
+    ):
+        _check_init_arguments(self, info)
+    if info.needs_post_init_steps:
+        _post_init_steps(self, info)
+    return self
 
 
 def _guard_generated_init(cls: type, generated: Callable[..., None]) -> Callable[..., None]:
@@ -298,6 +317,17 @@ def _use_dict_mode_for_subtree(cls: type) -> None:
         info = klass.__dict__.get("_eqx_class_info")
         if info is not None:
             info.use_dict_mode()
+        pending.extend(type.__subclasses__(klass))
+
+
+def _disable_fast_path_for_subtree(cls: type) -> None:
+    # The class (or a base) changed how its instances are built: take every step.
+    pending = [cls]
+    while pending:
+        klass = pending.pop()
+        info = klass.__dict__.get("_eqx_class_info")
+        if info is not None:
+            info.disable_fast_path()
         pending.extend(type.__subclasses__(klass))
 
 

@@ -9,6 +9,8 @@ from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
+from ._hyperparameters import check_sizes
+
 __all__ = [
     "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
@@ -74,6 +76,7 @@ class AdaptivePool(Module):
         num_spatial_dims: int,
         operation: Callable[..., Any],
     ) -> None:
+        check_sizes("AdaptivePool", "target_shape", target_shape, minimum=1)
         if isinstance(target_shape, int) and not isinstance(target_shape, bool):
             target = (target_shape,) * num_spatial_dims
         elif (

@@ -11,6 +11,7 @@ from eqx_module import field
 from eqx_tree import EqxWarning
 from eqx_tree.internal import warn_at_user_code
 
+from ._hyperparameters import check_at_least, check_in_range, check_size
 from ._misc import default_floating_dtype
 from ._sequential import StatefulLayer
 from ._stateful import State, StateIndex, check_state
@@ -111,6 +112,9 @@ class BatchNorm(StatefulLayer):
         dtype: Any = None,
         mode: str = "legacy",
     ) -> None:
+        check_size("BatchNorm", "input_size", input_size)
+        check_at_least("BatchNorm", "eps", eps, 0)
+        check_in_range("BatchNorm", "momentum", momentum, 0, 1)
         if mode == "legacy":
             warn_at_user_code(
                 "`BatchNorm(mode='legacy')` (the default) behaves as `mode='ema'`, whose "

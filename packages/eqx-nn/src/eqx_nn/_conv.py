@@ -13,6 +13,7 @@ from jaxtyping import Shaped
 from eqx_module import Module, field
 
 from ._conv_args import normalise_padding, normalise_padding_mode, normalise_tuple, same_pads
+from ._hyperparameters import check_size
 from ._misc import default_floating_dtype, fan_in_limit, rank_error, uniform_init
 
 __all__ = ["Conv", "Conv1d", "Conv2d", "Conv3d", "check_conv_input", "init_conv_params"]
@@ -20,7 +21,10 @@ __all__ = ["Conv", "Conv1d", "Conv2d", "Conv3d", "check_conv_input", "init_conv_
 _NUMPY_PAD_MODE = {"REFLECT": "reflect", "REPLICATE": "edge", "CIRCULAR": "wrap"}
 
 
-def check_groups(in_channels: int, out_channels: int, groups: int) -> None:
+def check_groups(in_channels: int, out_channels: int, groups: int, layer: str = "Conv") -> None:
+    """Channel counts of at least 1, and `groups` dividing both (shared with ConvTranspose)."""
+    check_size(layer, "in_channels", in_channels, minimum=1)
+    check_size(layer, "out_channels", out_channels, minimum=1)
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"`groups` must be a positive int, but got {groups!r}.")
     if in_channels % groups != 0:

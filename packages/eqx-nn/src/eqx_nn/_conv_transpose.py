@@ -82,7 +82,7 @@ class ConvTranspose(Module):
         key: jax.Array,
     ) -> None:
         n = num_spatial_dims
-        check_groups(in_channels, out_channels, groups)
+        check_groups(in_channels, out_channels, groups, layer="ConvTranspose")
         self.num_spatial_dims = n
         self.kernel_size = normalise_tuple(kernel_size, n, "kernel_size", minimum=1)
         self.stride = normalise_tuple(stride, n, "stride", minimum=1)

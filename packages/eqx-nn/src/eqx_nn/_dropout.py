@@ -9,6 +9,8 @@ from eqx_module import Module
 from eqx_tree import EqxDeprecationWarning
 from eqx_tree.internal import warn_at_user_code
 
+from ._hyperparameters import check_in_range
+
 __all__ = ["Dropout"]
 
 
@@ -49,6 +51,7 @@ class Dropout(Module):
         *,
         deterministic: ArrayLike | None = None,
     ) -> None:
+        check_in_range("Dropout", "p", p, 0, 1)
         if deterministic is not None:
             _deprecated_deterministic("`Dropout(...)`")
             inference = deterministic

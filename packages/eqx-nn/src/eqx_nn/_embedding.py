@@ -5,6 +5,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jax.typing import ArrayLike
 from jaxtyping import Int
 
@@ -96,6 +97,7 @@ class Embedding(Module):
                     "`Embedding()(x)` must be called with a scalar index `x`, but got shape "
                     f"{jnp.shape(x)}. Use `jax.vmap(embedding)(x)` to look up many indices."
                 )
+            _check_index(x, self.num_embeddings)
             return jnp.asarray(self.weight)[x]
 
 
@@ -104,3 +106,21 @@ def _check_sizes(num_embeddings: int, embedding_size: int) -> None:
         raise ValueError(f"`num_embeddings` must not be negative, but got {num_embeddings}.")
     if embedding_size < 0:
         raise ValueError(f"`embedding_size` must not be negative, but got {embedding_size}.")
+
+
+def _check_index(x: Any, num_embeddings: int) -> None:
+    """A concrete index must select a row (NumPy rules: `-n <= x < n`).
+
+    JAX would clamp an out-of-range index silently, returning the wrong row; a traced
+    index cannot be checked and keeps JAX's semantics.
+    """
+    try:
+        index = np.asarray(x)
+    except Exception:  # a tracer
+        return
+    if np.issubdtype(index.dtype, np.integer) and not -num_embeddings <= index < num_embeddings:
+        raise IndexError(
+            f"`Embedding` index {int(index)} is out of range for a vocabulary of size "
+            f"{num_embeddings} (`num_embeddings`): it must be from 0 to {num_embeddings - 1} "
+            "(or negative, counting from the end)."
+        )

@@ -10,6 +10,7 @@ from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
+from ._hyperparameters import check_size
 from ._misc import default_floating_dtype, fan_in_limit, uniform_init
 
 __all__ = ["Identity", "Linear"]
@@ -50,6 +51,8 @@ class Linear(Module):
         *,
         key: jax.Array,
     ) -> None:
+        check_size("Linear", "in_features", in_features, scalar=True)
+        check_size("Linear", "out_features", out_features, scalar=True)
         dtype = default_floating_dtype() if dtype is None else dtype
         wkey, bkey = jr.split(key, 2)
         in_size = 1 if in_features == "scalar" else in_features

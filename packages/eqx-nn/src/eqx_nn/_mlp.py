@@ -12,6 +12,7 @@ from eqx_filter import combine, filter_vmap, partition
 from eqx_module import Module, field
 from eqx_tree import is_array
 
+from ._hyperparameters import check_size
 from ._linear import Linear
 from ._misc import identity
 
@@ -98,6 +99,10 @@ class MLP(Module):
         scan: bool = False,
         key: jax.Array,
     ) -> None:
+        check_size("MLP", "in_size", in_size, scalar=True)
+        check_size("MLP", "out_size", out_size, scalar=True)
+        check_size("MLP", "width_size", width_size)
+        check_size("MLP", "depth", depth)
         keys = jr.split(key, depth + 1)
         layers: list[Linear] = []
         if depth == 0:

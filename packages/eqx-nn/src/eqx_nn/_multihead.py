@@ -15,6 +15,7 @@ from eqx_tree.internal import warn_at_user_code
 
 from ._attention import dot_product_attention
 from ._dropout import Dropout
+from ._hyperparameters import check_in_range, check_size
 from ._linear import Linear
 
 __all__ = ["MultiheadAttention"]
@@ -79,6 +80,18 @@ class MultiheadAttention(Module):
         *,
         key: jax.Array,
     ) -> None:
+        check_size("MultiheadAttention", "num_heads", num_heads, minimum=1)
+        for size_name, size in (
+            ("query_size", query_size),
+            ("key_size", key_size),
+            ("value_size", value_size),
+            ("output_size", output_size),
+            ("qk_size", qk_size),
+            ("vo_size", vo_size),
+        ):
+            if size is not None or size_name == "query_size":
+                check_size("MultiheadAttention", size_name, size)
+        check_in_range("MultiheadAttention", "dropout_p", dropout_p, 0, 1)
         qkey, kkey, vkey, okey = jr.split(key, 4)
         key_size = query_size if key_size is None else key_size
         value_size = query_size if value_size is None else value_size

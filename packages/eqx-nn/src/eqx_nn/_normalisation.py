@@ -16,6 +16,7 @@ from eqx_module import Module, field
 from eqx_tree import EqxDeprecationWarning
 from eqx_tree.internal import warn_at_user_code
 
+from ._hyperparameters import check_at_least, check_size, check_sizes
 from ._misc import at_least_float32, default_floating_dtype, sentinel
 
 __all__ = ["GroupNorm", "LayerNorm", "RMSNorm"]
@@ -93,6 +94,8 @@ class LayerNorm(Module):
                 EqxDeprecationWarning,
             )
             use_weight = use_bias = elementwise_affine
+        check_sizes("LayerNorm", "shape", shape)
+        check_at_least("LayerNorm", "eps", eps, 0)
         dtype = default_floating_dtype() if dtype is None else dtype
         self.shape = _normalise_shape(shape)
         self.eps = eps
@@ -152,6 +155,8 @@ class RMSNorm(Module):
         use_bias: bool = True,
         dtype: Any = None,
     ) -> None:
+        check_sizes("RMSNorm", "shape", shape)
+        check_at_least("RMSNorm", "eps", eps, 0)
         dtype = default_floating_dtype() if dtype is None else dtype
         self.shape = _normalise_shape(shape)
         self.eps = eps
@@ -215,6 +220,10 @@ class GroupNorm(Module):
         channelwise_affine: bool = True,
         dtype: Any = None,
     ) -> None:
+        check_size("GroupNorm", "groups", groups, minimum=1)
+        if channels is not None:
+            check_size("GroupNorm", "channels", channels, minimum=1)
+        check_at_least("GroupNorm", "eps", eps, 0)
         if channels is not None and channels % groups != 0:
             raise ValueError(
                 f"The number of groups must divide the number of channels, but got "

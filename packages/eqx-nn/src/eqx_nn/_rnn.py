@@ -11,6 +11,7 @@ from jax.typing import ArrayLike
 
 from eqx_module import Module, field
 
+from ._hyperparameters import check_size
 from ._misc import default_floating_dtype, uniform_init
 
 __all__ = ["GRUCell", "LSTMCell"]
@@ -61,6 +62,8 @@ class GRUCell(Module):
         *,
         key: jax.Array,
     ) -> None:
+        check_size("GRUCell", "input_size", input_size)
+        check_size("GRUCell", "hidden_size", hidden_size, minimum=1)
         dtype = default_floating_dtype() if dtype is None else dtype
         ihkey, hhkey, bkey, bkey2 = jr.split(key, 4)
         lim = math.sqrt(1 / hidden_size)
@@ -128,6 +131,8 @@ class LSTMCell(Module):
         *,
         key: jax.Array,
     ) -> None:
+        check_size("LSTMCell", "input_size", input_size)
+        check_size("LSTMCell", "hidden_size", hidden_size, minimum=1)
         dtype = default_floating_dtype() if dtype is None else dtype
         ihkey, hhkey, bkey = jr.split(key, 3)
         lim = math.sqrt(1 / hidden_size)

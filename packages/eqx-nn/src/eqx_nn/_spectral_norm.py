@@ -11,6 +11,7 @@ from jax.typing import ArrayLike
 from eqx_module import field
 from eqx_tree import tree_at
 
+from ._hyperparameters import check_at_least, check_size
 from ._sequential import StatefulLayer
 from ._stateful import State, StateIndex, check_state
 
@@ -87,6 +88,8 @@ class SpectralNorm(StatefulLayer, Generic[_Layer]):
         *,
         key: jax.Array,
     ) -> None:
+        check_size("SpectralNorm", "num_power_iterations", num_power_iterations)
+        check_at_least("SpectralNorm", "eps", eps, 0)
         weight = _get_weight(layer, weight_name)
         if jnp.ndim(weight) < 2:
             raise ValueError(

@@ -29,6 +29,11 @@ from ._warnings import EqxAliasingWarning as EqxAliasingWarning
 from ._warnings import EqxDeprecationWarning as EqxDeprecationWarning
 from ._warnings import EqxWarning as EqxWarning
 
+# --- norms of whole PyTrees (from Equinox's next release) ---
+from ._norms import max_norm as max_norm
+from ._norms import rms_norm as rms_norm
+from ._norms import two_norm as two_norm
+
 # --- self-describing checkpoints: tree_save / tree_load / flat dicts ---
 from ._checkpoint import tree_load as tree_load
 from ._checkpoint import tree_load_metadata as tree_load_metadata

@@ -86,3 +86,15 @@ def warn_at_user_code(message: str, category: type[Warning] = EqxWarning) -> Non
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+def user_frame() -> FrameType:
+    """The first calling frame outside eqx, JAX and type-checking wrappers.
+
+    For a warning issued later (say from a callback of a compiled program) but
+    attributed to the user's line that set it up, with `warnings.warn_explicit`.
+    """
+    frame = sys._getframe(1)
+    while frame.f_back is not None and _is_library_frame(frame):
+        frame = frame.f_back
+    return frame

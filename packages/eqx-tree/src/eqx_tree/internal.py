@@ -10,12 +10,15 @@ changelog like an API change, because a sibling's released versions depend on th
   `None`, which is often a meaningful value). Compare with `is`.
 - `warn_at_user_code(message, category=EqxWarning)`: `warnings.warn` attributed to the
   first calling frame outside eqx, JAX and type-checking wrappers.
+- `user_frame()`: that first frame outside eqx itself (for `warnings.warn_explicit`).
 - `children_with_keys(pytree, is_leaf=None)`: a node's `(key, child)` pairs one level
   down, or `None` for a leaf (what a recursive walk over paths needs).
 - `array_size(leaf)`: the `TreeSize` of one array-like leaf, concrete or abstract, or
   `None` for other leaves.
 - `find_aliases(pytree, *, arrays)`: the nodes (and, with `arrays`, array leaves) found
   at a second path, as `tree_check` reports them.
+- `read_choice(name, valid, default, meaning="")`: an `EQX_*` environment variable,
+  one of `valid`, or a `ValueError` listing them.
 
 ```python
 from eqx_tree.internal import sentinel, warn_at_user_code
@@ -27,9 +30,19 @@ def f(x=sentinel):
 """
 
 from ._aliases import find_aliases as find_aliases
+from ._environment import read_choice as read_choice
 from ._one_level import children_with_keys as children_with_keys
 from ._sentinel import sentinel as sentinel
 from ._size import array_size as array_size
+from ._warnings import user_frame as user_frame
 from ._warnings import warn_at_user_code as warn_at_user_code
 
-__all__ = ["array_size", "children_with_keys", "find_aliases", "sentinel", "warn_at_user_code"]
+__all__ = [
+    "array_size",
+    "children_with_keys",
+    "find_aliases",
+    "read_choice",
+    "sentinel",
+    "user_frame",
+    "warn_at_user_code",
+]

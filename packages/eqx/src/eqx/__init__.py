@@ -117,6 +117,16 @@ from eqx_tree import tree_save_orbax as tree_save_orbax
 # Beyond Equinox: the warning of the opt-in aliasing checks.
 from eqx_tree import EqxAliasingWarning as EqxAliasingWarning
 
+# From Equinox's next release: norms of PyTrees, a jit-safe warning, progress meters.
+from eqx_filter import AbstractProgressMeter as AbstractProgressMeter
+from eqx_filter import NoProgressMeter as NoProgressMeter
+from eqx_filter import TextProgressMeter as TextProgressMeter
+from eqx_filter import TqdmProgressMeter as TqdmProgressMeter
+from eqx_filter import warn_if as warn_if
+from eqx_tree import max_norm as max_norm
+from eqx_tree import rms_norm as rms_norm
+from eqx_tree import two_norm as two_norm
+
 # The submodules `eqx.nn` and `eqx.debug`, and the one name the meta-package defines.
 from . import debug as debug
 from . import nn as nn

@@ -15,8 +15,7 @@ import types
 from typing import Any
 
 from eqx_tree import EqxAliasingWarning
-from eqx_tree._aliases import find_aliases
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import find_aliases, warn_at_user_code
 
 __all__ = ["warn_if_arguments_aliased"]
 

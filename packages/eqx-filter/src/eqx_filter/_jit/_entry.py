@@ -25,7 +25,7 @@ import enum
 import threading
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import jax.tree_util as jtu
@@ -215,10 +215,7 @@ class Entry:
             else:
                 out = self.jitted(*dynamic)
         except Exception as e:
-            error = self.translated_error(e)
-            if error is None:
-                raise
-            raise error from None
+            self.reraise(e)
         return self.finish(out)
 
     def _call_guarded(self, dynamic: Sequence[Any]) -> Any:
@@ -230,44 +227,41 @@ class Entry:
         with quiet_callback_logs(), donation_warnings_silenced(self.plan.silence):
             try:
                 out = self.jitted(*dynamic)
-                if self.state is CHECKED:
-                    note_check_staged()  # an enclosing trace now holds this check too
-                if self.state is CHECKED or self.state is UNSTABLE:
-                    block_until_ready(out)
             except Exception as e:
-                error = self.translated_error(e)
-                if error is None:
-                    raise
-                raise error from None
+                self.reraise(e)
+            if self.state is CHECKED:
+                note_check_staged()  # an enclosing trace now holds this check too
+            out = self.finish(out)
         self._first_call_returned()
-        info = self.out_info
-        assert info is not None  # the trace ran before the call returned
-        return info.rebuild(out)
+        return out
 
     def finish(self, out: Any) -> Any:
         """The output of a call that returned `out`, whatever state it left behind.
 
-        A call may retrace (new shapes), and the new trace may have staged a check (so
-        wait for the result and translate its failure) or changed the output's static
-        parts (so rebuild it with what that trace recorded).
+        A call may trace or retrace (new shapes), and the trace may have staged a check
+        (so wait for the result and translate its failure) or changed the output's
+        static parts (so rebuild it with what that trace recorded).
         """
-        if self.state is CHECKED or self.state is UNSTABLE:  # a retrace staged a check?
+        if self.state is CHECKED or self.state is UNSTABLE:  # a trace staged a check?
             try:
                 block_until_ready(out)
             except Exception as e:
-                error = self.translated_error(e)
-                if error is None:
-                    raise
-                raise error from None
+                self.reraise(e)
         info = self.out_info
-        assert info is not None
+        assert info is not None  # the trace ran before the call returned
         return info.rebuild(out)
 
-    def translated_error(self, error: Exception) -> BaseException | None:
-        """The `EqxRuntimeError` for a failed call, if a trace of it staged a check."""
+    def reraise(self, error: Exception) -> NoReturn:
+        """Raise what a failed call of this entry raises: `error`, or its translation.
+
+        A failure is an `EqxRuntimeError` (raised `from None`) when a trace of this
+        entry staged an `error_if` check and `error` came from it.
+        """
         if self.state is CHECKED or self.state is UNSTABLE:
-            return translated(error)
-        return None
+            runtime_error = translated(error)
+            if runtime_error is not None:
+                raise runtime_error from None
+        raise error
 
     def for_shapes(self, dynamic: Sequence[Any]) -> Entry:
         """An UNSTABLE entry's sub-entry for these arrays' shapes (made on first use)."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,7 @@ import jax.tree_util as jtu
 import numpy as np
 
 from eqx_tree import is_inexact_array
+from eqx_tree.internal import read_choice
 
 from .. import _error_if
 from .._compat import tracer_type
@@ -44,21 +44,15 @@ from .._runtime_error import EqxRuntimeError, MessageTable, runtime_error, user_
 
 __all__ = ["EQX_CHECK_FINITE", "check_finite"]
 
-_VALID = ("0", "1")
-
-
-def _read_check_finite() -> bool:
-    value = os.environ.get("EQX_CHECK_FINITE", "1")
-    if value not in _VALID:
-        raise ValueError(
-            f"Unrecognised value EQX_CHECK_FINITE={value!r}: the environment variable "
-            f"`EQX_CHECK_FINITE` must be one of {', '.join(_VALID)} (0 turns every "
-            "`eqx.debug.check_finite` into the identity). Unset it or fix it."
-        )
-    return value == "1"
-
-
-EQX_CHECK_FINITE: bool = _read_check_finite()
+EQX_CHECK_FINITE: bool = (
+    read_choice(
+        "EQX_CHECK_FINITE",
+        ("0", "1"),
+        "1",
+        " (0 turns every `eqx.debug.check_finite` into the identity)",
+    )
+    == "1"
+)
 
 
 @dataclasses.dataclass(frozen=True)
