@@ -14,7 +14,19 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from eqx_nn import MLP, Conv1d, Conv2d, ConvTranspose2d, Embedding, Linear
+from eqx_nn import (
+    MLP,
+    AdaptiveAvgPool1d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    Embedding,
+    GRUCell,
+    Linear,
+    LSTMCell,
+    MaxPool2d,
+    RotaryPositionalEmbedding,
+)
 
 key = jr.key(0)
 
@@ -38,3 +50,13 @@ embedding = Embedding(10, 4, key=key)
 assert_type(embedding(3), jax.Array)
 assert_type(embedding(jnp.array(3)), jax.Array)
 embedding("three")  # type: ignore[arg-type]
+
+gru = GRUCell(3, 4, key=key)
+assert_type(gru(jnp.ones(3), jnp.zeros(4)), jax.Array)
+gru(jnp.ones(3))  # type: ignore[call-arg]
+h, c = LSTMCell(3, 4, key=key)(jnp.ones(3), (jnp.zeros(4), jnp.zeros(4)))
+assert_type(h, jax.Array)
+
+assert_type(MaxPool2d(2)(jnp.ones((3, 8, 8))), jax.Array)
+assert_type(AdaptiveAvgPool1d(4)(np.ones((3, 16))), jax.Array)
+assert_type(RotaryPositionalEmbedding(8)(jnp.ones((5, 8))), jax.Array)
