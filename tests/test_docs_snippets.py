@@ -40,6 +40,7 @@ PAGES = (
     "coming-from-nnx.md",
     "freezing-and-surgery.md",
     "scaling-out.md",
+    "debugging.md",
 )
 COMPARISON_TITLE = 'title="Flax NNX"'
 
