@@ -9,6 +9,7 @@ cannot see.
 
 import abc
 import pathlib
+import types
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -720,8 +721,16 @@ def test_embedding_under_vmap_over_tokens() -> None:
     assert jnp.array_equal(out, embedding.weight[tokens])
     from_weight = eqx.nn.Embedding(weight=jnp.eye(3))
     assert from_weight.num_embeddings == 3 and from_weight.embedding_size == 3
+
+
+def test_embedding_rejects_a_batch_of_tokens_suggesting_vmap() -> None:
+    import eqx_nn._embedding
+
+    if isinstance(getattr(eqx_nn._embedding, "jaxtyping", None), types.ModuleType):
+        pytest.skip("under jaxtyping's import hook the index's annotation rejects it first")
+    embedding = eqx.nn.Embedding(10, 4, key=jax.random.key(0))
     with pytest.raises(ValueError, match="vmap"):
-        embedding(tokens)
+        embedding(jnp.array([3, 1, 3]))
 
 
 def test_rms_norm_and_group_norm_match_hand_computation() -> None:

@@ -16,4 +16,4 @@ def not_under_import_hook() -> None:
     rejected first with the hook's `TypeCheckError`.
     """
     if isinstance(getattr(eqx_nn._batch_norm, "jaxtyping", None), types.ModuleType):
-        pytest.skip("under jaxtyping's import hook the `state: State` annotation rejects first")
+        pytest.skip("under jaxtyping's import hook the argument's annotation rejects it first")

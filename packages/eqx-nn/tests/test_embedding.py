@@ -57,6 +57,7 @@ def test_embedding_rejects_bad_weight():
         Embedding(5, weight=jnp.ones((4, 3)))
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_embedding_rejects_non_scalar_index_suggesting_vmap():
     with pytest.raises(ValueError, match=r"scalar.*jax.vmap"):
         Embedding(3, 2, key=KEY)(jnp.array([0, 1]))

@@ -14,7 +14,7 @@ CASES = [
         lambda: nn.Linear(-1, 4, key=K),
         r"`Linear`: `in_features` must be an int >= 0 \(or \"scalar\"\); got -1",
     ),
-    (lambda: nn.Linear(4, 2.5, key=K), r"`Linear`: `out_features` must be an int >= 0"),
+    (lambda: nn.Linear(4, -2, key=K), r"`Linear`: `out_features` must be an int >= 0"),
     (lambda: nn.MLP(2, 3, 4, -1, key=K), r"`MLP`: `depth` must be an int >= 0; got -1"),
     (lambda: nn.MLP(2, 3, -4, 2, key=K), r"`MLP`: `width_size` must be an int >= 0; got -4"),
     (lambda: nn.Dropout(1.5), r"`Dropout`: `p` must be in \[0, 1\]; got 1.5"),

@@ -80,6 +80,7 @@ def test_linear_scalar_in_rejects_non_scalar_input():
         layer(jnp.ones(1))
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_linear_rejects_batched_input_suggesting_vmap():
     layer = Linear(3, 2, key=KEY)
     with pytest.raises(ValueError, match=r"\(3,\).*jax.vmap"):

@@ -107,6 +107,7 @@ def test_lstm_matches_equations():
     np.testing.assert_allclose(h_out, h_new, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_cells_reject_batched_input_suggesting_vmap():
     with pytest.raises(ValueError, match=r"input.*\(3,\).*jax.vmap"):
         GRUCell(3, 4, key=KEY)(jnp.ones((2, 3)), jnp.zeros(4))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 import jax
 import jax.tree_util as jtu
@@ -46,6 +46,24 @@ class _CheckpointWrapper(TransformWrapper):
         return skeletons[-1].fill(arrays)
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+# Rematerialisation changes neither the parameters nor the result.
+@overload
+def filter_checkpoint(
+    fun: Callable[_P, _T],
+    *,
+    prevent_cse: bool = True,
+    policy: Callable[..., bool] | None = None,
+) -> Callable[_P, _T]: ...
+@overload
+def filter_checkpoint(
+    *,
+    prevent_cse: bool = True,
+    policy: Callable[..., bool] | None = None,
+) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]: ...
 def filter_checkpoint(
     fun: Any = sentinel,
     *,

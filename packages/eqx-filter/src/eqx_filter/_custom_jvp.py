@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +32,12 @@ def _is_symbolic_zero(x: Any) -> bool:
     return isinstance(x, _SymbolicZero)
 
 
-class filter_custom_jvp:
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Rule = TypeVar("_Rule", bound=Callable[..., Any])
+
+
+class filter_custom_jvp(Generic[_P, _T]):
     """Define a custom JVP rule for a function of arbitrary PyTrees.
 
     ```python
@@ -63,17 +68,17 @@ class filter_custom_jvp:
     «Received keyword tangent» if a keyword argument is perturbed.
     """
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[_P, _T]) -> None:
         self.fn = fn
         self.jvp: Callable[..., Any] | None = None
         functools.update_wrapper(self, fn)
 
-    def def_jvp(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
+    def def_jvp(self, jvp: _Rule) -> _Rule:
         """Register `jvp(primals, tangents, **kwargs) -> (out, t_out)`; returns `jvp`."""
         self.jvp = jvp
         return jvp
 
-    def defjvp(self, jvp: Callable[..., Any]) -> Callable[..., Any]:
+    def defjvp(self, jvp: _Rule) -> _Rule:
         """Legacy: like `def_jvp`, but zero tangents of inexact arrays are materialised."""
         warn_at_user_code(
             "`filter_custom_jvp.defjvp` is deprecated: use `def_jvp`, whose rule receives "
@@ -102,7 +107,16 @@ class filter_custom_jvp:
             return self
         return functools.partial(self, instance)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if TYPE_CHECKING:
+        # Called as `fn` is: the same parameters and result type.
+        def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T: ...
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return self._call(*args, **kwargs)
+
+    def _call(self, *args: Any, **kwargs: Any) -> Any:
         rule = self.jvp
         if rule is None:
             raise RuntimeError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,12 @@ def _unwrap_cotangent(x: Any) -> Any:
     return x
 
 
-class filter_custom_vjp:
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Rule = TypeVar("_Rule", bound=Callable[..., Any])
+
+
+class filter_custom_vjp(Generic[_P, _T]):
     """Define a custom VJP for `fn(vjp_arg, /, *args, **kwargs)`.
 
     ```python
@@ -65,18 +70,18 @@ class filter_custom_vjp:
     `args`/`kwargs` is differentiated, or if `bwd` returns the wrong structure.
     """
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[_P, _T]) -> None:
         self.fn = fn
         self.fwd: Callable[..., Any] | None = None
         self.bwd: Callable[..., Any] | None = None
         functools.update_wrapper(self, fn)
 
-    def def_fwd(self, fwd: Callable[..., Any]) -> Callable[..., Any]:
+    def def_fwd(self, fwd: _Rule) -> _Rule:
         """Register the forward rule; returns it."""
         self.fwd = fwd
         return fwd
 
-    def def_bwd(self, bwd: Callable[..., Any]) -> Callable[..., Any]:
+    def def_bwd(self, bwd: _Rule) -> _Rule:
         """Register the backward rule; returns it."""
         self.bwd = bwd
         return bwd
@@ -110,7 +115,16 @@ class filter_custom_vjp:
             return self
         return functools.partial(self, instance)
 
-    def __call__(self, vjp_arg: Any, /, *args: Any, **kwargs: Any) -> Any:
+    if TYPE_CHECKING:
+        # Called as `fn` is: the same parameters and result type.
+        def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _T: ...
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return self._call(*args, **kwargs)
+
+    def _call(self, vjp_arg: Any, /, *args: Any, **kwargs: Any) -> Any:
         fwd, bwd = self.fwd, self.bwd
         if fwd is None or bwd is None:
             missing = " and ".join(

@@ -183,7 +183,7 @@ class _EnumerationMeta(type):
             )
         if a is b or _same_value(a._value, b._value):
             return a
-        if not isinstance(pred, tracer_type):
+        if not _is_tracer(pred):
             # A concrete predicate picks an item without staging anything, even inside
             # `jit` or under `jax.ensure_compile_time_eval`.
             return a if bool(pred) else b
@@ -202,6 +202,10 @@ class _EnumerationMeta(type):
         if item.is_traced():
             return EnumerationItem(jnp.asarray(table)[item._value], cls)
         return EnumerationItem(table[np.asarray(item._value)], cls)
+
+
+def _is_tracer(x: Any) -> bool:
+    return isinstance(x, tracer_type)
 
 
 def _same_value(x: Any, y: Any) -> bool:

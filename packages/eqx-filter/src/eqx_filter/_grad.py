@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import jax
 
@@ -21,6 +21,10 @@ from ._filters import combine, partition
 from ._wrapper import TransformWrapper
 
 __all__ = ["filter_grad", "filter_value_and_grad"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Aux = TypeVar("_Aux")
 
 
 def check_gradkwargs(name: str, gradkwargs: dict[str, Any]) -> None:
@@ -108,6 +112,25 @@ class _GradWrapper(TransformWrapper):
         return grad
 
 
+# The overloads say what type checkers can know: the wrapper takes `fun`'s parameters,
+# and returns `(value, grad)` with `value` typed as `fun` returns it; `grad` mirrors the
+# first argument with `None` at its non-float leaves, which no static type expresses.
+@overload
+def filter_value_and_grad(
+    fun: Callable[_P, _T], *, has_aux: Literal[False] = False, **gradkwargs: Any
+) -> Callable[_P, tuple[_T, Any]]: ...
+@overload
+def filter_value_and_grad(
+    fun: Callable[_P, tuple[_T, _Aux]], *, has_aux: Literal[True], **gradkwargs: Any
+) -> Callable[_P, tuple[tuple[_T, _Aux], Any]]: ...
+@overload
+def filter_value_and_grad(
+    *, has_aux: Literal[False] = False, **gradkwargs: Any
+) -> Callable[[Callable[_P, _T]], Callable[_P, tuple[_T, Any]]]: ...
+@overload
+def filter_value_and_grad(
+    *, has_aux: Literal[True], **gradkwargs: Any
+) -> Callable[[Callable[_P, tuple[_T, _Aux]]], Callable[_P, tuple[tuple[_T, _Aux], Any]]]: ...
 def filter_value_and_grad(fun: Any = sentinel, *, has_aux: bool = False, **gradkwargs: Any) -> Any:
     """`jax.value_and_grad` w.r.t. the inexact-array leaves of the first positional argument.
 
@@ -137,6 +160,24 @@ def filter_value_and_grad(fun: Any = sentinel, *, has_aux: bool = False, **gradk
     )
 
 
+# The gradient mirrors the first argument (`None` at its non-float leaves): `Any` to a
+# type checker. The parameters are `fun`'s, and `aux` keeps its type.
+@overload
+def filter_grad(
+    fun: Callable[_P, Any], *, has_aux: Literal[False] = False, **gradkwargs: Any
+) -> Callable[_P, Any]: ...
+@overload
+def filter_grad(
+    fun: Callable[_P, tuple[Any, _Aux]], *, has_aux: Literal[True], **gradkwargs: Any
+) -> Callable[_P, tuple[Any, _Aux]]: ...
+@overload
+def filter_grad(
+    *, has_aux: Literal[False] = False, **gradkwargs: Any
+) -> Callable[[Callable[_P, Any]], Callable[_P, Any]]: ...
+@overload
+def filter_grad(
+    *, has_aux: Literal[True], **gradkwargs: Any
+) -> Callable[[Callable[_P, tuple[Any, _Aux]]], Callable[_P, tuple[Any, _Aux]]]: ...
 def filter_grad(fun: Any = sentinel, *, has_aux: bool = False, **gradkwargs: Any) -> Any:
     """`jax.grad` w.r.t. the inexact-array leaves of the first positional argument.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 import jax
 import jax.tree_util as jtu
@@ -225,6 +225,31 @@ class _VmapWrapper(TransformWrapper):
         )
 
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+# The wrapper takes `fun`'s parameters and returns what it returns, each array with the
+# mapped axis added (which the static types `jax.Array` etc. do not record).
+@overload
+def filter_vmap(
+    fun: Callable[_P, _T],
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    **vmapkwargs: Any,
+) -> Callable[_P, _T]: ...
+@overload
+def filter_vmap(
+    *,
+    in_axes: Any = ...,
+    out_axes: Any = ...,
+    axis_name: Any = None,
+    axis_size: int | None = None,
+    **vmapkwargs: Any,
+) -> Callable[[Callable[_P, _T]], Callable[_P, _T]]: ...
 def filter_vmap(
     fun: Any = sentinel,
     *,
@@ -244,7 +269,9 @@ def filter_vmap(
       `int`, `None` or `leaf -> int | None`), or a dict keyed by parameter name (other
       parameters default to `if_array(0)`). Non-arrays must resolve to `None`.
     - `out_axes`: an axis spec, a prefix of the output. Non-array outputs are returned as
-      they are; a `None` axis returns an (unbatched) array once.
+      they are, except that an explicit int axis broadcasts an array-like one (a Python
+      int, say) to an array with the mapped axis, as `jax.vmap` does; a `None` axis
+      returns an (unbatched) array once.
     - `axis_name`, `axis_size`, `**vmapkwargs`: as for `jax.vmap`.
 
     **Returns:** a Module wrapping `fun`.

@@ -220,7 +220,7 @@ class _ModuleMeta(abc.ABCMeta):
 
 
 def _construct(cls: Any, info: ClassInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Construction with every step (spec §3.1): `Module.__call__`'s general path."""
+    """Construction with every step: `Module.__call__`'s general path."""
     if info.abstract_error is not None:
         raise TypeError(info.abstract_error)
     if info.plain_new:

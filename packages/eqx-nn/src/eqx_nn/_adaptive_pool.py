@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -94,7 +95,9 @@ class AdaptivePool(Module):
         self.target_shape = target
         self.operation = operation
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Pool one unbatched input of shape `(channels, *spatial)` to
         `(channels, *target_shape)`."""
         with jax.named_scope("eqx.nn.AdaptivePool"):
@@ -124,7 +127,9 @@ class AdaptiveAvgPool1d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.mean)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool1d")`."""
         with jax.named_scope("eqx.nn.AdaptiveAvgPool1d"):
             return super().__call__(x, key=key)
@@ -136,7 +141,9 @@ class AdaptiveAvgPool2d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.mean)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool2d")`."""
         with jax.named_scope("eqx.nn.AdaptiveAvgPool2d"):
             return super().__call__(x, key=key)
@@ -148,7 +155,9 @@ class AdaptiveAvgPool3d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.mean)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveAvgPool3d")`."""
         with jax.named_scope("eqx.nn.AdaptiveAvgPool3d"):
             return super().__call__(x, key=key)
@@ -160,7 +169,9 @@ class AdaptiveMaxPool1d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 1, jnp.max)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool1d")`."""
         with jax.named_scope("eqx.nn.AdaptiveMaxPool1d"):
             return super().__call__(x, key=key)
@@ -172,7 +183,9 @@ class AdaptiveMaxPool2d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 2, jnp.max)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool2d")`."""
         with jax.named_scope("eqx.nn.AdaptiveMaxPool2d"):
             return super().__call__(x, key=key)
@@ -184,7 +197,9 @@ class AdaptiveMaxPool3d(AdaptivePool):
     def __init__(self, target_shape: int | Sequence[Any]) -> None:
         super().__init__(target_shape, 3, jnp.max)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AdaptiveMaxPool3d")`."""
         with jax.named_scope("eqx.nn.AdaptiveMaxPool3d"):
             return super().__call__(x, key=key)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -139,7 +140,9 @@ class Conv(Module):
         self.groups = groups
         self.use_bias = use_bias
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Convolve one unbatched input of shape `(in_channels, *spatial)`.
 
         Arguments:
@@ -207,7 +210,9 @@ class Conv1d(Conv):
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv1d")`."""
         with jax.named_scope("eqx.nn.Conv1d"):
             return super().__call__(x, key=key)
@@ -236,7 +241,9 @@ class Conv2d(Conv):
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv2d")`."""
         with jax.named_scope("eqx.nn.Conv2d"):
             return super().__call__(x, key=key)
@@ -265,7 +272,9 @@ class Conv3d(Conv):
             use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.Conv3d")`."""
         with jax.named_scope("eqx.nn.Conv3d"):
             return super().__call__(x, key=key)

@@ -6,6 +6,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -135,7 +136,9 @@ class ConvTranspose(Module):
             pads.append((d * (k - 1) - p_lo, d * (k - 1) - p_hi + a))
         return tuple(pads)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Apply the transposed convolution to one input of shape `(in_channels, *spatial)`.
 
         Arguments:
@@ -199,7 +202,9 @@ class ConvTranspose1d(ConvTranspose):
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose1d")`."""
         with jax.named_scope("eqx.nn.ConvTranspose1d"):
             return super().__call__(x, key=key)
@@ -230,7 +235,9 @@ class ConvTranspose2d(ConvTranspose):
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose2d")`."""
         with jax.named_scope("eqx.nn.ConvTranspose2d"):
             return super().__call__(x, key=key)
@@ -261,7 +268,9 @@ class ConvTranspose3d(ConvTranspose):
             dilation, groups, use_bias, padding_mode, dtype, key=key,
         )  # fmt: skip
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " in_channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.ConvTranspose3d")`."""
         with jax.named_scope("eqx.nn.ConvTranspose3d"):
             return super().__call__(x, key=key)

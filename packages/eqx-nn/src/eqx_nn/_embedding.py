@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jax.typing import ArrayLike
+from jaxtyping import Int
 
 from eqx_module import Module, field
 
@@ -80,7 +81,7 @@ class Embedding(Module):
         self.embedding_size = embedding_size
         self.weight = weight
 
-    def __call__(self, x: Any, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: Int[ArrayLike, ""], *, key: jax.Array | None = None) -> jax.Array:
         """Look up one index.
 
         Arguments:

@@ -50,7 +50,7 @@ def _concrete_values(value: Any) -> np.ndarray | None:
         return None
 
 
-def check_in_range(layer: str, name: str, value: Any, low: float, high: float) -> None:
+def check_in_range(layer: str, name: str, value: Any, low: int | float, high: int | float) -> None:
     """Every element of a concrete `value` lies in `[low, high]`."""
     values = _concrete_values(value)
     if values is None:
@@ -59,7 +59,7 @@ def check_in_range(layer: str, name: str, value: Any, low: float, high: float) -
         raise ValueError(f"`{layer}`: `{name}` must be in [{low}, {high}]; got {value!r}.")
 
 
-def check_at_least(layer: str, name: str, value: Any, low: float) -> None:
+def check_at_least(layer: str, name: str, value: Any, low: int | float) -> None:
     """Every element of a concrete `value` is `>= low` (for example an `eps`)."""
     values = _concrete_values(value)
     if values is None:

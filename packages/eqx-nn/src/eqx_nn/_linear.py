@@ -5,6 +5,8 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -62,7 +64,12 @@ class Linear(Module):
         self.out_features = out_features
         self.use_bias = use_bias
 
-    def __call__(self, x: Any, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self,
+        x: Shaped[ArrayLike, " in_features"] | Shaped[ArrayLike, ""],
+        *,
+        key: jax.Array | None = None,
+    ) -> jax.Array:
         """Apply the map to one unbatched input of shape `(in_features,)` (or `()`).
 
         Arguments:

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 import jax
 import jax.random as jr
+from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_filter import combine, filter_vmap, partition
 from eqx_module import Module, field
@@ -131,7 +133,12 @@ class MLP(Module):
         self.depth = depth
         self.scan = scan
 
-    def __call__(self, x: Any, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self,
+        x: Shaped[ArrayLike, " in_size"] | Shaped[ArrayLike, ""],
+        *,
+        key: jax.Array | None = None,
+    ) -> jax.Array:
         """Apply the MLP to one unbatched input of shape `(in_size,)` (or `()`).
 
         Arguments:
@@ -142,9 +149,10 @@ class MLP(Module):
             An array of shape `(out_size,)` (or `()`).
         """
         with jax.named_scope("eqx.nn.MLP"):
+            h: Any = x  # the hidden activations, one layer at a time
             if self.scan and self.depth > 1:
                 first, hidden, last = self.layers
-                x = _apply_per_neuron(_select(self.activation, 0), first(x))
+                h = _apply_per_neuron(_select(self.activation, 0), first(h))
 
                 hidden_acts = jax.tree_util.tree_map(
                     lambda leaf: leaf[1:] if is_array(leaf) else leaf, self.activation
@@ -156,12 +164,12 @@ class MLP(Module):
                     act = combine(dynamic_act, static_acts)
                     return _apply_per_neuron(act, layer(carry)), None
 
-                x, _ = jax.lax.scan(step, x, (hidden, dynamic_acts))
+                h, _ = jax.lax.scan(step, h, (hidden, dynamic_acts))
             else:
                 for i, layer in enumerate(self.layers[:-1]):
-                    x = _apply_per_neuron(_select(self.activation, i), layer(x))
+                    h = _apply_per_neuron(_select(self.activation, i), layer(h))
                 last = self.layers[-1]
-            x = last(x)
+            h = last(h)
             if self.out_size == "scalar":
-                return self.final_activation(x)
-            return _apply_per_neuron(self.final_activation, x)
+                return self.final_activation(h)
+            return _apply_per_neuron(self.final_activation, h)

@@ -7,6 +7,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -126,7 +127,9 @@ class Pool(Module):
             pads.append((lo, hi + s) if (size + lo + hi - k) % s != 0 else (lo, hi))
         return tuple(pads)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Pool one unbatched input of shape `(channels, *spatial)`.
 
         Arguments:
@@ -168,7 +171,9 @@ class _AvgPool(Pool):
     ) -> None:
         super().__init__(init, operation, num_spatial_dims, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Average over each window; padded positions count towards the divisor."""
         return super().__call__(x) / math.prod(self.kernel_size)
 
@@ -190,7 +195,9 @@ class AvgPool1d(_AvgPool):
     ) -> None:
         super().__init__(0, jax.lax.add, 1, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool1d")`."""
         with jax.named_scope("eqx.nn.AvgPool1d"):
             return super().__call__(x, key=key)
@@ -208,7 +215,9 @@ class AvgPool2d(_AvgPool):
     ) -> None:
         super().__init__(0, jax.lax.add, 2, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool2d")`."""
         with jax.named_scope("eqx.nn.AvgPool2d"):
             return super().__call__(x, key=key)
@@ -226,7 +235,9 @@ class AvgPool3d(_AvgPool):
     ) -> None:
         super().__init__(0, jax.lax.add, 3, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.AvgPool3d")`."""
         with jax.named_scope("eqx.nn.AvgPool3d"):
             return super().__call__(x, key=key)
@@ -249,7 +260,9 @@ class MaxPool1d(Pool):
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 1, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool1d")`."""
         with jax.named_scope("eqx.nn.MaxPool1d"):
             return super().__call__(x, key=key)
@@ -267,7 +280,9 @@ class MaxPool2d(Pool):
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 2, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool2d")`."""
         with jax.named_scope("eqx.nn.MaxPool2d"):
             return super().__call__(x, key=key)
@@ -285,7 +300,9 @@ class MaxPool3d(Pool):
     ) -> None:
         super().__init__(-jnp.inf, jax.lax.max, 3, kernel_size, stride, padding, use_ceil)
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " channels *spatial"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """As the parent's `__call__`, inside `jax.named_scope("eqx.nn.MaxPool3d")`."""
         with jax.named_scope("eqx.nn.MaxPool3d"):
             return super().__call__(x, key=key)

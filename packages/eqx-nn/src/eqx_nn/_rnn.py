@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 
@@ -76,7 +77,11 @@ class GRUCell(Module):
         self.use_bias = use_bias
 
     def __call__(
-        self, input: ArrayLike, hidden: ArrayLike, *, key: jax.Array | None = None
+        self,
+        input: Shaped[ArrayLike, " input_size"],
+        hidden: Shaped[ArrayLike, " hidden_size"],
+        *,
+        key: jax.Array | None = None,
     ) -> jax.Array:
         """One step: `(input (input_size,), hidden (hidden_size,)) -> new hidden`."""
         with jax.named_scope("eqx.nn.GRUCell"):
@@ -145,7 +150,7 @@ class LSTMCell(Module):
 
     def __call__(
         self,
-        input: ArrayLike,
+        input: Shaped[ArrayLike, " input_size"],
         hidden: tuple[ArrayLike, ArrayLike] | Sequence[ArrayLike],
         *,
         key: jax.Array | None = None,

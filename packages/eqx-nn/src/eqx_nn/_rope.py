@@ -5,6 +5,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+from jaxtyping import Shaped
 
 from eqx_module import Module, field
 from eqx_tree import register_cache_clearer
@@ -95,7 +96,9 @@ class RotaryPositionalEmbedding(Module):
             cos, sin = tables
             return cos[:seq_len], sin[:seq_len]
 
-    def __call__(self, x: ArrayLike, *, key: jax.Array | None = None) -> jax.Array:
+    def __call__(
+        self, x: Shaped[ArrayLike, " seq_len embedding_size"], *, key: jax.Array | None = None
+    ) -> jax.Array:
         """Rotate one unbatched sequence `x` of shape `(seq, embedding_size)`.
 
         Returns:
