@@ -25,13 +25,6 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("eqx_tree", "eqx_module", "eqx_filter", "eqx_nn", "eqx")
 
-# Private cross-package imports still awaiting a rewrite of their module, as
-# (file relative to the repo root, imported module). A test below fails once an entry
-# no longer occurs, so the list can only shrink.
-PENDING_PRIVATE_IMPORTS = {
-    ("packages/eqx-filter/src/eqx_filter/_pmap.py", "eqx_tree._warnings"),
-}
-
 
 def package_dir(import_name: str) -> pathlib.Path:
     return ROOT / "packages" / import_name.replace("_", "-") / "src" / import_name
@@ -152,20 +145,11 @@ def test_no_private_import_from_a_sibling_package(import_name: str) -> None:
         (str(path.relative_to(ROOT)), what)
         for path, what in private_cross_package_imports(files, import_name)
     }
-    unexpected = sorted(found - PENDING_PRIVATE_IMPORTS)
+    unexpected = sorted(found)
     assert unexpected == [], (
         "import these through the sibling's public API or its `internal` module "
         f"(add the name there, with a changelog line): {unexpected}"
     )
-
-
-def test_pending_private_imports_still_exist() -> None:
-    # Once a pending module is rewritten, its entry must go, so the allowance cannot linger.
-    for file, module in PENDING_PRIVATE_IMPORTS:
-        path = ROOT / file
-        owner = path.relative_to(ROOT).parts[3]
-        found = private_cross_package_imports({"m": path}, owner)
-        assert (path, module) in found, f"{file} no longer imports {module}: drop the entry"
 
 
 def _write_package(root: pathlib.Path, name: str, modules: dict[str, str]) -> pathlib.Path:

@@ -19,12 +19,11 @@ import numpy as np
 
 from eqx_module import Module, field, module_update_wrapper
 from eqx_tree import EqxDeprecationWarning, register_cache_clearer
-from eqx_tree._warnings import warn_at_user_code
+from eqx_tree.internal import sentinel, warn_at_user_code
 
 from ._axis_spec import if_array, resolve_in_axes_dict
 from ._jit._config import check_donate
 from ._jit._messages import donation_warnings_silenced, unhashable_argument_error
-from ._sentinel import sentinel
 from ._vmap import OutputSkeleton, keyword_error, rebuild, split_inputs, split_outputs
 from ._wrapper import TransformWrapper
 

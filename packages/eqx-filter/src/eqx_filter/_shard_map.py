@@ -17,10 +17,10 @@ from jax.sharding import PartitionSpec
 
 from eqx_module import module_update_wrapper
 from eqx_tree import is_array
+from eqx_tree.internal import sentinel
 
 from ._compat import shard_map
 from ._filters import combine, partition
-from ._sentinel import sentinel
 from ._sharding_prefix import broadcast_prefix, check_partition_spec
 from ._vmap import keyword_error, rebuild, split_inputs
 from ._wrapper import TransformWrapper

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from eqx_module import Module, field, module_update_wrapper
+from eqx_tree.internal import sentinel
 
-from .._sentinel import sentinel
 from .._wrapper import TransformWrapper
 from ._aliasing import warn_if_arguments_aliased
 from ._config import DonateMode, JitConfig, check_options, get_config
