@@ -8,7 +8,9 @@
   (3, 1), fails its own tests instead of a user's training run.
 """
 
+import importlib
 import os
+import types
 
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
@@ -30,3 +32,18 @@ def _expected_backend() -> None:
     if expected is not None:
         actual = jax.default_backend()
         assert actual == expected, f"tests expected the {expected} backend, JAX is on {actual}"
+
+
+@pytest.fixture
+def not_under_import_hook() -> None:
+    """Skip a test of an error message that jaxtyping's import hook pre-empts.
+
+    The hook (the `typechecked` nox session) instruments each eqx module by adding
+    `import jaxtyping` to it and checks every annotated argument, so a bad argument our
+    own check would reject with a clearer message is rejected first with the hook's
+    `TypeCheckError`. The module is imported here, lazily: importing eqx before the hook
+    is installed would leave it uninstrumented.
+    """
+    module = importlib.import_module("eqx_tree._at")
+    if isinstance(getattr(module, "jaxtyping", None), types.ModuleType):
+        pytest.skip("under jaxtyping's import hook the argument's annotation rejects it first")

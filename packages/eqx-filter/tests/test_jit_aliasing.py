@@ -92,6 +92,7 @@ def test_the_decorator_form_keeps_the_option() -> None:
         g([w, w])
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_a_non_bool_option_is_a_type_error_at_filter_jit() -> None:
     with pytest.raises(TypeError, match="`check_aliasing` must be True or False; got 'yes'"):
         ef.filter_jit(apply, check_aliasing="yes")  # type: ignore[call-overload]

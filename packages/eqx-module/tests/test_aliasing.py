@@ -106,6 +106,7 @@ def test_a_custom_init_and_check_init_run_before_the_check() -> None:
     assert calls == ["check_init"]
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_a_bad_keyword_value_is_a_type_error() -> None:
     with pytest.raises(TypeError, match=r"`check_aliasing` of `.*Bad` must be True or False"):
 

@@ -102,6 +102,7 @@ def test_freeze_reaches_nested_modules_even_if_marked_trainable() -> None:
     assert tree_equal(jax.jit(lambda w: w)(wrapper), wrapper)
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_unknown_key_type_and_typos_are_errors() -> None:
     with pytest.raises(TypeError, match=r"`key` must be a str metadata key.*got int 3"):
         field_mask(_model(), 3, True)  # type: ignore[arg-type]

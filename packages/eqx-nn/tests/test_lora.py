@@ -102,6 +102,7 @@ def test_gradients_reach_only_the_adapter_through_partitioned_training() -> None
     assert grads.lora_b.shape == (2, 1) and bool(jnp.any(grads.lora_b != 0))
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_bad_inputs_name_the_argument_or_path() -> None:
     with pytest.raises(TypeError, match=r"`linear` argument is a Conv1d"):
         LoRALinear(Conv1d(1, 1, 3, key=jr.key(0)), rank=1, key=jr.key(1))  # type: ignore[arg-type]

@@ -142,6 +142,7 @@ def test_overlapping_at_selection_is_rejected() -> None:
         tree_select(_model()).at(lambda m: (m[1]["block"], m[1]["block"].first))
 
 
+@pytest.mark.usefixtures("not_under_import_hook")
 def test_bad_type_argument() -> None:
     with pytest.raises(TypeError, match="type or a tuple of types, got 'Dense'"):
         tree_select(_model()).at_instances_of("Dense")  # type: ignore[arg-type]

@@ -309,26 +309,25 @@ def _check_init_arguments(self: Any, info: ClassInfo) -> None:
             _check_assignment(self, name, value)
 
 
-def _use_dict_mode_for_subtree(cls: type) -> None:
-    # A class-level value for a field can now stand in for absent instance values.
+def _for_subtree(cls: type, update: Callable[[ClassInfo], None]) -> None:
+    """Apply `update` to the class info of `cls` and of every subclass, however deep."""
     pending = [cls]
     while pending:
         klass = pending.pop()
         info = klass.__dict__.get("_eqx_class_info")
         if info is not None:
-            info.use_dict_mode()
+            update(info)
         pending.extend(type.__subclasses__(klass))
+
+
+def _use_dict_mode_for_subtree(cls: type) -> None:
+    # A class-level value for a field can now stand in for absent instance values.
+    _for_subtree(cls, lambda info: info.use_dict_mode())
 
 
 def _disable_fast_path_for_subtree(cls: type) -> None:
     # The class (or a base) changed how its instances are built: take every step.
-    pending = [cls]
-    while pending:
-        klass = pending.pop()
-        info = klass.__dict__.get("_eqx_class_info")
-        if info is not None:
-            info.disable_fast_path()
-        pending.extend(type.__subclasses__(klass))
+    _for_subtree(cls, lambda info: info.disable_fast_path())
 
 
 def _post_init_steps(self: Any, info: ClassInfo) -> None:
