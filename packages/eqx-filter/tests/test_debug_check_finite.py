@@ -165,8 +165,10 @@ def test_a_clean_model_passes_and_the_values_are_plain_jax(scenario: str, runner
     x = jnp.array([1.0, -1.0])
     RUNNERS[runner](loss, model, x)  # no error
     got = ef.filter_jit(_grad_of(loss))(model, x)
-    plain = ef.filter_grad(_without_checks(loss))(model, x)
-    assert jax.tree.all(jax.tree.map(lambda a, b: np.allclose(a, b), got, plain))
+    plain = ef.filter_jit(ef.filter_grad(_without_checks(loss)))(model, x)
+    # The net saturates tanh (gradients ~1e-4), where 1 - tanh(x)**2 magnifies the
+    # last-bit differences of tanh in differently fused programs (seen on JAX 0.4.38).
+    assert jax.tree.all(jax.tree.map(lambda a, b: np.allclose(a, b, rtol=1e-3), got, plain))
 
 
 def _without_checks(loss: Callable[..., Any]) -> Callable[..., Any]:
