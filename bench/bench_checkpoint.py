@@ -110,6 +110,8 @@ def bench(megabytes: int, directory: str, rounds: int) -> list[str]:
 
 
 def main(sizes: list[int]) -> None:
+    # On the working disk, not /tmp (often RAM): the throughput must include a real disk.
+    # A killed run may leave the folder behind; .gitignore keeps it out of commits.
     directory = tempfile.mkdtemp(prefix="eqx-bench-", dir=os.getcwd())
     try:
         rows = []
