@@ -56,11 +56,11 @@ def version_of(repo: pathlib.Path, package: str) -> Version:
 
 
 def set_unreleased(repo: pathlib.Path, package: str, notes: str) -> None:
-    """Replaces `package`'s [Unreleased] notes and commits."""
+    """Replaces `package`'s [Unreleased] notes and commits (also when they were already so)."""
     path = repo / "packages" / package / "CHANGELOG.md"
     head, _, tail = rel.split_unreleased(path.read_text())
     path.write_text(head + ("\n" + notes + "\n\n" if notes else "\n") + tail)
-    git(repo, "commit", "-q", "-am", f"{package}: changelog for the test")
+    git(repo, "commit", "-q", "--allow-empty", "-am", f"{package}: changelog for the test")
 
 
 @pytest.fixture(scope="module")
