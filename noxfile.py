@@ -508,6 +508,9 @@ def release(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The benchmarks: eqx against plain JAX doing the same work, as ratios."""
+    """The benchmarks, as ratios to plain JAX, recorded in docs/benchmark-results.md.
+
+    `nox -s bench -- tree filter` runs (and records) only the files whose name has a word.
+    """
     _install_workspace(session)
-    session.run("python", "bench/run_all.py", *session.posargs)
+    session.run("python", "bench/run_all.py", "--write", *session.posargs)
