@@ -16,7 +16,8 @@ ROOT = Path(__file__).parent.parent
 @pytest.fixture
 def run_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     spec = importlib.util.spec_from_file_location("run_all", ROOT / "bench" / "run_all.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "run_all", module)
     spec.loader.exec_module(module)
