@@ -302,28 +302,15 @@ def _run_on_wrapped(where: Callable[[Any], Any], wrapped: Any) -> Any:
         ) from error
 
 
-def _tree_at_leaves(
-    where: Callable[[Any], Any],
-    pytree: Any,
+def _replace_leaves(
+    leaves: list[Any],
+    treedef: jtu.PyTreeDef,
+    indices: list[int],
     raw_selection: Any,
     replace: Any,
     replace_fn: Any,
-    is_leaf: Callable[[Any], bool] | None,
 ) -> Any:
-    """The fast path; `sentinel` when the selection is not made of leaves only."""
-    leaves, treedef = jtu.tree_flatten(pytree, is_leaf=is_leaf)
-    stand_ins = _stand_ins(len(leaves))
-    wrapped = jtu.tree_unflatten(treedef, stand_ins)
-    selection = _run_on_wrapped(where, wrapped)
-    index = _own_index(selection, stand_ins)
-    if index is not None:  # one leaf, the common case: nothing to collect or deduplicate
-        if raw_selection is not leaves[index]:
-            raise _structure_only_error()
-        leaves[index] = replace if replace_fn is sentinel else replace_fn(raw_selection)
-        return jtu.tree_unflatten(treedef, leaves)
-    indices = _leaf_indices(selection, stand_ins, wrapped, treedef)
-    if indices is None:
-        return sentinel
+    """The tree with the leaves at flat `indices` (a sequence `where` returned) replaced."""
     if len(set(indices)) != len(indices):
         raise ValueError(
             "`where` does not uniquely identify each element: the same node is selected "
@@ -383,12 +370,39 @@ def tree_at(
     # On the raw tree first, so that a bug in `where` itself (a typo'd attribute)
     # surfaces as the user's own exception rather than as our ValueError.
     raw_selection = where(pytree)
+    leaves, treedef = jtu.tree_flatten(pytree, is_leaf=is_leaf)
+    stand_ins = _stand_ins(len(leaves))
+    wrapped = jtu.tree_unflatten(treedef, stand_ins)
     try:
-        result = _tree_at_leaves(where, pytree, raw_selection, replace, replace_fn, is_leaf)
-        if result is not sentinel:
-            return result
-        wrapped = _wrap(pytree, is_leaf)
-        index = _index_nodes(wrapped, is_leaf)
+        selection = _run_on_wrapped(where, wrapped)
+    except _FailedOnPlaceholders as failure:
+        if not failure.by_type_checker:
+            raise
+        return _tree_at_by_identity(pytree, raw_selection, replace, replace_fn, is_leaf, failure)
+    index = _own_index(selection, stand_ins)
+    if index is not None:  # one leaf, the common case: nothing to collect or deduplicate
+        if raw_selection is not leaves[index]:
+            raise _structure_only_error()
+        leaves[index] = replace if replace_fn is sentinel else replace_fn(raw_selection)
+        return jtu.tree_unflatten(treedef, leaves)
+    indices = _leaf_indices(selection, stand_ins, wrapped, treedef)
+    if indices is not None:
+        return _replace_leaves(leaves, treedef, indices, raw_selection, replace, replace_fn)
+    return _tree_at_nodes(where, pytree, raw_selection, replace, replace_fn, is_leaf)
+
+
+def _tree_at_nodes(
+    where: Callable[[Any], Any],
+    pytree: Any,
+    raw_selection: Any,
+    replace: Any,
+    replace_fn: Any,
+    is_leaf: Callable[[Any], bool] | None,
+) -> Any:
+    """The general path: any selection of subtrees, leaves, `None` or `()`."""
+    wrapped = _wrap(pytree, is_leaf)
+    index = _index_nodes(wrapped, is_leaf)
+    try:
         wrapped_selection = _run_on_wrapped(where, wrapped)
     except _FailedOnPlaceholders as failure:
         if not failure.by_type_checker:
