@@ -126,10 +126,7 @@ def _selection_paths(nodes: list[Any], index: dict[int, list[_Path]], single: bo
             )
         paths.append(found[0])
     if len(set(paths)) != len(paths):
-        raise ValueError(
-            "`where` does not uniquely identify each element: the same node is selected "
-            "more than once. Select each node once."
-        )
+        raise _selected_twice_error()
     return paths
 
 
@@ -255,6 +252,13 @@ def _new_values(replace: Any, replace_fn: Any, raw_nodes: list[Any], single: boo
     return list(replace)
 
 
+def _selected_twice_error() -> ValueError:
+    return ValueError(
+        "`where` does not uniquely identify each element: the same node is selected "
+        "more than once. Select each node once."
+    )
+
+
 def _structure_only_error() -> ValueError:
     return ValueError(
         "`where` must use just the PyTree structure of `pytree`: it selected different "
@@ -312,10 +316,7 @@ def _replace_leaves(
 ) -> Any:
     """The tree with the leaves at flat `indices` (a sequence `where` returned) replaced."""
     if len(set(indices)) != len(indices):
-        raise ValueError(
-            "`where` does not uniquely identify each element: the same node is selected "
-            "more than once. Select each node once."
-        )
+        raise _selected_twice_error()
     raw_nodes = _raw_nodes(raw_selection, single=False)
     if len(raw_nodes) != len(indices) or any(
         raw is not leaves[i] for raw, i in zip(raw_nodes, indices, strict=False)
