@@ -69,7 +69,7 @@ wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
 _CHECKED_TYPES: frozenset[type] = frozenset()
 _object_new = object.__new__
 _WRAPPER_NAMES = frozenset(WRAPPER_ATTRIBUTES)
-# Class attributes whose later reassignment changes construction (see `ClassInfo.fast_init`).
+# Class attributes whose later reassignment changes construction (see `ClassInfo.fast_path`).
 _CONSTRUCTION_HOOKS = frozenset(
     {"__init__", "__new__", "__post_init__", "__check_init__", "__getattr__", "__getattribute__"}
 )
