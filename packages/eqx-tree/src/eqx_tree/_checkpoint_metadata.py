@@ -128,7 +128,7 @@ def build_metadata(
 def with_checksum_entries(
     metadata: Mapping[str, str], checksums: Mapping[str, str]
 ) -> dict[str, str]:
-    """`metadata` with its checksum entries (old ones dropped) made those `tree_save` writes.
+    """`metadata` with the checksum entries `tree_save` writes, replacing any it had.
 
     The algorithm and the header checksum come first, so `seal_header` finds the latter
     at a fixed offset; the header checksum is zeros until then.
