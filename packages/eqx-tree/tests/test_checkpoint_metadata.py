@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import pathlib
 import struct
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -50,6 +51,15 @@ def test_build_metadata_holds_only_strings_with_versions_and_json_entries(
     }
 
 
+@pytest.fixture
+def uncached_eqx_version() -> Iterator[None]:
+    """The eqx version is read once per process; these tests fake a different install."""
+    _checkpoint_metadata._eqx_version.cache_clear()
+    yield
+    _checkpoint_metadata._eqx_version.cache_clear()
+
+
+@pytest.mark.usefixtures("uncached_eqx_version")
 def test_build_metadata_records_the_eqx_version_when_eqx_is_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -64,6 +74,7 @@ def test_build_metadata_records_the_eqx_version_when_eqx_is_installed(
     assert metadata["eqx_tree_version"] == eqx_tree.__version__  # read at import time
 
 
+@pytest.mark.usefixtures("uncached_eqx_version")
 def test_build_metadata_leaves_out_the_eqx_version_without_eqx(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -35,6 +35,7 @@ checksum. Entries that are present are validated like the header itself.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 from collections.abc import Mapping
@@ -100,6 +101,7 @@ def _seal_prefix(algorithm: ChecksumAlgorithm) -> bytes:
     )
 
 
+@functools.cache  # a scan of sys.path (~0.6 ms): once per process, not once per save
 def _eqx_version() -> str | None:
     """The installed `eqx` meta-package's version, or `None` (eqx-tree used on its own)."""
     try:
