@@ -8,12 +8,13 @@ import sys
 import pytest
 
 # Each costs milliseconds to import and serves one feature: pretty-printing, typing
-# annotations, debugging primitives (`jax.extend` imports Pallas). `eqx.nn` imports
+# annotations, debugging primitives (`jax.extend` imports Pallas), checkpoint
+# checksums (`xxhash`). `eqx.nn` imports
 # jaxtyping (its shape annotations must resolve at runtime for runtime type checkers),
 # which imports `numpy.typing`, so only `eqx_tree` is held to that one.
 LAZY_MODULES = {
-    "eqx_tree": ("wadler_lindig", "numpy.typing", "jax.extend"),
-    "eqx": ("wadler_lindig", "jax.extend"),
+    "eqx_tree": ("wadler_lindig", "numpy.typing", "jax.extend", "xxhash"),
+    "eqx": ("wadler_lindig", "jax.extend", "xxhash"),
 }
 
 
@@ -33,9 +34,12 @@ def test_the_lazy_modules_load_when_their_feature_is_used() -> None:
     loaded = _modules_after(
         "import jax.numpy as jnp, eqx\n"
         "eqx.tree_pformat({'a': 1})\n"
-        "eqx.debug.announce_transform(jnp.ones(2), announce=lambda s: None)"
+        "eqx.debug.announce_transform(jnp.ones(2), announce=lambda s: None)\n"
+        "import tempfile, os\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    eqx.tree_save(os.path.join(d, 'm.safetensors'), {'a': jnp.ones(2)})"
     )
-    assert {"wadler_lindig", "jax.extend"} <= loaded
+    assert {"wadler_lindig", "jax.extend", "xxhash"} <= loaded
 
 
 def test_version_is_read_on_first_access_and_is_the_distribution_version() -> None:
