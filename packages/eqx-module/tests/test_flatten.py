@@ -269,3 +269,26 @@ def test_init_false_field_served_by_its_class_default_is_a_placeholder() -> None
     again = jtu.tree_unflatten(treedef, [5])
     assert (again.x, again.y) == (5, 2)
     assert "y" not in vars(again)
+
+
+def test_classes_with_the_same_fields_flatten_and_unflatten_as_themselves() -> None:
+    # Classes with one field layout reuse one compiled flatten/unflatten: each must
+    # still rebuild instances of its own class, with its own values.
+    def make(name: str) -> type[Module]:
+        class Layer(Module):
+            weight: Any
+            bias: Any
+            act: str = field(static=True, default="relu")
+
+        Layer.__qualname__ = name
+        return Layer
+
+    first, second = make("First"), make("Second")
+    a, b = first(1, 2, act="tanh"), second(3, 4)
+    (leaves_a, treedef_a), (leaves_b, treedef_b) = jtu.tree_flatten(a), jtu.tree_flatten(b)
+    assert (leaves_a, leaves_b) == ([1, 2], [3, 4])
+    assert treedef_a != treedef_b
+    again_a, again_b = jtu.tree_unflatten(treedef_a, [5, 6]), jtu.tree_unflatten(treedef_b, [7, 8])
+    assert type(again_a) is first and type(again_b) is second
+    assert (again_a.weight, again_a.bias, again_a.act) == (5, 6, "tanh")
+    assert (again_b.weight, again_b.bias, again_b.act) == (7, 8, "relu")
