@@ -14,12 +14,13 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Each costs milliseconds to import and serves one feature: pretty-printing, typing
-# annotations, debugging primitives (`jax.extend` imports Pallas), the layers of
-# `eqx.nn` (imported on first use; they import jaxtyping, which imports `numpy.typing`).
+# annotations, debugging primitives (`jax.extend` imports Pallas), checkpoint checksums
+# (`xxhash`), the layers of `eqx.nn` (imported on first use; they import jaxtyping,
+# which imports `numpy.typing`).
 LAYER_MODULES = ("eqx_nn._linear", "eqx_nn._conv", "eqx_nn._mlp", "eqx_nn._attention")
 LAZY_MODULES = {
-    "eqx_tree": ("wadler_lindig", "numpy.typing", "jax.extend"),
-    "eqx": ("wadler_lindig", "jax.extend", "numpy.typing", "jaxtyping", *LAYER_MODULES),
+    "eqx_tree": ("wadler_lindig", "numpy.typing", "jax.extend", "xxhash"),
+    "eqx": ("wadler_lindig", "jax.extend", "xxhash", "numpy.typing", "jaxtyping", *LAYER_MODULES),
     "eqx_nn": ("jaxtyping", "eqx_filter", *LAYER_MODULES),
 }
 
@@ -40,9 +41,12 @@ def test_the_lazy_modules_load_when_their_feature_is_used() -> None:
     loaded = _modules_after(
         "import jax.numpy as jnp, eqx\n"
         "eqx.tree_pformat({'a': 1})\n"
-        "eqx.debug.announce_transform(jnp.ones(2), announce=lambda s: None)"
+        "eqx.debug.announce_transform(jnp.ones(2), announce=lambda s: None)\n"
+        "import tempfile, os\n"
+        "with tempfile.TemporaryDirectory() as d:\n"
+        "    eqx.tree_save(os.path.join(d, 'm.safetensors'), {'a': jnp.ones(2)})"
     )
-    assert {"wadler_lindig", "jax.extend"} <= loaded
+    assert {"wadler_lindig", "jax.extend", "xxhash"} <= loaded
 
 
 def test_version_is_read_on_first_access_and_is_the_distribution_version() -> None:

@@ -1,10 +1,12 @@
 """`BoundMethod` and method binding on Modules."""
 
 import doctest
+import gc
 import inspect
 import pickle
 import sys
 import types
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -335,3 +337,22 @@ def test_bound_method_of_a_callable_object_flattens() -> None:
     leaves, treedef = jtu.tree_flatten(method)
     assert len(leaves) == 1
     assert jtu.tree_unflatten(treedef, leaves)(2.0) == 3.0
+
+
+def test_a_model_whose_method_was_accessed_is_freed_without_the_cyclic_gc() -> None:
+    # A bound method must not be cached on its instance: that would be a reference
+    # cycle, and the model's (device) arrays would wait for the cyclic collector.
+    model = Scale(jnp.array(2.0))
+    method = model.apply
+    assert method(3.0) == 6.0
+    alive = weakref.ref(model)
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del model
+        assert alive() is not None  # the method still holds its instance
+        del method
+        assert alive() is None
+    finally:
+        if was_enabled:
+            gc.enable()

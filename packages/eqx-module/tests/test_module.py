@@ -687,6 +687,18 @@ def test_tree_at_is_the_way_to_update() -> None:
     assert p.x == 1.0
 
 
+def test_tree_at_on_a_module_with_a_static_field_keeps_it_and_rejects_selecting_it() -> None:
+    m = WithStatic(jnp.array([1.0, 2.0]), name="first")
+    out = tree_at(lambda m: m.weight, m, jnp.array([3.0, 4.0]))
+    assert out.name == "first"
+    assert out.weight.tolist() == [3.0, 4.0]
+    assert jtu.tree_structure(out) == jtu.tree_structure(m)
+    # A static field is part of the treedef, not a node: it cannot be replaced this way.
+    with pytest.raises(ValueError, match="`where` does not specify an element") as info:
+        tree_at(lambda m: m.name, m, "second")
+    assert "'first'" in str(info.value)
+
+
 # --------------------------------------------------------------------- protocol
 
 

@@ -1,4 +1,5 @@
 import collections
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -244,3 +245,118 @@ def test_where_through_a_type_checked_property_matches_the_selection_by_identity
     twice = [Checked(0.5, False), False]
     with pytest.raises(ValueError, match=r"must use just the PyTree structure.*checked_flag"):
         tree_at(lambda t: t[0].checked_flag, twice, True)
+
+
+# Behaviour the single-leaf and leaf-sequence fast paths must keep.
+
+
+class _Named:
+    """A node whose `name` is static (aux data), like a Module's static field."""
+
+    def __init__(self, weight, bias, name):
+        self.weight, self.bias, self.name = weight, bias, name
+
+
+jax.tree_util.register_pytree_node(
+    _Named, lambda n: ((n.weight, n.bias), n.name), lambda name, c: _Named(*c, name)
+)
+
+
+def test_a_list_of_leaves_selects_each_leaf_in_the_order_given():
+    out = tree_at(lambda t: [t["b"], t["a"]], {"a": 1, "b": 2, "c": 3}, ("B", "A"))
+    assert out == {"a": "A", "b": "B", "c": 3}
+
+
+def test_rejects_selecting_the_same_leaf_twice():
+    with pytest.raises(ValueError, match=r"same node is selected more than once\. Select each"):
+        tree_at(lambda t: (t[1], t[1]), [1, 2, 3], (8, 9))
+
+
+def test_rejects_a_single_object_that_is_not_in_the_tree():
+    foreign = jnp.ones(2)
+    with pytest.raises(ValueError, match="`where` does not specify an element") as info:
+        tree_at(lambda t: foreign, {"w": jnp.ones(2)}, jnp.zeros(2))
+    assert "Return a node" in str(info.value)
+
+
+def test_rejects_a_sequence_with_one_object_not_in_the_tree_naming_its_position():
+    foreign = jnp.ones(2)
+    with pytest.raises(ValueError, match=r"\(item 1 of the selection\).*not a node of the tree"):
+        tree_at(lambda t: (t["w"], foreign), {"w": jnp.ones(2)}, (1, 2))
+
+
+def test_rejects_a_sequence_of_leaves_chosen_by_leaf_values():
+    # On the stand-in tree `t[2] == 3` is False, on the raw tree True: the leaves differ.
+    def where(t):
+        return (t[0], t[1]) if t[2] == 3 else (t[1], t[0])
+
+    with pytest.raises(ValueError, match="`where` must use just the PyTree structure of `pytree`"):
+        tree_at(where, [1, 2, 3], (8, 9))
+
+
+def test_a_root_that_is_a_leaf_is_replaced():
+    assert tree_at(lambda t: t, 5, 6) == 6
+    assert tree_at(lambda t: t, 5, replace_fn=lambda x: x + 1) == 6
+
+
+def test_leaves_between_none_subtrees_are_replaced_and_a_leaf_can_become_none():
+    assert tree_at(lambda t: t[1], [None, 1, None], 5) == [None, 5, None]
+    assert tree_at(lambda t: t[0], [1, 2], None) == [None, 2]
+
+
+def test_is_leaf_makes_a_subtree_one_selectable_leaf():
+    tree = [(1, 2), 3]
+    seen = []
+    out = tree_at(
+        lambda t: t[0],
+        tree,
+        replace_fn=lambda x: seen.append(x) or "pair",
+        is_leaf=lambda x: isinstance(x, tuple),
+    )
+    assert out == ["pair", 3]
+    assert seen == [(1, 2)]
+
+
+def test_custom_node_keeps_its_static_data_and_matches_plain_tree_util():
+    tree = [_Named(jnp.ones(2), jnp.zeros(2), "first"), _Named(jnp.ones(3), 0.5, "second")]
+    out = tree_at(lambda t: t[1].weight, tree, jnp.full(3, 7.0))
+    leaves, treedef = jtu.tree_flatten(tree)
+    leaves[2] = jnp.full(3, 7.0)
+    expected = jtu.tree_unflatten(treedef, leaves)
+    assert jtu.tree_structure(out) == jtu.tree_structure(expected)
+    assert [n.name for n in out] == ["first", "second"]
+    assert out[1].weight.tolist() == [7.0, 7.0, 7.0] and out[1].bias == 0.5
+    assert out[0].weight is tree[0].weight
+
+
+def test_rejects_selecting_static_data_which_is_not_a_node():
+    tree = _Named(jnp.ones(2), jnp.zeros(2), "layer")
+    with pytest.raises(ValueError, match="`where` does not specify an element") as info:
+        tree_at(lambda t: t.name, tree, "renamed")
+    assert "'layer'" in str(info.value)
+
+
+def test_concurrent_calls_of_many_sizes_with_cache_clearing_agree_with_plain_tree_util():
+    from eqx_tree import clear_caches
+
+    sizes = [3, 40, 7, 200, 1, 90]
+    errors = []
+
+    def edit_last_leaves():
+        for _ in range(30):
+            for size in sizes:
+                out = tree_at(lambda t: t[-1], list(range(size)), "last")
+                if out != [*range(size - 1), "last"]:
+                    errors.append((size, out))
+
+    def clear_repeatedly():
+        for _ in range(200):
+            clear_caches()
+
+    threads = [threading.Thread(target=edit_last_leaves) for _ in range(3)]
+    threads.append(threading.Thread(target=clear_repeatedly))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

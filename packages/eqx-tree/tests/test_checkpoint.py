@@ -9,13 +9,13 @@ import pathlib
 import struct
 import subprocess
 import sys
-import zlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xxhash
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -290,7 +290,7 @@ def test_metadata_is_none_when_not_given(ckpt: pathlib.Path) -> None:
 def test_header_metadata_records_format_and_versions(ckpt: pathlib.Path) -> None:
     tree_save(ckpt, [np.ones(1)], metadata={"k": 1})
     metadata = _read_header(ckpt)["__metadata__"]
-    assert metadata["format_version"] == "1"
+    assert metadata["format_version"] == "2"
     assert metadata["eqx_tree_version"] == eqx_tree.__version__
     assert metadata["jax_version"] == jax.__version__
     assert json.loads(metadata["user_metadata"]) == {"k": 1}
@@ -506,16 +506,20 @@ def test_flipped_bits_in_the_data_are_caught_by_the_checksum(ckpt: pathlib.Path)
     raw[-1] ^= 0x01
     ckpt.write_bytes(bytes(raw))
     with pytest.raises(
-        CheckpointFormatError, match="tensor 'w' do not match their recorded CRC-32"
+        CheckpointFormatError,
+        match=r"model.safetensors': the bytes of tensor 'w' do not match their recorded "
+        "XXH3-64 checksum",
     ):
         tree_load(ckpt, {"w": np.zeros(4, np.float32)})
 
 
-def test_the_header_records_each_tensor_s_crc32(ckpt: pathlib.Path) -> None:
+def test_the_header_records_each_tensor_s_checksum(ckpt: pathlib.Path) -> None:
     values = np.arange(5, dtype=np.int16)
     tree_save(ckpt, {"v": values})
-    checksums = json.loads(_read_header(ckpt)["__metadata__"]["crc32"])
-    assert checksums == {"v": f"{zlib.crc32(values.tobytes()):08x}"}
+    metadata = _read_header(ckpt)["__metadata__"]
+    assert metadata["checksum_algorithm"] == "xxh3_64"
+    checksums = json.loads(metadata["checksums"])
+    assert checksums == {"v": xxhash.xxh3_64_hexdigest(values.tobytes())}
 
 
 def test_a_file_that_is_not_a_checkpoint_raises(ckpt: pathlib.Path) -> None:

@@ -17,10 +17,11 @@ import eqx_tree
 from eqx_tree import CheckpointFormatError, _checkpoint_metadata, tree_load
 from eqx_tree._checkpoint_metadata import (
     FORMAT_NAME,
-    FORMAT_VERSION,
     build_metadata,
     encode_user_metadata,
+    seal_header,
 )
+from eqx_tree._safetensors_format import build_header
 
 
 @pytest.fixture
@@ -32,16 +33,19 @@ def test_build_metadata_holds_only_strings_with_versions_and_json_entries(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_checkpoint_metadata, "_eqx_version", lambda: None)
-    metadata = build_metadata({"s": "int"}, {"s": "0000abcd"}, encode_user_metadata({"lr": 1}))
-    assert next(iter(metadata)) == "header_crc32"  # first: sealed at a fixed offset
+    checksums = {"s": "0123456789abcdef"}
+    metadata = build_metadata({"s": "int"}, checksums, encode_user_metadata({"lr": 1}))
+    # First: the header checksum is sealed at a fixed offset after the algorithm's name.
+    assert list(metadata)[:2] == ["checksum_algorithm", "header_checksum"]
     assert metadata == {
-        "header_crc32": "00000000",  # filled in by seal_header once the header is final
+        "checksum_algorithm": "xxh3_64",
+        "header_checksum": "0" * 16,  # filled in by seal_header once the header is final
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": "2",
         "eqx_tree_version": eqx_tree.__version__,
         "jax_version": jax.__version__,
         "leaf_kinds": '{"s": "int"}',
-        "crc32": '{"s": "0000abcd"}',
+        "checksums": '{"s": "0123456789abcdef"}',
         "user_metadata": '{"lr": 1}',
     }
 
@@ -89,19 +93,55 @@ def test_rejects_key_data_of_the_wrong_layout(ckpt: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("checksums", "match"),
+    [
+        ("[1]", "checksums'] must be a JSON object"),
+        ('{"x": "xyz"}', "XXH3-64 checksum of 'x' is 'xyz', not 16 lowercase hex digits"),
+        ('{"x": "zzzzzzzzzzzzzzzz"}', "of 'x' is 'zzzzzzzzzzzzzzzz', not 16 lowercase hex"),
+        ('{"x": "ABCDEF0123456789"}', "of 'x' is 'ABCDEF0123456789', not 16 lowercase"),
+        ('{"ghost": "0000000000000000"}', "names 'ghost', which is not a tensor"),
+        ("{", r"checksums'\] is not JSON"),
+    ],
+)
+def test_rejects_malformed_checksums(ckpt: pathlib.Path, checksums: str, match: str) -> None:
+    _write_sealed(ckpt, {"checksums": checksums})
+    with pytest.raises(CheckpointFormatError, match=match):
+        tree_load(ckpt, {"x": np.zeros(2, np.float64)})
+
+
+@pytest.mark.parametrize(
     ("crc32", "match"),
     [
         ("[1]", "crc32'] must be a JSON object"),
-        ('{"x": "xyz"}', "checksum of 'x' is 'xyz', not 8 hex digits"),
-        ('{"x": "zzzzzzzz"}', "checksum of 'x' is 'zzzzzzzz', not 8 hex digits"),
+        ('{"x": "xyz"}', "CRC-32 checksum of 'x' is 'xyz', not 8 lowercase hex digits"),
+        ('{"x": "zzzzzzzz"}', "checksum of 'x' is 'zzzzzzzz', not 8 lowercase hex digits"),
         ('{"ghost": "00000000"}', "names 'ghost', which is not a tensor"),
         ("{", r"crc32'\] is not JSON"),
     ],
 )
-def test_rejects_malformed_checksums(ckpt: pathlib.Path, crc32: str, match: str) -> None:
+def test_rejects_malformed_crc32s_of_format_version_1(
+    ckpt: pathlib.Path, crc32: str, match: str
+) -> None:
     _write_with_metadata(ckpt, {"crc32": crc32})
     with pytest.raises(CheckpointFormatError, match=match):
         tree_load(ckpt, {"x": np.zeros(2, np.float64)})
+
+
+def test_an_unknown_checksum_algorithm_says_to_upgrade(ckpt: pathlib.Path) -> None:
+    _write_with_metadata(
+        ckpt,
+        {"checksum_algorithm": "blake3", "header_checksum": "00", "checksums": "{}"},
+    )
+    for read in (
+        lambda: tree_load(ckpt, {"x": np.zeros(2, np.float64)}),
+        lambda: eqx_tree.tree_load_metadata(ckpt),
+    ):
+        with pytest.raises(CheckpointFormatError) as info:
+            read()
+        message = str(info.value)
+        assert f"cannot load {str(ckpt)!r}" in message
+        assert "algorithm 'blake3'" in message
+        assert "Upgrade eqx-tree" in message
 
 
 def test_rejects_leaf_kinds_naming_unknown_tensors(ckpt: pathlib.Path) -> None:
@@ -123,8 +163,10 @@ def test_rejects_an_unknown_leaf_kind(ckpt: pathlib.Path) -> None:
 
 
 def test_rejects_a_newer_format_version(ckpt: pathlib.Path) -> None:
-    _write_with_metadata(ckpt, {"format": "eqx-tree.checkpoint", "format_version": "2"})
-    with pytest.raises(CheckpointFormatError, match=r"format version '2'.*Upgrade eqx-tree"):
+    _write_with_metadata(ckpt, {"format": "eqx-tree.checkpoint", "format_version": "3"})
+    with pytest.raises(
+        CheckpointFormatError, match=r"format version '3'.*reads versions 1, 2. Upgrade eqx-tree"
+    ):
         tree_load(ckpt, {"x": np.zeros(2, np.float64)})
 
 
@@ -157,6 +199,13 @@ def test_files_without_eqx_metadata_load_as_plain_arrays(ckpt: pathlib.Path) -> 
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _write_sealed(path: pathlib.Path, metadata: dict[str, str]) -> None:
+    """A file whose header checksum is right, so the entries in `metadata` are what fails."""
+    sealed = {"checksum_algorithm": "xxh3_64", "header_checksum": "0" * 16, **metadata}
+    header, _ = build_header([("x", "F64", (2,))], sealed)
+    path.write_bytes(seal_header(header) + bytes(16))
 
 
 def _write_with_metadata(

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xxhash
 
 import eqx_tree
 from eqx_tree import CheckpointFormatError, tree_load, tree_load_metadata, tree_save
@@ -39,14 +40,14 @@ import numpy as np
 import eqx_tree
 from eqx_tree import _checkpoint
 
-real_write = _checkpoint.write_with_crc32
+real_write = _checkpoint.write_checksummed
 
-def write_then_die(file, data):
-    real_write(file, data)
+def write_then_die(file, data, checksum):
+    real_write(file, data, checksum)
     file.flush()
     os.kill(os.getpid(), signal.SIGKILL)
 
-_checkpoint.write_with_crc32 = write_then_die
+_checkpoint.write_checksummed = write_then_die
 eqx_tree.tree_save(sys.argv[1], {"w": np.full(1000, 2.0)})
 """
 
@@ -181,9 +182,12 @@ def _flip_bit(byte: int, bit: int = 0) -> bytes:
     ("old", "new", "what"),
     [
         (b'{\\"step\\": 1000}', b'{\\"step\\": 1001}', "user metadata"),
-        (b'"format_version":"1"', b'"format_version":"0"', "format version"),
+        (b'"format_version":"2"', b'"format_version":"3"', "format version"),
         (b'"shape":[3]', b'"shape":[2]', "tensor table"),  # caught before the layout check
-        (b'"header_crc32"', b'"header_crc33"', "the checksum's own name"),
+        (b'"header_checksum"', b'"header_checksul"', "the checksum's own name"),
+        (b'"checksum_algorithm"', b'"checksum_algorithl"', "the algorithm entry's name"),
+        (b'"xxh3_64"', b'"xxh3_65"', "the algorithm's name"),
+        (b'"checksums"', b'"checksumr"', "the tensor checksums' name"),
     ],
 )
 def test_a_flipped_bit_in_the_header_is_a_clear_error_naming_the_file(
@@ -206,11 +210,11 @@ def test_the_header_checksum_covers_the_stored_json(tmp_path: pathlib.Path) -> N
     path = tmp_path / "model.safetensors"
     tree_save(path, {"w": np.ones(3)}, metadata={"step": 7})
     _, header = _header_span(path)
-    prefix = b'{"__metadata__":{"header_crc32":"'
+    prefix = b'{"__metadata__":{"checksum_algorithm":"xxh3_64","header_checksum":"'
     assert header.startswith(prefix)
-    stored = header[len(prefix) : len(prefix) + 8].decode()
-    unsealed = header[: len(prefix)] + b"00000000" + header[len(prefix) + 8 :]
-    assert stored == f"{zlib.crc32(unsealed):08x}"
+    stored = header[len(prefix) : len(prefix) + 16].decode()
+    unsealed = header[: len(prefix)] + b"0" * 16 + header[len(prefix) + 16 :]
+    assert stored == xxhash.xxh3_64_hexdigest(unsealed)
     assert tree_load_metadata(path) == {"step": 7}
 
 

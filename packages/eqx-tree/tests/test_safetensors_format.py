@@ -8,13 +8,16 @@ import io
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import xxhash
 
 from eqx_tree import CheckpointFormatError
+from eqx_tree._checksums import CRC32, XXH3_64, ChecksumAlgorithm, RecordedChecksum
 from eqx_tree._safetensors_format import (
     DTYPE_BY_CODE,
     MAX_HEADER_BYTES,
@@ -249,12 +252,24 @@ def test_rejects_trailing_bytes_after_the_last_tensor() -> None:
     )
 
 
-def test_read_tensor_checks_the_crc32_when_given() -> None:
+@pytest.mark.parametrize(
+    ("algorithm", "digest"),
+    [(XXH3_64, xxhash.xxh3_64_hexdigest), (CRC32, lambda data: f"{zlib.crc32(data):08x}")],
+)
+def test_read_tensor_checks_the_checksum_when_given(
+    algorithm: ChecksumAlgorithm, digest: Callable[[bytes], str]
+) -> None:
     raw = _file({"a": _entry("U8", [3], 0, 3)}, b"abc")
     spy, header = _parse(raw)
-    np.testing.assert_array_equal(read_tensor(spy, header, "a", zlib.crc32(b"abc")), [97, 98, 99])
-    with pytest.raises(CheckpointFormatError, match="tensor 'a' do not match their recorded"):
-        read_tensor(spy, header, "a", zlib.crc32(b"abd"))
+    right = RecordedChecksum(algorithm, digest(b"abc"))
+    np.testing.assert_array_equal(read_tensor(spy, header, "a", right), [97, 98, 99])
+    wrong = RecordedChecksum(algorithm, digest(b"abd"))
+    with pytest.raises(
+        CheckpointFormatError,
+        match=f"tensor 'a' do not match their recorded {algorithm.label} checksum "
+        rf"\({digest(b'abc')} instead of {digest(b'abd')}\); the file is corrupt",
+    ):
+        read_tensor(spy, header, "a", wrong)
 
 
 def test_read_tensor_reports_a_file_truncated_after_validation() -> None:

@@ -60,17 +60,19 @@ class ClassInfo:
     # Per-field metadata, verbatim, for per-field analyses by other tools.
     metadata: Mapping[str, Mapping[Any, Any]]
     # The guard installed over a generated `__init__` (its `__wrapped__` is the generated
-    # function, which construction calls directly); `None` for a custom `__init__`.
+    # function, which the general construction path calls directly): a wrapper, or the
+    # one-function `__init__` of `_fast_init.py`; `None` for a custom `__init__`.
     guarded_init: Callable[..., None] | None = None
     # Whether no default value of an `__init__` parameter needs the per-argument check
     # (no `default_factory`, no default of a checked type): then checking the arguments
     # actually passed is the same as checking the stored values.
     defaults_unchecked: bool = False
     needs_post_init_steps: bool = dataclasses.field(init=False)
-    # The generated `__init__` when construction is nothing but `object.__new__`, that
-    # function, and the argument-type check: `Module.__call__`'s fast path. `None` when
-    # any other step applies. Cleared if the class's `__init__` etc. is reassigned.
-    fast_init: Callable[..., None] | None = dataclasses.field(init=False)
+    # Whether construction is nothing but `object.__new__`, the generated `__init__`
+    # and the argument-type check, so that `type.__call__` can run it through the
+    # one-function `__init__` of `_fast_init.py`. Cleared if the class's `__init__`,
+    # `__new__`, a field's class-level value, etc. is reassigned.
+    fast_path: bool = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         needs = bool(self.check_missing or self.field_steps or self.check_inits)
@@ -82,12 +84,16 @@ class ClassInfo:
             and not self.mark_initialising
             and not needs
             and self.defaults_unchecked
+            and self.guarded_init is not None
         )
-        fast = self.guarded_init.__wrapped__ if simple and self.guarded_init else None  # type: ignore[attr-defined]
-        object.__setattr__(self, "fast_init", fast)
+        object.__setattr__(self, "fast_path", simple)
 
     def disable_fast_path(self) -> None:
-        object.__setattr__(self, "fast_init", None)
+        object.__setattr__(self, "fast_path", False)
+
+    def set_guarded_init(self, init: Callable[..., None]) -> None:
+        """Record the `__init__` installed over the generated one (see `guarded_init`)."""
+        object.__setattr__(self, "guarded_init", init)
 
 
 class InitSignature:

@@ -7,6 +7,14 @@ which post-`__init__` steps (missing-field check, converters, warnings,
 `__check_init__`) the class needs at all. A plain Module with a generated `__init__`
 and no converters or checks pays for none of those loops.
 
+Construction has two paths, chosen per class by its metaclass. A plain class (see
+`ClassInfo.fast_path`) has the metaclass `_FastModuleMeta`, whose `__call__` is
+`type.__call__` itself: `Cls(...)` runs in C and calls the class's one generated
+`__init__` (`_fast_init.py`), which stores the fields and does the checks. Every other
+class has `_ModuleMeta`, whose Python `__call__` (`_construct`) takes every step in
+order. A class moves to the general path (with its subclasses) when its `__init__`,
+`__new__`, a field's class-level value, etc. is reassigned after creation.
+
 Field reads are ordinary attribute reads: there is no `__getattribute__` override.
 Methods are bound by a descriptor (`_bound_method._MethodDescriptor`), installed on
 the class for every plain function defined in (or later assigned to) the class.
@@ -44,6 +52,7 @@ from ._class_info import (
     register_pytree,
     tuple_attrgetter,
 )
+from ._fast_init import build_fast_init, guard_field
 from ._field import field, static_field
 from ._flatten import WRAPPER_ATTRIBUTES
 from ._transforms import TRANSFORM_TYPES, warn_if_transformed_callable
@@ -60,8 +69,10 @@ wrap_method_hook: list[Callable[[Callable[..., Any]], Any]] = []
 _CHECKED_TYPES: frozenset[type] = frozenset()
 _object_new = object.__new__
 _WRAPPER_NAMES = frozenset(WRAPPER_ATTRIBUTES)
-# Class attributes whose later reassignment changes construction (see `ClassInfo.fast_init`).
-_CONSTRUCTION_HOOKS = frozenset({"__init__", "__new__", "__post_init__", "__check_init__"})
+# Class attributes whose later reassignment changes construction (see `ClassInfo.fast_path`).
+_CONSTRUCTION_HOOKS = frozenset(
+    {"__init__", "__new__", "__post_init__", "__check_init__", "__getattr__", "__getattribute__"}
+)
 
 
 def _checked_types() -> frozenset[type]:
@@ -126,13 +137,15 @@ class _ModuleMeta(abc.ABCMeta):
 
         fields = dataclasses.fields(cls)  # type: ignore[arg-type]
         guarded_init = None
+        generated_init = None
         if not custom_init:
-            init = cls.__dict__["__init__"]
-            init.__doc__ = init_doc
+            generated_init = cls.__dict__["__init__"]
+            generated_init.__doc__ = init_doc
             for f in fields:
                 if f.init and "converter" in f.metadata:
-                    init.__annotations__[f.name] = converter_annotation(f.metadata["converter"])
-            guarded_init = _guard_generated_init(cls, init)
+                    annotation = converter_annotation(f.metadata["converter"])
+                    generated_init.__annotations__[f.name] = annotation
+            guarded_init = _guard_generated_init(cls, generated_init)
         type.__setattr__(cls, "__signature__", InitSignature(cls))
 
         dynamic = tuple(f.name for f in fields if not f.metadata.get("static", False))
@@ -175,6 +188,9 @@ class _ModuleMeta(abc.ABCMeta):
             ),
         )
         type.__setattr__(cls, "_eqx_class_info", info)
+        if info.fast_path and generated_init is not None:
+            _install_fast_init(cls, info, generated_init)
+        _set_construction_path(cls, info.fast_path)
         _wrap_methods(cls, frozenset(field_names))
         return cls
 
@@ -190,6 +206,8 @@ class _ModuleMeta(abc.ABCMeta):
             value = wrap_method_hook[0](value)
         if info is not None and name in info.field_names:
             _use_dict_mode_for_subtree(cls)
+            # The fast `__init__` tells a fresh instance by a field it lacks.
+            _disable_fast_path_for_subtree(cls)
         if name in _CONSTRUCTION_HOOKS:
             _disable_fast_path_for_subtree(cls)
         super().__setattr__(name, value)
@@ -204,19 +222,42 @@ class _ModuleMeta(abc.ABCMeta):
     if not TYPE_CHECKING:
 
         def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-            info = cls._eqx_class_info
-            fast_init = info.fast_init
-            if fast_init is None:
-                return _construct(cls, info, args, kwargs)
-            # A plain class with a generated `__init__`: the only step beyond a frozen
-            # dataclass's construction is the check of the argument types.
-            self = _object_new(cls)
-            fast_init(self, *args, **kwargs)
-            if not _CHECKED_TYPES.isdisjoint(map(type, args)) or (
-                kwargs and not _CHECKED_TYPES.isdisjoint(map(type, kwargs.values()))
-            ):
-                _check_init_arguments(self, info)
-            return self
+            return _construct(cls, cls._eqx_class_info, args, kwargs)
+
+
+class _FastModuleMeta(_ModuleMeta):
+    """Metaclass of the plain Module classes: `Cls(...)` is `type.__call__`, in C.
+
+    It calls `object.__new__` and the class's one-function `__init__` (see
+    `_fast_init.py`), which takes every construction step such a class has. Classes
+    move between this metaclass and `_ModuleMeta` (`_set_construction_path`); both
+    have the same layout, so `__class__` assignment allows it.
+    """
+
+    if not TYPE_CHECKING:
+        __call__ = type.__call__
+
+
+def _set_construction_path(cls: type, fast: bool) -> None:
+    """Give `cls` the metaclass of its construction path (a custom metaclass is kept)."""
+    current = type(cls)
+    if current is _ModuleMeta or current is _FastModuleMeta:
+        wanted = _FastModuleMeta if fast else _ModuleMeta
+        if current is not wanted:
+            type.__setattr__(cls, "__class__", wanted)
+
+
+def _install_fast_init(cls: type, info: ClassInfo, generated: Callable[..., None]) -> None:
+    """Replace the guarded `__init__` by the one-function version, if the class allows it."""
+    guard = guard_field(cls, info.init_field_names)
+    fast_init = None
+    if guard is not None:
+        fast_init = build_fast_init(generated, info.init_field_names, guard, _FAST_INIT_GLOBALS)
+    if fast_init is None:
+        info.disable_fast_path()
+        return
+    type.__setattr__(cls, "__init__", fast_init)
+    info.set_guarded_init(fast_init)
 
 
 def _construct(cls: Any, info: ClassInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -272,16 +313,20 @@ def _guard_generated_init(cls: type, generated: Callable[..., None]) -> Callable
         # A fresh instance has an empty `__dict__`; a subclass's custom `__init__` that
         # calls `super().__init__` has marked its instance as initialising.
         if self.__dict__ and id(self) not in INITIALISING:
-            raise dataclasses.FrozenInstanceError(
-                f"cannot call `__init__` again on a finished `{type(self).__qualname__}`: "
-                "Modules are immutable after construction. Build a new instance instead "
-                f"(`{type(self).__qualname__}(...)`), or change one field with "
-                "`eqx.tree_at(lambda m: m.<field>, module, new_value)`."
-            )
+            raise _reinit_error(self)
         generated(self, *args, **kwargs)
 
     type.__setattr__(cls, "__init__", __init__)
     return __init__
+
+
+def _reinit_error(self: Any) -> dataclasses.FrozenInstanceError:
+    qualname = type(self).__qualname__
+    return dataclasses.FrozenInstanceError(
+        f"cannot call `__init__` again on a finished `{qualname}`: Modules are immutable "
+        f"after construction. Build a new instance instead (`{qualname}(...)`), or change "
+        "one field with `eqx.tree_at(lambda m: m.<field>, module, new_value)`."
+    )
 
 
 def _field_steps(
@@ -309,25 +354,40 @@ def _check_init_arguments(self: Any, info: ClassInfo) -> None:
             _check_assignment(self, name, value)
 
 
-def _for_subtree(cls: type, update: Callable[[ClassInfo], None]) -> None:
-    """Apply `update` to the class info of `cls` and of every subclass, however deep."""
+def _for_subtree(cls: type, update: Callable[[type, ClassInfo], None]) -> None:
+    """Apply `update` to `cls` and every subclass, however deep, with its class info."""
     pending = [cls]
     while pending:
         klass = pending.pop()
         info = klass.__dict__.get("_eqx_class_info")
         if info is not None:
-            update(info)
+            update(klass, info)
         pending.extend(type.__subclasses__(klass))
 
 
 def _use_dict_mode_for_subtree(cls: type) -> None:
     # A class-level value for a field can now stand in for absent instance values.
-    _for_subtree(cls, lambda info: info.use_dict_mode())
+    _for_subtree(cls, lambda klass, info: info.use_dict_mode())
+
+
+def _disable_fast_path(klass: type, info: ClassInfo) -> None:
+    info.disable_fast_path()
+    _set_construction_path(klass, fast=False)
 
 
 def _disable_fast_path_for_subtree(cls: type) -> None:
     # The class (or a base) changed how its instances are built: take every step.
-    _for_subtree(cls, lambda info: info.disable_fast_path())
+    _for_subtree(cls, _disable_fast_path)
+
+
+def _check_fast_init_arguments(self: Any) -> None:
+    """The argument-type check of the one-function `__init__` (see `_fast_init.py`).
+
+    Skipped when a subclass's custom `__init__` calls it through `super().__init__`,
+    as the guarded `__init__` of the general path skips it.
+    """
+    if id(self) not in INITIALISING:
+        _check_init_arguments(self, type(self)._eqx_class_info)
 
 
 def _post_init_steps(self: Any, info: ClassInfo) -> None:
@@ -488,10 +548,25 @@ def _check_assignment(self: Any, name: str, value: Any) -> None:
         warn_if_transformed_callable(self, name, value)
 
 
+# The globals of every one-function `__init__` (`_fast_init.py`): its helpers.
+_FAST_INIT_GLOBALS: dict[str, Any] = {
+    "__builtins__": {},
+    "__eqx_getattr__": getattr,
+    "__eqx_setattr__": object.__setattr__,
+    "__eqx_type__": type,
+    "__eqx_id__": id,
+    "__eqx_unset__": object(),
+    "__eqx_initialising__": INITIALISING,
+    "__eqx_reinit_error__": _reinit_error,
+    "__eqx_check_arguments__": _check_fast_init_arguments,
+}
+
+
 def refresh_checked_types() -> None:
     """Recomputes the set of value types that `__setattr__` inspects during `__init__`."""
     global _CHECKED_TYPES
     _CHECKED_TYPES = _checked_types()
+    _FAST_INIT_GLOBALS["__eqx_checked_types__"] = _CHECKED_TYPES
 
 
 refresh_checked_types()

@@ -12,8 +12,10 @@ Speed: the common case, a selection of leaves (`lambda m: m.linear.weight`), tak
 fast path that costs about one C++ flatten and two unflattens: the wrapped copy is
 built by unflattening a pooled list of index-carrying wrappers, a selected wrapper
 names its leaf's flat index directly, and the result is one unflatten of the edited
-leaf list. Any other selection (subtrees, `None`, `()`) takes the general path, which
-indexes every node of a wrapped copy in Python.
+leaf list. A single selected leaf (the most common call) is checked and replaced in
+place, without building lists of nodes, paths or values. Any other selection
+(subtrees, `None`, `()`) takes the general path, which indexes every node of a
+wrapped copy in Python.
 """
 
 from __future__ import annotations
@@ -124,10 +126,7 @@ def _selection_paths(nodes: list[Any], index: dict[int, list[_Path]], single: bo
             )
         paths.append(found[0])
     if len(set(paths)) != len(paths):
-        raise ValueError(
-            "`where` does not uniquely identify each element: the same node is selected "
-            "more than once. Select each node once."
-        )
+        raise _selected_twice_error()
     return paths
 
 
@@ -155,24 +154,42 @@ class _IndexedLeaf:
 
 # Stand-ins are immutable and only need to be distinct within one call, so they are
 # pooled: building the wrapped copy then costs a list slice, not one object per leaf.
+# The pool list is never mutated, only replaced by a longer one (or an empty one when
+# caches are cleared), so `_pool[i].index == i` always holds and reading it needs no lock.
 _POOL_LIMIT = 1 << 16
 _pool: list[_IndexedLeaf] = []
-_pool_lock = threading.Lock()
+_pool_grow_lock = threading.Lock()
 
 
 @register_cache_clearer
 def _clear_pool() -> None:
-    with _pool_lock:
-        _pool.clear()
+    global _pool
+    _pool = []
 
 
 def _stand_ins(count: int) -> list[_IndexedLeaf]:
+    global _pool
+    pool = _pool
+    if count <= len(pool):
+        return pool[:count]
     if count > _POOL_LIMIT:
         return [_IndexedLeaf(i) for i in range(count)]
-    with _pool_lock:  # threads growing or clearing it at once would misnumber entries
-        if len(_pool) < count:
-            _pool.extend(_IndexedLeaf(i) for i in range(len(_pool), count))
-        return _pool[:count]
+    with _pool_grow_lock:  # two threads growing at once would each build a new list
+        pool = _pool
+        if len(pool) < count:
+            pool = pool + [_IndexedLeaf(i) for i in range(len(pool), count)]
+            _pool = pool
+    return pool[:count]
+
+
+def _own_index(selection: Any, stand_ins: list[_IndexedLeaf]) -> int | None:
+    """The flat index of `selection` if it is one of this call's stand-ins, else `None`."""
+    if type(selection) is not _IndexedLeaf:
+        return None
+    index = selection.index
+    if index < len(stand_ins) and stand_ins[index] is selection:
+        return index
+    return None
 
 
 def _is_node_of(selection: Any, wrapped: Any, treedef: jtu.PyTreeDef, leaf_index: int) -> bool:
@@ -195,31 +212,24 @@ def _is_node_of(selection: Any, wrapped: Any, treedef: jtu.PyTreeDef, leaf_index
 
 def _leaf_indices(
     selection: Any, stand_ins: list[_IndexedLeaf], wrapped: Any, treedef: jtu.PyTreeDef
-) -> tuple[list[int], bool] | None:
-    """Flat indices of a selection made only of leaves, and whether it was a single leaf.
+) -> list[int] | None:
+    """Flat indices of a sequence of leaves selected by `where`.
 
     `None` when the selection holds anything else (a subtree, `None`, `()`, an object
     not from the tree), or is empty, or is itself a node of the tree: the general
     path decides those.
     """
-    if type(selection) is _IndexedLeaf:
-        index = selection.index
-        if index < len(stand_ins) and stand_ins[index] is selection:
-            return [index], True
-        return None
     if not isinstance(selection, (list, tuple)) or not selection:
         return None
     indices = []
     for item in selection:
-        if type(item) is not _IndexedLeaf:
-            return None
-        index = item.index
-        if index >= len(stand_ins) or stand_ins[index] is not item:
+        index = _own_index(item, stand_ins)
+        if index is None:
             return None
         indices.append(index)
     if _is_node_of(selection, wrapped, treedef, indices[0]):
         return None
-    return indices, False
+    return indices
 
 
 def _new_values(replace: Any, replace_fn: Any, raw_nodes: list[Any], single: bool) -> list[Any]:
@@ -240,6 +250,13 @@ def _new_values(replace: Any, replace_fn: Any, raw_nodes: list[Any], single: boo
             "they must have the same length."
         )
     return list(replace)
+
+
+def _selected_twice_error() -> ValueError:
+    return ValueError(
+        "`where` does not uniquely identify each element: the same node is selected "
+        "more than once. Select each node once."
+    )
 
 
 def _structure_only_error() -> ValueError:
@@ -289,33 +306,23 @@ def _run_on_wrapped(where: Callable[[Any], Any], wrapped: Any) -> Any:
         ) from error
 
 
-def _tree_at_leaves(
-    where: Callable[[Any], Any],
-    pytree: Any,
+def _replace_leaves(
+    leaves: list[Any],
+    treedef: jtu.PyTreeDef,
+    indices: list[int],
     raw_selection: Any,
     replace: Any,
     replace_fn: Any,
-    is_leaf: Callable[[Any], bool] | None,
 ) -> Any:
-    """The fast path; `sentinel` when the selection is not made of leaves only."""
-    leaves, treedef = jtu.tree_flatten(pytree, is_leaf=is_leaf)
-    stand_ins = _stand_ins(len(leaves))
-    wrapped = jtu.tree_unflatten(treedef, stand_ins)
-    found = _leaf_indices(_run_on_wrapped(where, wrapped), stand_ins, wrapped, treedef)
-    if found is None:
-        return sentinel
-    indices, single = found
+    """The tree with the leaves at flat `indices` (a sequence `where` returned) replaced."""
     if len(set(indices)) != len(indices):
-        raise ValueError(
-            "`where` does not uniquely identify each element: the same node is selected "
-            "more than once. Select each node once."
-        )
-    raw_nodes = _raw_nodes(raw_selection, single)
+        raise _selected_twice_error()
+    raw_nodes = _raw_nodes(raw_selection, single=False)
     if len(raw_nodes) != len(indices) or any(
         raw is not leaves[i] for raw, i in zip(raw_nodes, indices, strict=False)
     ):
         raise _structure_only_error()
-    new_values = _new_values(replace, replace_fn, raw_nodes, single)
+    new_values = _new_values(replace, replace_fn, raw_nodes, single=False)
     for i, value in zip(indices, new_values, strict=True):
         leaves[i] = value
     return jtu.tree_unflatten(treedef, leaves)
@@ -364,12 +371,39 @@ def tree_at(
     # On the raw tree first, so that a bug in `where` itself (a typo'd attribute)
     # surfaces as the user's own exception rather than as our ValueError.
     raw_selection = where(pytree)
+    leaves, treedef = jtu.tree_flatten(pytree, is_leaf=is_leaf)
+    stand_ins = _stand_ins(len(leaves))
+    wrapped = jtu.tree_unflatten(treedef, stand_ins)
     try:
-        result = _tree_at_leaves(where, pytree, raw_selection, replace, replace_fn, is_leaf)
-        if result is not sentinel:
-            return result
-        wrapped = _wrap(pytree, is_leaf)
-        index = _index_nodes(wrapped, is_leaf)
+        selection = _run_on_wrapped(where, wrapped)
+    except _FailedOnPlaceholders as failure:
+        if not failure.by_type_checker:
+            raise
+        return _tree_at_by_identity(pytree, raw_selection, replace, replace_fn, is_leaf, failure)
+    index = _own_index(selection, stand_ins)
+    if index is not None:  # one leaf, the common case: nothing to collect or deduplicate
+        if raw_selection is not leaves[index]:
+            raise _structure_only_error()
+        leaves[index] = replace if replace_fn is sentinel else replace_fn(raw_selection)
+        return jtu.tree_unflatten(treedef, leaves)
+    indices = _leaf_indices(selection, stand_ins, wrapped, treedef)
+    if indices is not None:
+        return _replace_leaves(leaves, treedef, indices, raw_selection, replace, replace_fn)
+    return _tree_at_nodes(where, pytree, raw_selection, replace, replace_fn, is_leaf)
+
+
+def _tree_at_nodes(
+    where: Callable[[Any], Any],
+    pytree: Any,
+    raw_selection: Any,
+    replace: Any,
+    replace_fn: Any,
+    is_leaf: Callable[[Any], bool] | None,
+) -> Any:
+    """The general path: any selection of subtrees, leaves, `None` or `()`."""
+    wrapped = _wrap(pytree, is_leaf)
+    index = _index_nodes(wrapped, is_leaf)
+    try:
         wrapped_selection = _run_on_wrapped(where, wrapped)
     except _FailedOnPlaceholders as failure:
         if not failure.by_type_checker:

@@ -3,8 +3,9 @@
 One file holds every array leaf of a pytree, each named by its dotted key path
 (`layers.0.weight`, see `_checkpoint_leaves`), plus string metadata: the format version,
 the eqx-tree and JAX versions, the user's own metadata (hyperparameters) as JSON, a
-CRC-32 per tensor, and the kind of each leaf that is not a plain array (Python scalars,
-complex128, PRNG keys; see `_checkpoint_metadata`). Any safetensors reader
+checksum per tensor (XXH3-64; CRC-32 in files of format version 1), and the kind of
+each leaf that is not a plain array (Python scalars, complex128, PRNG keys; see
+`_checkpoint_metadata`). Any safetensors reader
 (PyTorch, Hugging Face, `safetensors.numpy`) can open it; `tree_load` checks it against
 a `like` tree and restores Python scalars, non-array leaves and shardings from there.
 
@@ -43,7 +44,8 @@ from ._checkpoint_metadata import (
     COMPLEX128,
     COMPLEX_KINDS,
     FLOAT64,
-    HEADER_CRC_KEY,
+    FORMAT_NAME,
+    FORMAT_VERSION,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
@@ -53,6 +55,7 @@ from ._checkpoint_metadata import (
     parse_checksums,
     parse_leaf_kinds,
     seal_header,
+    with_checksum_entries,
 )
 from ._checkpoint_report import (
     CheckpointFormatError,
@@ -61,7 +64,8 @@ from ._checkpoint_report import (
     compare_leaves,
     mismatch_message,
 )
-from ._chunked_io import write_with_crc32
+from ._checksums import WRITTEN, RecordedChecksum
+from ._chunked_io import write_checksummed
 from ._safetensors_format import (
     DTYPE_BY_CODE,
     SafetensorsHeader,
@@ -193,11 +197,13 @@ def _write_checkpoint(
     The checksums are known only once each leaf has been written, so the header is
     first written with placeholders of the same width, then rewritten in place.
     """
-    header = header_with({leaf.named.name: "0" * 8 for leaf in planned})
+    header = header_with({leaf.named.name: "0" * WRITTEN.hex_digits for leaf in planned})
     file.write(header)
     checksums = {}
     for leaf in planned:
-        checksums[leaf.named.name] = f"{write_with_crc32(file, _host_bytes(leaf)):08x}"
+        checksum = WRITTEN.start()
+        write_checksummed(file, _host_bytes(leaf), checksum)
+        checksums[leaf.named.name] = checksum.hexdigest()
     final_header = header_with(checksums)
     assert len(final_header) == len(header)
     file.seek(0)
@@ -206,7 +212,7 @@ def _write_checkpoint(
 
 def _open_checked(
     path: PathLike,
-) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, int]]:
+) -> tuple[io.BufferedReader, SafetensorsHeader, dict[str, str], dict[str, RecordedChecksum]]:
     file = open(path, "rb")  # noqa: SIM115 -- closed by the caller's `with`
     try:
         header = parse_header(file, os.fstat(file.fileno()).st_size, check_header_checksum)
@@ -356,7 +362,9 @@ def write_stored(
 ) -> None:
     """Write tensors already in their stored layout, with these metadata strings.
 
-    The `crc32` entry is computed here; everything else in `metadata` is kept as is.
+    The checksum entries are computed here, and `format_version` becomes the current
+    one when `metadata` names the eqx-tree format (those entries are what changed
+    between versions); everything else in `metadata` is kept as is.
     """
     planned = []
     for index, (name, array) in enumerate(tensors.items()):
@@ -366,12 +374,12 @@ def write_stored(
         planned.append(_PlannedLeaf(named, spec, dtype_code(array.dtype), spec.shape, None))
     planned.sort(key=lambda leaf: -leaf.itemsize)
     entries = [(leaf.named.name, leaf.code, leaf.shape) for leaf in planned]
-    strings = {k: v for k, v in metadata.items() if k not in ("crc32", HEADER_CRC_KEY)}
+    strings = dict(metadata)
+    if strings.get("format") == FORMAT_NAME:
+        strings["format_version"] = FORMAT_VERSION
 
     def header_with(checksums: Mapping[str, str]) -> bytes:
-        # The header checksum goes first, as `seal_header` expects.
-        sealed = {HEADER_CRC_KEY: "0" * 8, **strings, "crc32": json.dumps(dict(checksums))}
-        return seal_header(build_header(entries, sealed)[0])
+        return seal_header(build_header(entries, with_checksum_entries(strings, checksums))[0])
 
     with atomic_writer(os.fspath(path)) as file:
         _write_checkpoint(file, header_with, planned)

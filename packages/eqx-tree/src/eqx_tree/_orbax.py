@@ -35,8 +35,8 @@ import numpy as np
 from ._checkpoint import PathLike, plan_leaf
 from ._checkpoint_leaves import leaf_spec, named_leaves, restore_leaf
 from ._checkpoint_metadata import (
+    CHECKSUM_KEYS,
     COMPLEX_KINDS,
-    HEADER_CRC_KEY,
     KEY_KIND_PREFIX,
     build_metadata,
     check_format_version,
@@ -163,7 +163,7 @@ def tree_save_orbax(
     planned = [plan_leaf(named) for named in named_leaves(pytree)]
     kinds = {leaf.named.name: leaf.kind for leaf in planned if leaf.kind is not None}
     strings = build_metadata(kinds, {}, user_metadata)
-    for key in ("crc32", HEADER_CRC_KEY):  # checksums of file bytes: Orbax has no file
+    for key in CHECKSUM_KEYS:  # checksums of file bytes: Orbax has no such file
         strings.pop(key, None)
     record = {
         "metadata": strings,

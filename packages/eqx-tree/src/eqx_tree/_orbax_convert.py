@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._checkpoint import PathLike, read_stored, write_stored
-from ._checkpoint_metadata import HEADER_CRC_KEY
+from ._checkpoint_metadata import CHECKSUM_KEYS
 from ._orbax import import_orbax, read_record, restore_arrays, write_orbax
 from ._safetensors_format import dtype_code
 
@@ -45,9 +45,7 @@ def checkpoint_to_orbax(path: PathLike, directory: PathLike, *, overwrite: bool 
     ocp = import_orbax("checkpoint_to_orbax")
     tensors, metadata = read_stored(path)
     record: dict[str, Any] = {
-        "metadata": {
-            key: value for key, value in metadata.items() if key not in ("crc32", HEADER_CRC_KEY)
-        },
+        "metadata": {key: value for key, value in metadata.items() if key not in CHECKSUM_KEYS},
         "tensors": {
             name: {"dtype": dtype_code(array.dtype), "shape": list(array.shape)}
             for name, array in tensors.items()

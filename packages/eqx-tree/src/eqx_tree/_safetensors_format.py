@@ -22,8 +22,8 @@ dependency of eqx-tree; the tests use it to prove the files are interchangeable)
   dtypes come from `ml_dtypes` (a JAX dependency) via `jax.numpy`.
 - **Streaming and atomic writes** are done by `tree_save`, one tensor at a time, into a
   temporary file renamed into place.
-- **eqx-tree's install set stays jax + its dependencies**: installing eqx-tree pulls in
-  nothing else.
+- **eqx-tree's install set stays small**: JAX and its dependencies, plus two small
+  packages (`wadler-lindig`, `xxhash` for the checksums).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ if TYPE_CHECKING:  # numpy.typing costs ~5 ms to import, for annotations only
     import numpy.typing as npt
 
 from ._checkpoint_report import CheckpointFormatError
-from ._chunked_io import readinto_with_crc32
+from ._checksums import RecordedChecksum
+from ._chunked_io import readinto_checksummed
 
 __all__ = [
     "DTYPE_BY_CODE",
@@ -310,30 +311,36 @@ def parse_header(
 
 
 def read_tensor(
-    file: io.BufferedIOBase, header: SafetensorsHeader, name: str, crc32: int | None = None
+    file: io.BufferedIOBase,
+    header: SafetensorsHeader,
+    name: str,
+    checksum: RecordedChecksum | None = None,
 ) -> npt.NDArray[Any]:
     """Read one validated tensor into a fresh, writable NumPy array (native byte order).
 
     Arguments:
-        crc32: if given, the CRC-32 the tensor's bytes must have.
+        checksum: if given, the checksum the tensor's bytes must have.
     """
     info = header.tensors[name]
     # np.empty, not bytearray: the buffer is about to be overwritten, so no zero-filling.
     buffer = np.empty(info.end - info.begin, np.uint8)
     view = buffer.data
     file.seek(header.data_start + info.begin)
-    if crc32 is None:
+    if checksum is None:
         count, actual = file.readinto(view), None
     else:
-        count, actual = readinto_with_crc32(file, view)
+        running = checksum.algorithm.start()
+        count = readinto_checksummed(file, view, running)
+        actual = running.hexdigest()
     if count != len(buffer):
         raise CheckpointFormatError(
             f"the file ended while reading tensor {name!r}; it was truncated while loading"
         )
-    if actual != crc32:
+    if checksum is not None and actual != checksum.hexdigest:
         raise CheckpointFormatError(
-            f"the bytes of tensor {name!r} do not match their recorded CRC-32 "
-            f"({actual:08x} instead of {crc32:08x}); the file is corrupt"
+            f"the bytes of tensor {name!r} do not match their recorded "
+            f"{checksum.algorithm.label} checksum ({actual} instead of "
+            f"{checksum.hexdigest}); the file is corrupt"
         )
     little_endian = info.dtype.newbyteorder("<")
     return buffer.view(little_endian).astype(info.dtype, copy=False).reshape(info.shape)
