@@ -356,3 +356,26 @@ def test_unflatten_sets_slotted_and_dict_fields_together() -> None:
     again = jtu.tree_unflatten(treedef, [3, 4])
     assert (again.x, again.y, again.s) == (3, 4, "k")
     assert vars(again) == {"y": 4, "s": "k"}  # `x` lives in its slot
+
+
+def test_classes_with_the_same_fields_flatten_and_unflatten_as_themselves() -> None:
+    # Classes with one field layout reuse one compiled flatten/unflatten: each must
+    # still rebuild instances of its own class, with its own values.
+    def make(name: str) -> type[Module]:
+        class Layer(Module):
+            weight: Any
+            bias: Any
+            act: str = field(static=True, default="relu")
+
+        Layer.__qualname__ = name
+        return Layer
+
+    first, second = make("First"), make("Second")
+    a, b = first(1, 2, act="tanh"), second(3, 4)
+    (leaves_a, treedef_a), (leaves_b, treedef_b) = jtu.tree_flatten(a), jtu.tree_flatten(b)
+    assert (leaves_a, leaves_b) == ([1, 2], [3, 4])
+    assert treedef_a != treedef_b
+    again_a, again_b = jtu.tree_unflatten(treedef_a, [5, 6]), jtu.tree_unflatten(treedef_b, [7, 8])
+    assert type(again_a) is first and type(again_b) is second
+    assert (again_a.weight, again_a.bias, again_a.act) == (5, 6, "tanh")
+    assert (again_b.weight, again_b.bias, again_b.act) == (7, 8, "relu")

@@ -27,9 +27,11 @@ A Python callback it is, kept as small as possible.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import keyword
 import operator
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -236,8 +238,25 @@ def build_pytree_functions(
         namespace["dict_mode"] = True
 
     namespace["switch"] = use_dict_mode
-    exec("\n".join(lines) + "\n", namespace)
-    return PyTreeFunctions(namespace["flatten"], namespace["unflatten"], use_dict_mode)
+    exec(_compiled("\n".join(lines) + "\n"), namespace)
+    flatten, unflatten = namespace["flatten"], namespace["unflatten"]
+    # Each class gets its own copy of the code: CPython specialises attribute reads per
+    # code object, and one shared by two classes would keep switching between them
+    # (flatten ~25% slower when both are flattened in turn).
+    flatten.__code__ = flatten.__code__.replace()
+    unflatten.__code__ = unflatten.__code__.replace()
+    return PyTreeFunctions(flatten, unflatten, use_dict_mode)
+
+
+@functools.cache
+def _compiled(source: str) -> types.CodeType:
+    """The compiled source, one per field layout (layers of one family share it).
+
+    Compiling is most of what building a class's functions costs (~0.1 ms a class, on
+    every class creation); the source names only fields (the class is bound through
+    `exec`'s namespace), so classes with the same fields can reuse it.
+    """
+    return compile(source, "<string>", "exec")
 
 
 def _dict_mode_fast_path(
