@@ -20,6 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 INTERNAL = {
     "eqx_tree.internal": [
+        "LazyExports",
         "array_size",
         "children_with_keys",
         "find_aliases",

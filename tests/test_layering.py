@@ -16,11 +16,13 @@ ORDER = ("eqx_tree", "eqx_module", "eqx_filter", "eqx_nn", "eqx")
 
 
 def loaded_top_level_modules(import_name: str, extra_path: Sequence[str] = ()) -> set[str]:
-    """Import `import_name` in a fresh interpreter; return the top-level modules it loaded."""
+    """Import all of `import_name` in a fresh interpreter; return the top-level modules loaded."""
     code = (
         "import sys, json\n"
         f"sys.path[:0] = {list(extra_path)!r}\n"
         f"import {import_name}\n"
+        # Packages that import their submodules on first use (eqx_nn): load them all.
+        f"from {import_name} import *\n"
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
     )
     out = subprocess.run(

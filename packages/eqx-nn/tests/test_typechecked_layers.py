@@ -19,6 +19,7 @@ with install_import_hook(["eqx_tree", "eqx_module", "eqx_filter", "eqx_nn"], "be
     import eqx_filter
     import eqx_nn as nn
     from eqx_nn import _attention
+    from eqx_nn import *  # the layer modules load on first use: load them under the hook
 import jax, jax.numpy as jnp, jax.random as jr, numpy as np
 K = jr.key(0)
 x4, s34 = jnp.ones(4), jnp.ones((3, 4))
@@ -57,6 +58,13 @@ eqx_filter.filter_grad(lambda m, x: m(x).sum())(nn.MLP(2, 3, 4, 2, key=K), jnp.o
 import eqx_tree
 # `where` through a type-annotated property: placeholders fail its return check.
 assert eqx_tree.tree_at(lambda d: d.deterministic, nn.Dropout(0.5), True).inference is True
+# The hook did instrument the layers: a wrong argument type is caught.
+try:
+    nn.Linear(3, 2, key=jr.key(0))("not an array")
+except TypeError as error:
+    assert type(error).__name__ == "TypeCheckError", error
+else:
+    raise AssertionError("the layers were imported without the import hook")
 print("ok")
 """
 

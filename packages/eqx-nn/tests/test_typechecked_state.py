@@ -17,6 +17,7 @@ from jaxtyping import install_import_hook
 with install_import_hook(["eqx_tree", "eqx_module", "eqx_filter", "eqx_nn"], "beartype.beartype"):
     import eqx_filter
     import eqx_nn as nn
+    from eqx_nn import *  # the layer modules load on first use: load them under the hook
 import jax, jax.numpy as jnp, jax.random as jr, numpy as np
 K1, K2 = jr.split(jr.key(0))
 
@@ -60,6 +61,13 @@ repr(state)
 nn.delete_init_state({"a": index})
 model, state = eqx_filter.filter_jit(nn.make_with_state(nn.Sequential))([nn.BatchNorm(2, "batch", mode="ema")])
 nn.inference_mode([model, None, 3], value=False)
+# The hook did instrument the layers: a wrong argument type is caught.
+try:
+    nn.Linear(3, 2, key=jr.key(0))("not an array")
+except TypeError as error:
+    assert type(error).__name__ == "TypeCheckError", error
+else:
+    raise AssertionError("the layers were imported without the import hook")
 print("ok")
 """
 

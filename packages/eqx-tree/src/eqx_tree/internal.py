@@ -20,6 +20,8 @@ changelog like an API change, because a sibling's released versions depend on th
   `static_nodes=False` only nodes holding an array.
 - `read_choice(name, valid, default, meaning="")`: an `EQX_*` environment variable,
   one of `valid`, or a `ValueError` listing them.
+- `LazyExports(package, {name: module})`: a package's public names, each imported
+  from its module on first use (the package's `__getattr__` and `__dir__`).
 
 ```python
 from eqx_tree.internal import sentinel, warn_at_user_code
@@ -32,6 +34,7 @@ def f(x=sentinel):
 
 from ._aliases import find_aliases as find_aliases
 from ._environment import read_choice as read_choice
+from ._lazy_exports import LazyExports as LazyExports
 from ._one_level import children_with_keys as children_with_keys
 from ._sentinel import sentinel as sentinel
 from ._size import array_size as array_size
@@ -39,6 +42,7 @@ from ._warnings import user_frame as user_frame
 from ._warnings import warn_at_user_code as warn_at_user_code
 
 __all__ = [
+    "LazyExports",
     "array_size",
     "children_with_keys",
     "find_aliases",

@@ -1,0 +1,78 @@
+"""`LazyExports`: a package's names, each imported from its submodule on first use."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+import textwrap
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+
+_INIT = """
+from eqx_tree.internal import LazyExports
+
+_EXPORTS = LazyExports(__name__, {"one": "._one", "two": "._two", "broken": "._broken"})
+__all__ = _EXPORTS.names
+__getattr__ = _EXPORTS.load
+__dir__ = _EXPORTS.dir
+"""
+
+
+@pytest.fixture
+def package(tmp_path: pathlib.Path) -> Iterator[ModuleType]:
+    """A throwaway package `lazy_pkg` with two submodules and one that fails to import."""
+    root = tmp_path / "lazy_pkg"
+    root.mkdir()
+    (root / "__init__.py").write_text(textwrap.dedent(_INIT))
+    (root / "_one.py").write_text("one = 1\n")
+    (root / "_two.py").write_text("two = [2]\n")
+    (root / "_broken.py").write_text("import a_module_that_does_not_exist\nbroken = 0\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield importlib.import_module("lazy_pkg")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.split(".")[0] == "lazy_pkg"]:
+            del sys.modules[name]
+
+
+def test_a_submodule_is_imported_by_the_first_read_of_its_name_only(package: ModuleType) -> None:
+    assert "lazy_pkg._one" not in sys.modules
+    assert package.one == 1
+    assert "lazy_pkg._one" in sys.modules
+    assert "lazy_pkg._two" not in sys.modules
+
+
+def test_the_value_is_the_submodule_object_and_is_stored_in_the_package(
+    package: ModuleType,
+) -> None:
+    two = package.two
+    assert two is sys.modules["lazy_pkg._two"].two
+    assert vars(package)["two"] is two  # later reads are plain attribute reads
+
+
+def test_from_import_and_all_and_dir_see_every_name(package: ModuleType) -> None:
+    from lazy_pkg import one  # type: ignore[import-not-found]
+
+    assert one == 1
+    assert package.__all__ == ["broken", "one", "two"]
+    assert {"broken", "one", "two"} <= set(dir(package))
+
+
+def test_an_unknown_name_is_an_attribute_error_naming_package_and_name(
+    package: ModuleType,
+) -> None:
+    with pytest.raises(AttributeError, match="module 'lazy_pkg' has no attribute 'three'") as info:
+        package.three
+    # `name` and `obj` let Python's traceback suggest a listed name ("Did you mean").
+    assert (info.value.name, info.value.obj) == ("three", package)
+    assert not hasattr(package, "three")
+
+
+def test_a_failing_submodule_import_is_reported_as_that_import_error(package: ModuleType) -> None:
+    # Not turned into an AttributeError, which would hide the real cause.
+    with pytest.raises(ModuleNotFoundError, match="a_module_that_does_not_exist"):
+        package.broken
