@@ -131,8 +131,6 @@ _EXPORTS = _LazyExports(
         "merge_lora": "._lora",
     },
 )
-# For `from ... import *`; type checkers read the re-exports above instead.
-__all__ = _EXPORTS.names  # pyright: ignore[reportUnsupportedDunderAll]
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 
