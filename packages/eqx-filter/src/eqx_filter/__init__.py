@@ -10,8 +10,7 @@ each name is defined; the imports under `TYPE_CHECKING` say the same to type che
 """
 
 # Underscored: this namespace's public names are exactly its API.
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+import typing as _typing
 
 from eqx_tree.internal import LazyExports as _LazyExports
 
@@ -22,7 +21,7 @@ from ._version import version as _read_version
 from ._error_if import branched_error_if as branched_error_if
 from ._error_if import error_if as error_if
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     # --- filtering and filtered transformations ---
     from eqx_tree import is_array as is_array
     from eqx_tree import is_array_like as is_array_like
@@ -123,9 +122,9 @@ _EXPORTS = _LazyExports(
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 
-if not _TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
+if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
 
-    def __getattr__(name: str) -> _Any:
+    def __getattr__(name: str) -> _typing.Any:
         if name == "__version__":
             return _read_version()
         return _EXPORTS.load(name)

@@ -14,8 +14,7 @@ report.
 """
 
 # Underscored: this namespace's public names are exactly its API.
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+import typing as _typing
 
 from eqx_tree.internal import LazyExports as _LazyExports
 
@@ -106,7 +105,7 @@ from ._version import version as _read_version
 
 # `eqx_filter`'s names and `eqx.debug` are read on first use, as `eqx_filter` reads its
 # own: importing every filtered transformation costs more than all of the above.
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     # eqx_filter
     from eqx_filter import Enumeration as Enumeration
     from eqx_filter import EqxRuntimeError as EqxRuntimeError
@@ -196,9 +195,9 @@ _EXPORTS = _LazyExports(
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 
 
-if not _TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
+if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
 
-    def __getattr__(name: str) -> _Any:
+    def __getattr__(name: str) -> _typing.Any:
         if name == "__version__":
             return _read_version()
         return _EXPORTS.load(name)

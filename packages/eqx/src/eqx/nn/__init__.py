@@ -7,12 +7,12 @@ functions that migrating code reaches for.
 """
 
 # Underscored: this namespace's public names are exactly its API.
-from typing import TYPE_CHECKING as _TYPE_CHECKING
+import typing as _typing
 
 import eqx_nn as _eqx_nn
 from eqx_tree.internal import LazyExports as _LazyExports
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from eqx_nn import MLP as MLP
     from eqx_nn import AdaptiveAvgPool1d as AdaptiveAvgPool1d
     from eqx_nn import AdaptiveAvgPool2d as AdaptiveAvgPool2d
@@ -72,6 +72,6 @@ _EXPORTS = _LazyExports(
     __name__, {**dict.fromkeys(_eqx_nn.__all__, "eqx_nn"), "_attention": "._attention"}
 )
 
-if not _TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
+if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
     __getattr__ = _EXPORTS.load
     __dir__ = _EXPORTS.dir
