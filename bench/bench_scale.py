@@ -9,14 +9,20 @@ Models (small widths: the leaf structure, not the FLOPs, is what costs Python ti
   sequence, and a CNN (`bench_nn.py`'s models).
 
 The plain-JAX side holds the very same arrays as a flat `{"blocks.0.attn.query_proj.
-weight": array, ...}` dict (what a plain-JAX user keeps) and rebuilds the Module from it
-inside the traced function, so both sides compile to the same computation and differ
-only in the Python work around it. Rows:
+weight": array, ...}` dict (what a plain-JAX user keeps), or as nested dicts that mirror
+the Module tree (`{"blocks": {"0": {"attn": {...}}}}`: the structurally same plain-JAX
+model, rows marked "nested"), and rebuilds the Module from it inside the traced
+function, so both sides compile to the same computation and differ only in the Python
+work around it. Rows:
 
 - construction: building the model from a key (eqx: the Module's `__init__`; plain:
   the same eqx constructor, then `tree_to_flat_dict`): the cost of Module construction
   relative to the array initialisation both share;
-- flatten+unflatten: `jax.tree_util` on the Module against the dict;
+- flatten+unflatten: `jax.tree_util` on the Module against the dict; dicts flatten in
+  C++, a Module node costs one Python callback each way. The "floor" row is the
+  cheapest Python-callback node with the Module tree's node structure (a `__slots__`
+  class holding its children tuple and aux data; `_MinimalNode`) against the nested
+  dict: what any Python-level PyTree node pays, however it is written;
 - dispatch: `filter_jit` of an already-compiled forward pass against `jax.jit`;
 - training step: one AdamW step (`optax.adamw`) with `filter_value_and_grad` under
   `filter_jit`, as in `examples/`, against `jax.value_and_grad` under `jax.jit`; the
@@ -27,6 +33,7 @@ Run: `uv run python bench/bench_scale.py`.
 
 from __future__ import annotations
 
+import operator
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +131,58 @@ def _as_plain(model: Any) -> tuple[dict[str, jax.Array], Callable[[dict[str, jax
     return flat, rebuild
 
 
+def _as_nested(model: Any) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
+    """The model's arrays as nested dicts mirroring the Module tree, and how to rebuild it."""
+    flat, rebuild_flat = _as_plain(model)
+    nested: dict[str, Any] = {}
+    for path, array in flat.items():
+        *parents, name = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = array
+
+    def rebuild(params: dict[str, Any]) -> Any:
+        def walk(node: dict[str, Any], prefix: str) -> dict[str, jax.Array]:
+            out: dict[str, jax.Array] = {}
+            for name, value in node.items():
+                path = prefix + name
+                out.update(walk(value, path + ".") if type(value) is dict else {path: value})
+            return out
+
+        return rebuild_flat(walk(params, ""))
+
+    return nested, rebuild
+
+
+class _MinimalNode:
+    """The cheapest Python-callback PyTree node: it keeps its children and aux as given."""
+
+    __slots__ = ("aux", "children")
+
+    def __init__(self, children: tuple[Any, ...], aux: Any) -> None:
+        self.children = children
+        self.aux = aux
+
+
+jtu.register_pytree_node(
+    _MinimalNode, lambda node: (node.children, node.aux), lambda aux, c: _MinimalNode(c, aux)
+)
+
+
+def _as_minimal_nodes(tree: Any) -> Any:
+    """`tree` with every Module replaced by a `_MinimalNode` of the same children and aux."""
+
+    def convert(x: Any) -> Any:
+        if not isinstance(x, eqx_module.Module):
+            return x
+        children, treedef = jtu.tree_flatten(x, is_leaf=lambda child: child is not x)
+        _, aux = treedef.node_data()
+        return _MinimalNode(tuple(map(_as_minimal_nodes, children)), aux)
+
+    return jtu.tree_map(convert, tree, is_leaf=lambda x: isinstance(x, eqx_module.Module))
+
+
 def _train_steps(loss: Callable[..., jax.Array], rebuild: Callable[..., Any]) -> tuple[Any, Any]:
     optimiser = optax.adamw(1e-3)
 
@@ -143,9 +202,11 @@ def _train_steps(loss: Callable[..., jax.Array], rebuild: Callable[..., Any]) ->
     return (optimiser, eqx_step), plain_step
 
 
-def bench_training(name: str, model: Any, batch: tuple[Any, ...], loss: Any) -> Result:
+def bench_training(
+    name: str, model: Any, batch: tuple[Any, ...], loss: Any, *, nested: bool = False
+) -> Result:
     """Steps of a training loop: the model and optimiser state carried from step to step."""
-    flat, rebuild = _as_plain(model)
+    flat, rebuild = _as_nested(model) if nested else _as_plain(model)
     (optimiser, eqx_step), plain_step = _train_steps(loss, rebuild)
     eqx_state = [model, optimiser.init(eqx_filter.filter(model, eqx_filter.is_inexact_array))]
     plain_state = [flat, optimiser.init(flat)]
@@ -160,7 +221,8 @@ def bench_training(name: str, model: Any, batch: tuple[Any, ...], loss: Any) -> 
 
     # Same numbers from both after the first step (the compiled maths is the same).
     assert jnp.allclose(eqx_step(*eqx_state, *batch)[2], plain_step(*plain_state, *batch)[2])
-    return Comparison(f"training step (AdamW), {name}", eqx_fn, plain_fn).run()
+    label = f"training step (AdamW), {name}" + (", vs nested dict" if nested else "")
+    return Comparison(label, eqx_fn, plain_fn).run()
 
 
 def bench_model(name: str, make: Callable[[], tuple[Any, Any, Any]]) -> list[Result]:
@@ -175,6 +237,11 @@ def bench_model(name: str, make: Callable[[], tuple[Any, Any, Any]]) -> list[Res
     eqx_forward = eqx_filter.filter_jit(forward)
     plain_forward = jax.jit(lambda params, *batch: loss(rebuild(params), *batch))
     assert jnp.allclose(eqx_forward(model, *batch), plain_forward(flat, *batch))
+    nested, rebuild_nested = _as_nested(model)
+    nested_forward = jax.jit(lambda params, *batch: loss(rebuild_nested(params), *batch))
+    assert jnp.allclose(eqx_forward(model, *batch), nested_forward(nested, *batch))
+    minimal = _as_minimal_nodes(model)
+    assert all(map(operator.is_, jtu.tree_leaves(minimal), jtu.tree_leaves(model)))
 
     def roundtrip(tree: Any) -> Any:
         children, treedef = jtu.tree_flatten(tree)
@@ -196,11 +263,27 @@ def bench_model(name: str, make: Callable[[], tuple[Any, Any, Any]]) -> list[Res
             f"flatten+unflatten, {label}", lambda: roundtrip(model), lambda: roundtrip(flat)
         ).run(),
         Comparison(
+            f"flatten+unflatten, {label}, vs nested dict",
+            lambda: roundtrip(model),
+            lambda: roundtrip(nested),
+        ).run(),
+        Comparison(
+            f"flatten+unflatten floor: minimal Python nodes vs nested dict, {label}",
+            lambda: roundtrip(minimal),
+            lambda: roundtrip(nested),
+        ).run(),
+        Comparison(
             f"filter_jit dispatch, {label}",
             lambda: eqx_forward(model, *batch),
             lambda: plain_forward(flat, *batch),
         ).run(),
+        Comparison(
+            f"filter_jit dispatch, {label}, vs nested dict",
+            lambda: eqx_forward(model, *batch),
+            lambda: nested_forward(nested, *batch),
+        ).run(),
         bench_training(label, model, batch, loss),
+        bench_training(label, model, batch, loss, nested=True),
     ]
 
 

@@ -271,6 +271,93 @@ def test_init_false_field_served_by_its_class_default_is_a_placeholder() -> None
     assert "y" not in vars(again)
 
 
+class DefaultedByCustomInit(Module):
+    """A custom `__init__` and a class-level default: may leave `y` unset, so dict mode."""
+
+    x: Any
+    y: Any = 2
+    tag: str = field(static=True, default="t")
+
+    def __init__(self, x: Any, y: Any = None, tag: str | None = None) -> None:
+        self.x = x
+        if y is not None:
+            self.y = y
+        if tag is not None:
+            self.tag = tag
+
+
+def test_dict_mode_instances_with_every_field_set_round_trip_exactly() -> None:
+    full = DefaultedByCustomInit(1, 3, tag="u")
+    leaves, treedef = jtu.tree_flatten(full)
+    assert leaves == [1, 3]
+    assert treedef.node_data() == (DefaultedByCustomInit, ("u",))
+    again = jtu.tree_unflatten(treedef, [4, 5])
+    assert vars(again) == {"x": 4, "y": 5, "tag": "u"}
+    assert jtu.tree_structure(again) == treedef
+
+
+def test_dict_mode_instances_missing_a_field_keep_it_absent_beside_full_ones() -> None:
+    # Instances of one class, some with every field set and some not: each flattens
+    # by what it holds, whatever order they come in.
+    trees = [
+        DefaultedByCustomInit(1, 3, tag="u"),
+        DefaultedByCustomInit(1),
+        DefaultedByCustomInit(1, tag="u"),
+    ]
+    assert [jtu.tree_leaves(t) for t in trees] == [[1, 3], [1], [1]]
+    leaves, treedef = jtu.tree_flatten(trees)
+    again = jtu.tree_unflatten(treedef, [10 * leaf for leaf in leaves])
+    assert [vars(t) for t in again] == [
+        {"x": 10, "y": 30, "tag": "u"},
+        {"x": 10},
+        {"x": 10, "tag": "u"},
+    ]
+    assert (again[1].y, again[1].tag) == (2, "t")  # served by the class, as before
+
+
+def test_dict_mode_instance_with_an_extra_attribute_flattens_its_fields_only() -> None:
+    class Box(DefaultedByCustomInit):
+        pass
+
+    full = Box(1, 3, tag="u")
+    object.__setattr__(full, "__orig_class__", Box)  # as `typing` sets it for `Box[int]()`
+    leaves, treedef = jtu.tree_flatten(full)
+    assert leaves == [1, 3]
+    assert treedef == jtu.tree_structure(Box(7, 8, tag="u"))
+    assert vars(jtu.tree_unflatten(treedef, leaves)) == {"x": 1, "y": 3, "tag": "u"}
+    # As many attributes as fields, yet `tag` is absent: still a placeholder.
+    hollow = Box(1, 3)
+    object.__setattr__(hollow, "__orig_class__", Box)
+    leaves, treedef = jtu.tree_flatten(hollow)
+    assert leaves == [1, 3]
+    assert treedef == jtu.tree_structure(Box(7, 8))
+    assert vars(jtu.tree_unflatten(treedef, leaves)) == {"x": 1, "y": 3}
+
+
+def test_unflatten_sets_exactly_the_fields_in_declaration_order() -> None:
+    m = Mixed(jnp.ones(2), "relu", b=jnp.zeros(2))
+    leaves, treedef = jtu.tree_flatten(m)
+    again = jtu.tree_unflatten(treedef, leaves)
+    assert list(vars(again)) == ["w", "b", "act", "tag"]  # dynamic fields, then static
+    assert (again.act, again.tag) == ("relu", "t")
+    assert again.w is leaves[0] and again.b is leaves[1]
+    assert jtu.tree_structure(again) == treedef
+
+
+def test_unflatten_sets_slotted_and_dict_fields_together() -> None:
+    class Half(Module):
+        __slots__ = ("x",)
+        x: Any
+        y: Any
+        s: str = field(static=True, default="k")
+
+    leaves, treedef = jtu.tree_flatten(Half(1, 2))
+    assert leaves == [1, 2]
+    again = jtu.tree_unflatten(treedef, [3, 4])
+    assert (again.x, again.y, again.s) == (3, 4, "k")
+    assert vars(again) == {"y": 4, "s": "k"}  # `x` lives in its slot
+
+
 def test_classes_with_the_same_fields_flatten_and_unflatten_as_themselves() -> None:
     # Classes with one field layout reuse one compiled flatten/unflatten: each must
     # still rebuild instances of its own class, with its own values.

@@ -4,14 +4,18 @@ Each Module class gets its own flatten function, built once at class creation fr
 field names. The fast path is one tuple display of attribute reads: no loop runs and no
 key objects are built. The aux data is then the plain tuple of static values (`()`
 without static fields), which JAX compares and hashes in C. Unflatten is
-`object.__new__` plus one `object.__setattr__` per field.
+`object.__new__` plus one `object.__setattr__` that gives the instance a complete new
+`__dict__` (a dict display of the fields); slotted fields are set one by one.
 
 Everything unusual goes down the general path, which reads the instance `__dict__`: a
 field absent there (served by a class attribute, property or default) becomes the
 leafless `MISSING` placeholder and is left unset on unflatten; wrapper attributes
 (`__module__`, `__name__`, ...) set by `module_update_wrapper` travel in a `_SlowAux`,
 hashable even though `__annotations__` is a dict. See `build_pytree_functions` for when
-attribute reads are exact and when a class switches to the general path for good.
+attribute reads are exact and when a class switches to dict mode for good. In dict
+mode an instance whose `__dict__` holds exactly the fields (the usual case: a custom
+`__init__` that sets every field, though one has a class-level default) still takes a
+generated fast path, one tuple display of `__dict__` reads.
 
 Why not JAX's C++ dataclass path (`register_dataclass`)? It reads fields with
 `getattr` (so absent fields would flatten class-level values and lose their absence),
@@ -185,6 +189,7 @@ def build_pytree_functions(
     lines = [
         "def flatten(obj):",
         "    if dict_mode:",
+        *_dict_mode_fast_path(dynamic, static, slotted),
         "        return slow(obj, dynamic, static, slotted)",
         "    try:",
         f"        return ({children}), ({statics})",
@@ -199,12 +204,19 @@ def build_pytree_functions(
             "        return slow_unflatten(cls, dynamic, static, aux, children, slotted, switch)",
             "    obj = new(cls)",
         ]
+        values = [(name, f"c{i}") for i, name in enumerate(dynamic)]
+        values += [(name, f"s{i}") for i, name in enumerate(static)]
         if dynamic:
             lines.append("    " + "".join(f"c{i}, " for i in range(len(dynamic))) + "= children")
-            lines += [f"    set_(obj, {name!r}, c{i})" for i, name in enumerate(dynamic)]
         if static:
             lines.append("    " + "".join(f"s{i}, " for i in range(len(static))) + "= aux")
-            lines += [f"    set_(obj, {name!r}, s{i})" for i, name in enumerate(static)]
+        in_dict = "".join(f"{name!r}: {value}, " for name, value in values if name not in slotted)
+        if in_dict:
+            # One new `__dict__`, given whole: cheaper than a `__setattr__` per field,
+            # and, unlike writing into `obj.__dict__`, it keeps later attribute reads
+            # as fast as on an instance built by `__init__`.
+            lines.append(f"    set_(obj, '__dict__', {{{in_dict}}})")
+        lines += [f"    set_(obj, {name!r}, {value})" for name, value in values if name in slotted]
         lines.append("    return obj")
     else:
         lines.append(
@@ -245,6 +257,29 @@ def _compiled(source: str) -> types.CodeType:
     `exec`'s namespace), so classes with the same fields can reuse it.
     """
     return compile(source, "<string>", "exec")
+
+
+def _dict_mode_fast_path(
+    dynamic: tuple[str, ...], static: tuple[str, ...], slotted: frozenset[str]
+) -> list[str]:
+    """Source lines for dict mode: read `__dict__` directly when it holds exactly the fields.
+
+    Then no field is absent and no wrapper attribute is present, so the result is what
+    the general path would return, without its loops and checks. Classes with slots
+    always take the general path.
+    """
+    if slotted or not dynamic + static:
+        return []
+    children = "".join(f"d[{name!r}], " for name in dynamic)
+    statics = "".join(f"d[{name!r}], " for name in static)
+    return [
+        "        d = obj.__dict__",
+        f"        if len(d) == {len(dynamic) + len(static)}:",
+        "            try:",
+        f"                return ({children}), ({statics})",
+        "            except KeyError:",
+        "                pass",
+    ]
 
 
 def build_flatten_with_keys(
