@@ -14,6 +14,9 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
+import eqx
+import eqx_filter
+import eqx_nn
 from eqx_nn import (
     MLP,
     AdaptiveAvgPool1d,
@@ -60,3 +63,12 @@ assert_type(h, jax.Array)
 assert_type(MaxPool2d(2)(jnp.ones((3, 8, 8))), jax.Array)
 assert_type(AdaptiveAvgPool1d(4)(np.ones((3, 16))), jax.Array)
 assert_type(RotaryPositionalEmbedding(8)(jnp.ones((5, 8))), jax.Array)
+
+# The layers (and eqx_filter's names) load on first use through a module `__getattr__`
+# that type checkers do not see: a misspelt name is still an error, through every path.
+assert_type(eqx.nn.Linear(2, 3, key=jr.key(0)), Linear)
+assert_type(eqx_nn.__version__, str)
+eqx.nn.Linaer  # type: ignore[attr-defined]
+eqx_nn.Linaer  # type: ignore[attr-defined]
+eqx_filter.filter_jt  # type: ignore[attr-defined]
+eqx.filter_jt  # type: ignore[attr-defined]

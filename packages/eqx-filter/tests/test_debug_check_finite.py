@@ -334,7 +334,8 @@ def test_enabled_the_jaxpr_differs_so_the_equality_test_can_fail() -> None:
 
 
 def test_an_unknown_environment_value_lists_the_valid_ones() -> None:
-    result = _run("import eqx_filter", EQX_CHECK_FINITE="yes")
+    # Read when `check_finite` is first imported (`eqx_filter.debug` loads on first use).
+    result = _run("from eqx_filter.debug import check_finite", EQX_CHECK_FINITE="yes")
     assert result.returncode != 0
     assert "ValueError: Unrecognised value EQX_CHECK_FINITE='yes'" in result.stderr
     assert "must be one of 0, 1" in result.stderr

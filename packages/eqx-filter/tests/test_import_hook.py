@@ -15,6 +15,7 @@ from typing import Any
 from jaxtyping import install_import_hook
 with install_import_hook(["eqx_filter"], "beartype.beartype"):
     import eqx_filter as F
+    from eqx_filter import *  # the modules load on first use: load them under the hook
 import jax, jax.numpy as jnp, numpy as np
 from eqx_module import Module
 
@@ -77,6 +78,13 @@ F.filter_pure_callback(lambda x: x, x, result_shape_dtypes=sds, vmap_method="seq
 F.filter_pure_callback(np.sin, x, result_shape_dtypes=sds, vectorized=True)
 F.filter_shard(m, jax.devices()[0])
 F.filter_shard(m, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+# The hook did instrument eqx_filter: a wrong argument type is caught.
+try:
+    F.filter([1], True, inverse="yes")
+except TypeError as error:
+    assert type(error).__name__ == "TypeCheckError", error
+else:
+    raise AssertionError("eqx_filter was imported without the import hook")
 print("ok")
 """
 

@@ -12,10 +12,15 @@ from types import ModuleType
 import pytest
 
 _INIT = """
+import json  # a module bound in the package, not its API
 from eqx_tree.internal import LazyExports
 
-_EXPORTS = LazyExports(__name__, {"one": "._one", "two": "._two", "broken": "._broken"})
-__all__ = _EXPORTS.names
+eager = 0
+
+_EXPORTS = LazyExports(
+    __name__,
+    {"one": "._one", "two": "._two", "broken": "._broken", "sub": ".sub", "_private": "._one"},
+)
 __getattr__ = _EXPORTS.load
 __dir__ = _EXPORTS.dir
 """
@@ -27,9 +32,10 @@ def package(tmp_path: pathlib.Path) -> Iterator[ModuleType]:
     root = tmp_path / "lazy_pkg"
     root.mkdir()
     (root / "__init__.py").write_text(textwrap.dedent(_INIT))
-    (root / "_one.py").write_text("one = 1\n")
     (root / "_two.py").write_text("two = [2]\n")
     (root / "_broken.py").write_text("import a_module_that_does_not_exist\nbroken = 0\n")
+    (root / "sub.py").write_text("value = 3\n")
+    (root / "_one.py").write_text("one = 1\n_private = -1\n")
     sys.path.insert(0, str(tmp_path))
     try:
         yield importlib.import_module("lazy_pkg")
@@ -58,8 +64,15 @@ def test_from_import_and_all_and_dir_see_every_name(package: ModuleType) -> None
     from lazy_pkg import one  # type: ignore[import-not-found]
 
     assert one == 1
-    assert package.__all__ == ["broken", "one", "two"]
-    assert {"broken", "one", "two"} <= set(dir(package))
+    # The public names: the table's and the eager ones bound before it (modules aside).
+    assert package.__all__ == ["LazyExports", "broken", "eager", "one", "sub", "two"]
+    assert {"_private", "broken", "one", "sub", "two"} <= set(dir(package))
+    assert package._private == -1
+
+
+def test_a_name_mapped_to_its_own_submodule_is_that_submodule(package: ModuleType) -> None:
+    assert package.sub is sys.modules["lazy_pkg.sub"]
+    assert package.sub.value == 3
 
 
 def test_an_unknown_name_is_an_attribute_error_naming_package_and_name(

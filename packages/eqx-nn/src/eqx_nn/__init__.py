@@ -9,14 +9,13 @@ imports under `TYPE_CHECKING` say the same to type checkers (a test keeps the tw
 """
 
 # Underscored: this namespace's public names are exactly its API.
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+import typing as _typing
 
 from eqx_tree.internal import LazyExports as _LazyExports
 
 from ._version import version as _read_version
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     # --- layers ---
     from ._activations import PReLU as PReLU
     from ._adaptive_pool import AdaptiveAvgPool1d as AdaptiveAvgPool1d
@@ -131,14 +130,12 @@ _EXPORTS = _LazyExports(
         "merge_lora": "._lora",
     },
 )
-# For `from ... import *`; type checkers read the re-exports above instead.
-__all__ = _EXPORTS.names  # pyright: ignore[reportUnsupportedDunderAll]
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 
-if not _TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
+if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
 
-    def __getattr__(name: str) -> _Any:
+    def __getattr__(name: str) -> _typing.Any:
         if name == "__version__":
             return _read_version()
         return _EXPORTS.load(name)

@@ -6,16 +6,13 @@ read from `eqx_nn` on first use, so that `import eqx` does not import every laye
 functions that migrating code reaches for.
 """
 
-import importlib as _importlib
-
 # Underscored: this namespace's public names are exactly its API.
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+import typing as _typing
 
 import eqx_nn as _eqx_nn
 from eqx_tree.internal import LazyExports as _LazyExports
 
-if _TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from eqx_nn import MLP as MLP
     from eqx_nn import AdaptiveAvgPool1d as AdaptiveAvgPool1d
     from eqx_nn import AdaptiveAvgPool2d as AdaptiveAvgPool2d
@@ -71,15 +68,10 @@ if _TYPE_CHECKING:
 
     from . import _attention as _attention
 
-_EXPORTS = _LazyExports(__name__, dict.fromkeys(_eqx_nn.__all__, "eqx_nn"))
-# For `from ... import *`; type checkers read the re-exports above instead.
-__all__ = _EXPORTS.names  # pyright: ignore[reportUnsupportedDunderAll]
+_EXPORTS = _LazyExports(
+    __name__, {**dict.fromkeys(_eqx_nn.__all__, "eqx_nn"), "_attention": "._attention"}
+)
 
-if not _TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
-
-    def __getattr__(name: str) -> _Any:
-        if name == "_attention":  # `eqx.nn._attention.f` works without importing it first
-            return _importlib.import_module(f"{__name__}._attention")
-        return _EXPORTS.load(name)
-
+if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
+    __getattr__ = _EXPORTS.load
     __dir__ = _EXPORTS.dir
