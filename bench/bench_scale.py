@@ -1,12 +1,12 @@
-"""Model-scale and training-loop costs: eqx Modules against the same model as a dict of arrays.
+"""Model-scale costs: eqx Modules against the same model as a dict of arrays.
 
 Models (small widths: the leaf structure, not the FLOPs, is what costs Python time):
 - a GPT-2-small-shaped transformer from `eqx.nn`: token and position embeddings,
   12 pre-LayerNorm blocks (multi-head attention with biases, an MLP), a final
   LayerNorm and an unembedding: 200 array leaves, width 64, 16 tokens;
-- a 1,000-leaf model: `eqx.nn.MLP` of depth 499 (500 Linear layers), width 8;
-- the training loops of `examples/` in miniature: an MLP, a GRU scanned over a
-  sequence, and a CNN (`bench_nn.py`'s models).
+- a 1,000-leaf model: `eqx.nn.MLP` of depth 499 (500 Linear layers), width 8.
+
+(The training loops of `examples/` themselves are timed by `bench_examples.py`.)
 
 The plain-JAX side holds the very same arrays as a flat `{"blocks.0.attn.query_proj.
 weight": array, ...}` dict (what a plain-JAX user keeps), or as nested dicts that mirror
@@ -47,7 +47,6 @@ import jax.random as jr
 import jax.tree_util as jtu
 import optax
 from _harness import Comparison, Result, report
-from bench_nn import make_cnn, make_gru, make_mlp
 
 import eqx_filter
 import eqx_module
@@ -287,28 +286,10 @@ def bench_model(name: str, make: Callable[[], tuple[Any, Any, Any]]) -> list[Res
     ]
 
 
-def _forward_loss(make: Callable[[], tuple[Any, Any, Any, Any]], batch: tuple[Any, ...]) -> Any:
-    model, _, eqx_fn, _ = make()
-
-    def loss(model: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-        return jnp.mean((eqx_fn(model, x) - y) ** 2)
-
-    return model, batch, loss
-
-
 def main() -> None:
     rows = bench_model("GPT-2-shaped, 12 blocks", make_gpt)
     rows += bench_model("MLP depth 499", make_deep_mlp)
     report("model scale", rows)
-    loops = [
-        ("MLP 64→3×128→10, batch 32", make_mlp, (jnp.ones((32, 64)), jnp.zeros((32, 10)))),
-        ("GRU 50 steps, batch 8", make_gru, (jnp.ones((50, 8, 8)), jnp.zeros((8, 32)))),
-        ("CNN 3×16×16, batch 8", make_cnn, (jnp.ones((8, 3, 16, 16)), jnp.zeros((8, 10)))),
-    ]
-    report(
-        "training loops",
-        [bench_training(name, *_forward_loss(make, batch)) for name, make, batch in loops],
-    )
 
 
 if __name__ == "__main__":
