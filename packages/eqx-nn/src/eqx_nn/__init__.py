@@ -132,6 +132,7 @@ _EXPORTS = _LazyExports(
 )
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
+__all__: list[str]  # served by `__getattr__` from the table above
 
 if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
 
