@@ -36,6 +36,7 @@ import jax.random as jr
 import numpy as np
 import optax
 from _harness import Comparison, Result, report
+from bench_scale import as_plain
 
 import eqx
 
@@ -50,17 +51,6 @@ def _load(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _as_plain(tree: Any) -> tuple[dict[str, jax.Array], Callable[[dict[str, jax.Array]], Any]]:
-    """`tree`'s arrays as a flat dict, and how to rebuild `tree` from one inside a trace."""
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    flat = eqx.tree_to_flat_dict(arrays)
-
-    def rebuild(params: dict[str, jax.Array]) -> Any:
-        return eqx.combine(eqx.tree_from_flat_dict(arrays, params), static)
-
-    return flat, rebuild
 
 
 def _batches(rng: np.random.Generator, size: int, *data: Any) -> list[tuple[Any, ...]]:
@@ -79,7 +69,7 @@ def bench_stateless(name: str, example: ModuleType, model: Any, data: tuple[Any,
     """An example whose `step(model, opt_state, *batch, optimiser)` has no model state."""
     optimiser = optax.adam(3e-3)
     batches = _batches(np.random.default_rng(0), 32, *data)
-    flat, rebuild = _as_plain(model)
+    flat, rebuild = as_plain(model)
 
     @jax.jit
     def plain_step(params: Any, opt_state: Any, *batch: Any) -> tuple[Any, Any, jax.Array]:
@@ -112,8 +102,8 @@ def bench_cnn() -> Result:
     images, labels = cnn.make_data(jr.key(1), 1024)
     batches = _batches(np.random.default_rng(0), 32, images, labels)
     optimiser = optax.adam(3e-3)
-    flat, rebuild = _as_plain(model)
-    flat_state, rebuild_state = _as_plain(state)
+    flat, rebuild = as_plain(model)
+    flat_state, rebuild_state = as_plain(state)
 
     @jax.jit
     def plain_step(
@@ -121,7 +111,7 @@ def bench_cnn() -> Result:
     ) -> tuple[Any, Any, Any, jax.Array]:
         def loss(p: Any) -> tuple[jax.Array, Any]:
             value, new_state = cnn.loss_fn(rebuild(p), rebuild_state(state), images, labels, key)
-            return value, _as_plain(new_state)[0]
+            return value, as_plain(new_state)[0]
 
         (value, state), grads = jax.value_and_grad(loss, has_aux=True)(params)
         updates, opt_state = optimiser.update(grads, opt_state, params)

@@ -119,7 +119,7 @@ def make_deep_mlp() -> tuple[Any, Any, Any]:
     return model, (x, y), loss
 
 
-def _as_plain(model: Any) -> tuple[dict[str, jax.Array], Callable[[dict[str, jax.Array]], Any]]:
+def as_plain(model: Any) -> tuple[dict[str, jax.Array], Callable[[dict[str, jax.Array]], Any]]:
     """The model's arrays as a flat dict, and how to rebuild the Module from one."""
     arrays, static = eqx_filter.partition(model, eqx_filter.is_array)
     flat = eqx_tree.tree_to_flat_dict(arrays)
@@ -132,7 +132,7 @@ def _as_plain(model: Any) -> tuple[dict[str, jax.Array], Callable[[dict[str, jax
 
 def _as_nested(model: Any) -> tuple[dict[str, Any], Callable[[dict[str, Any]], Any]]:
     """The model's arrays as nested dicts mirroring the Module tree, and how to rebuild it."""
-    flat, rebuild_flat = _as_plain(model)
+    flat, rebuild_flat = as_plain(model)
     nested: dict[str, Any] = {}
     for path, array in flat.items():
         *parents, name = path.split(".")
@@ -205,7 +205,7 @@ def bench_training(
     name: str, model: Any, batch: tuple[Any, ...], loss: Any, *, nested: bool = False
 ) -> Result:
     """Steps of a training loop: the model and optimiser state carried from step to step."""
-    flat, rebuild = _as_nested(model) if nested else _as_plain(model)
+    flat, rebuild = _as_nested(model) if nested else as_plain(model)
     (optimiser, eqx_step), plain_step = _train_steps(loss, rebuild)
     eqx_state = [model, optimiser.init(eqx_filter.filter(model, eqx_filter.is_inexact_array))]
     plain_state = [flat, optimiser.init(flat)]
@@ -226,7 +226,7 @@ def bench_training(
 
 def bench_model(name: str, make: Callable[[], tuple[Any, Any, Any]]) -> list[Result]:
     model, batch, loss = make()
-    flat, rebuild = _as_plain(model)
+    flat, rebuild = as_plain(model)
     leaves = len(flat)
     label = f"{name} ({leaves} arrays)"
 
