@@ -11,15 +11,25 @@ from types import ModuleType
 
 import pytest
 
+from eqx_tree.internal import LazyExports
+
 _INIT = """
 import json  # a module bound in the package, not its API
 from eqx_tree.internal import LazyExports
 
 eager = 0
+_version_reads = []
+
+
+def _version():
+    _version_reads.append(1)
+    return "1.2.3"
+
 
 _EXPORTS = LazyExports(
     __name__,
     {"one": "._one", "two": "._two", "broken": "._broken", "sub": ".sub", "_private": "._one"},
+    version=_version,
 )
 __getattr__ = _EXPORTS.load
 __dir__ = _EXPORTS.dir
@@ -89,3 +99,17 @@ def test_a_failing_submodule_import_is_reported_as_that_import_error(package: Mo
     # Not turned into an AttributeError, which would hide the real cause.
     with pytest.raises(ModuleNotFoundError, match="a_module_that_does_not_exist"):
         package.broken
+
+
+def test_version_is_read_on_first_access_only(package: ModuleType) -> None:
+    assert package._version_reads == []  # importing the package does not read it
+    assert package.__version__ == "1.2.3"
+    assert package.__version__ == "1.2.3"
+    assert package._version_reads == [1]  # stored in the package after the first read
+    assert "__version__" not in package.__all__
+
+
+def test_without_a_version_reader_version_is_an_attribute_error() -> None:
+    exports = LazyExports(__name__, {})
+    with pytest.raises(AttributeError, match="has no attribute '__version__'"):
+        exports.load("__version__")

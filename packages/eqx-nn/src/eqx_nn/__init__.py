@@ -129,16 +129,12 @@ _EXPORTS = _LazyExports(
         "apply_lora": "._lora",
         "merge_lora": "._lora",
     },
+    version=_read_version,
 )
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 __all__: list[str]  # served by `__getattr__` from the table above
 
 if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
-
-    def __getattr__(name: str) -> _typing.Any:
-        if name == "__version__":
-            return _read_version()
-        return _EXPORTS.load(name)
-
+    __getattr__ = _EXPORTS.load
     __dir__ = _EXPORTS.dir

@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = ["LazyExports"]
@@ -44,6 +44,8 @@ class LazyExports:
         sources: each name and the module to import it from, relative to `package`
             (`"._linear"`) or absolute (`"eqx_nn"`). A name mapped to the package's
             submodule of that name (`{"debug": ".debug"}`) is that submodule.
+        version: reads the package's installed version, served as `__version__` on
+            first access (reading distribution metadata scans `sys.path`: milliseconds).
 
     `load("__all__")` gives the package's public names (no leading underscore), for
     `from package import *`: the table's, and those the package bound before creating
@@ -53,11 +55,17 @@ class LazyExports:
     `TYPE_CHECKING` re-exports.
     """
 
-    __slots__ = ("package", "public", "sources")
+    __slots__ = ("package", "public", "sources", "version")
 
-    def __init__(self, package: str, sources: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        package: str,
+        sources: Mapping[str, str],
+        version: Callable[[], str] | None = None,
+    ) -> None:
         self.package = package
         self.sources = dict(sources)
+        self.version = version
         bound = vars(sys.modules[package]).items()
         own = {name for name, value in bound if _is_own(package, value)}
         self.public = sorted(n for n in own | set(self.sources) if not n.startswith("_"))
@@ -70,6 +78,8 @@ class LazyExports:
         """
         if name == "__all__":
             value: Any = list(self.public)
+        elif name == "__version__" and self.version is not None:
+            value = self.version()
         elif name in self.sources:
             module = importlib.import_module(self.sources[name], self.package)
             is_submodule = module.__name__ == f"{self.package}.{name}"

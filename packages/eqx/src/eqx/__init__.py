@@ -190,16 +190,12 @@ _EXPORTS = _LazyExports(
         "warn_if": "eqx_filter",
         "debug": ".debug",
     },
+    version=_read_version,
 )
 
 __version__: str  # resolved on first access by `__getattr__` (reading it costs milliseconds)
 
 
 if not _typing.TYPE_CHECKING:  # a visible `__getattr__` would let type checkers accept any name
-
-    def __getattr__(name: str) -> _typing.Any:
-        if name == "__version__":
-            return _read_version()
-        return _EXPORTS.load(name)
-
+    __getattr__ = _EXPORTS.load
     __dir__ = _EXPORTS.dir
